@@ -1,0 +1,158 @@
+"""The ``migrate`` command line.
+
+Reads like black's: messages go to stderr, diffs and ``-o -`` output to stdout, and the exit code
+says what happened (0 fine, 1 ``--check`` found work, 2 usage error, 123 a file could not be
+converted). Nothing here imports torch, transformers or ray: ``migrate run`` and ``migrate
+validate`` import the runtime only when they are invoked.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from migrator import __version__
+from migrator.diffs import colour, unified_diff
+from migrator.engine import FileResult, convert_source
+from migrator.files import discover, write_atomic
+from migrator.options import ConvertOptions
+from migrator.report import EXIT_USAGE, Report
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migrate")
+def main() -> None:
+    """Move training scripts onto Ray Train's TorchTrainer."""
+
+
+@main.command("list")
+def list_codemods() -> None:
+    """Print every codemod with its id and what it migrates."""
+    from migrator.registry import all_codemods
+
+    for cls in all_codemods():
+        click.echo(f"{cls.id():<40} {cls.DESCRIPTION}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path, allow_dash=True),
+              help="With one input file, write the result to this path ('-' for stdout) and leave the input untouched.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of what would change and write nothing.")
+@click.option("--check", is_flag=True, help="Write nothing; exit with 1 if any file would change.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a report of changes and follow-ups: JSON for .json, Markdown for .md, text otherwise.")
+@click.option("--num-workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Number of Ray Train workers in the generated ScalingConfig.")
+@click.option("--use-gpu/--no-use-gpu", default=True, show_default=True,
+              help="Whether the generated ScalingConfig asks for a GPU per worker.")
+@click.option("--storage-path", metavar="URI",
+              help="Persistent storage for multi-node clusters, emitted as RunConfig(storage_path=URI).")
+@click.option("--lightning-package", type=click.Choice(["lightning", "pytorch_lightning"]),
+              help="Rewrite every Lightning import to this package (default: keep the script's own).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files and folders matching GLOB (repeatable).")
+@click.option("--only", multiple=True, metavar="ID", help="Run only this codemod (repeatable; see 'migrate list').")
+@click.option("--skip", multiple=True, metavar="ID", help="Do not run this codemod (repeatable).")
+@click.option("--color/--no-color", default=None, help="Colour the diff (default: only on a terminal).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary.")
+def convert(
+    paths: tuple[Path, ...],
+    output: Path | None,
+    show_diff: bool,
+    check: bool,
+    report_path: Path | None,
+    num_workers: int,
+    use_gpu: bool,
+    storage_path: str | None,
+    lightning_package: str | None,
+    exclude: tuple[str, ...],
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    color: bool | None,
+    quiet: bool,
+) -> None:
+    """Rewrite training scripts in PATHS (files, or folders searched for .py files) for Ray Train.
+
+    Changed files are rewritten in place unless --diff, --check or -o is given. A file that cannot
+    be converted is left exactly as it was, and the run goes on with the others.
+    """
+    from migrator.registry import select
+
+    try:
+        codemods = select(only, skip)
+    except KeyError as exc:
+        raise click.UsageError(f"unknown codemod id: {exc.args[0]} (see 'migrate list')") from None
+    if output is not None:
+        if len(paths) != 1 or paths[0].is_dir():
+            raise click.UsageError("-o/--output takes exactly one input file")
+        if show_diff or check:
+            raise click.UsageError("-o/--output cannot be combined with --diff or --check")
+    options = ConvertOptions(
+        num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path, lightning_package=lightning_package
+    )
+    colour_diff = sys.stdout.isatty() if color is None else color
+    report = Report(check=check)
+    for path in discover(paths, exclude):
+        result = _convert_file(path, codemods, options)
+        report.add(result)
+        _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet)
+    if report_path is not None:
+        report.write(report_path)
+    click.echo(report.summary(), err=True)
+    sys.exit(report.exit_code)
+
+
+def _convert_file(path: Path, codemods, options: ConvertOptions) -> FileResult:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return FileResult(str(path), "failed", b"", error=f"cannot read: {exc.strerror or exc}")
+    return convert_source(data, codemods, options, path=str(path))
+
+
+def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool, quiet: bool) -> None:
+    if result.status == "failed":
+        where = f"{result.path}:{result.error_line}" if result.error_line else result.path
+        click.echo(f"error: cannot convert {where}: {result.error}", err=True)
+        return
+    for entry in result.follow_ups:
+        if not quiet:
+            click.echo(f"follow-up: {result.path}:{entry.line}: {entry.message} [{entry.codemod}]", err=True)
+    if output is not None:
+        data = result.output if result.output is not None else result.source
+        if str(output) == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            write_atomic(output, data)
+        return
+    if result.status != "converted":
+        return
+    if show_diff:
+        diff = unified_diff(result.text("source"), result.text("output"), result.path)
+        click.echo(colour(diff) if colour_diff else diff, nl=False, color=colour_diff)
+    if check or show_diff:
+        if not quiet:
+            click.echo(f"would convert {result.path}", err=True)
+        return
+    write_atomic(Path(result.path), result.output)
+    if not quiet:
+        click.echo(f"converted {result.path}", err=True)
+
+
+def _register_runtime_commands() -> None:
+    """``migrate run`` / ``migrate validate`` live with the runtime; their module imports ray lazily."""
+    try:
+        from migrator.runtime.commands import run, validate
+    except ImportError:
+        return
+    main.add_command(run)
+    main.add_command(validate)
+
+
+_register_runtime_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,73 @@
+"""The base every codemod in ``codemods/`` derives from.
+
+A codemod is a real LibCST ``Codemod``: ``python -m libcst.tool`` can drive it too. On top of that
+it declares what the engine needs to schedule it without special cases:
+
+* ``DESCRIPTION``: one line for ``migrate list``.
+* ``TRIGGERS``: byte strings; a file that contains none of them is never parsed for this codemod
+  (the raw-bytes pre-filter that keeps whole-repository runs and pre-commit fast).
+* ``ORDER``: codemods run in ascending order over one parsed tree. Renames run before the
+  structural rewrites so that those see current names.
+
+While it transforms, a codemod records what it did (``self.change``) and what a human must
+still do (``self.follow_up``); both carry the line of the node in the code the codemod was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import libcst as cst
+from libcst.codemod import Codemod, CodemodContext
+from libcst.metadata import PositionProvider
+
+from migrator.options import ConvertOptions
+
+EntryKind = Literal["change", "follow-up"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the report: something changed, or something left for a human."""
+
+    codemod: str
+    line: int
+    message: str
+    kind: EntryKind
+
+    def to_dict(self) -> dict[str, object]:
+        return {"codemod": self.codemod, "line": self.line, "message": self.message, "kind": self.kind}
+
+
+class MigrationCodemod(Codemod):
+    DESCRIPTION: ClassVar[str] = ""
+    TRIGGERS: ClassVar[tuple[bytes, ...]] = ()
+    ORDER: ClassVar[int] = 50
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, context: CodemodContext, options: ConvertOptions | None = None) -> None:
+        super().__init__(context)
+        self.options = options or ConvertOptions()
+        self.entries: list[Entry] = []
+
+    @classmethod
+    def id(cls) -> str:
+        """A codemod's id is the name of its module, as in django-upgrade."""
+        return cls.__module__.rsplit(".", 1)[-1]
+
+    # -- reporting ---------------------------------------------------------------------------
+    def line_of(self, node: cst.CSTNode | None) -> int:
+        if node is None:
+            return 1
+        try:
+            return self.get_metadata(PositionProvider, node).start.line
+        except KeyError:
+            # A node built during this transform has no position: report it at the top.
+            return 1
+
+    def change(self, node: cst.CSTNode | None, message: str) -> None:
+        self.entries.append(Entry(self.id(), self.line_of(node), message, "change"))
+
+    def follow_up(self, node: cst.CSTNode | None, message: str) -> None:
+        self.entries.append(Entry(self.id(), self.line_of(node), message, "follow-up"))

@@ -1,0 +1,131 @@
+"""Run the selected codemods over one file's source: one parse, every codemod, one safety check.
+
+The engine knows nothing about any particular migration. It asks each codemod for its byte
+triggers (so most files are never parsed), parses once, hands the same tree from one codemod to
+the next, and checks that what comes out still parses before anyone writes it.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+import libcst as cst
+from libcst.codemod import CodemodContext, SkipFile
+
+from migrator.codemod import Entry, MigrationCodemod
+from migrator.options import ConvertOptions
+
+Status = Literal["converted", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file. ``output`` is set only when the file changed."""
+
+    path: str
+    status: Status
+    source: bytes
+    output: bytes | None = None
+    entries: tuple[Entry, ...] = ()
+    error: str | None = None
+    error_line: int | None = None
+    encoding: str = "utf-8"
+
+    @property
+    def changes(self) -> list[Entry]:
+        return [e for e in self.entries if e.kind == "change"]
+
+    @property
+    def follow_ups(self) -> list[Entry]:
+        return [e for e in self.entries if e.kind == "follow-up"]
+
+    def text(self, which: Literal["source", "output"]) -> str:
+        data = self.source if which == "source" else (self.output if self.output is not None else self.source)
+        return data.decode(self.encoding, errors="replace")
+
+
+class ConversionError(Exception):
+    """A file that cannot be converted; ``line`` points at the cause when there is one."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def applicable(codemods: Iterable[type[MigrationCodemod]], data: bytes) -> list[type[MigrationCodemod]]:
+    """The raw-bytes pre-filter: only codemods one of whose triggers occurs in the file."""
+    return [cls for cls in codemods if any(trigger in data for trigger in cls.TRIGGERS)]
+
+
+def parse(data: bytes) -> cst.Module:
+    if b"\x00" in data:
+        raise ConversionError("binary file (it contains NUL bytes), not Python source")
+    try:
+        return cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        hint = " (Python 2 code? migrate reads Python 3 only)" if _looks_like_python2(data) else ""
+        raise ConversionError(f"syntax error: {exc.message}{hint}", exc.raw_line) from None
+    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+        raise ConversionError(f"cannot decode the file: {exc}") from None
+
+
+def _looks_like_python2(data: bytes) -> bool:
+    return any(
+        line.lstrip().startswith((b"print ", b"exec ")) and not line.lstrip().startswith((b"print (", b"exec ("))
+        for line in data.splitlines()
+    )
+
+
+def convert_source(
+    data: bytes,
+    codemods: Iterable[type[MigrationCodemod]],
+    options: ConvertOptions | None = None,
+    path: str = "<string>",
+) -> FileResult:
+    """Convert one file's bytes. Never raises for bad input: failures come back as results."""
+    options = options or ConvertOptions()
+    todo = applicable(codemods, data)
+    if not todo:
+        return FileResult(path, "unchanged", data)
+    try:
+        tree = parse(data)
+        entries: list[Entry] = []
+        for cls in todo:
+            codemod = cls(CodemodContext(filename=path), options)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    tree = codemod.transform_module(tree)
+            except SkipFile:
+                pass
+            entries.extend(codemod.entries)
+        output = tree.bytes
+        if output != data:
+            _check_output(output, tree.encoding)
+    except ConversionError as exc:
+        return FileResult(path, "failed", data, error=exc.message, error_line=exc.line)
+    except Exception as exc:  # a bug of ours must never cost the user their file
+        return FileResult(path, "failed", data, error=f"internal error, file left as it was: {type(exc).__name__}: {exc}")
+    status: Status = "converted" if output != data else "unchanged"
+    return FileResult(
+        path,
+        status,
+        data,
+        output if status == "converted" else None,
+        tuple(sorted(entries, key=lambda e: (e.line, e.kind, e.codemod))),
+        encoding=tree.encoding,
+    )
+
+
+def _check_output(output: bytes, encoding: str) -> None:
+    """Like black's safety check: what we write must still be valid Python."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(output.decode(encoding))
+    except SyntaxError as exc:
+        raise ConversionError(f"internal error: the result would not parse ({exc.msg}); file left as it was") from None

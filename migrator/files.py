@@ -1,0 +1,76 @@
+"""Finding the files to convert, and writing results without ever losing the user's work."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+#: Folders never recursed into (hidden folders are skipped too).
+SKIPPED_DIRS = frozenset({"venv", "build", "dist", "site-packages", "__pycache__", "node_modules"})
+SOURCE_SUFFIXES = (".py",)
+
+
+def excluded(path: Path, patterns: Iterable[str]) -> bool:
+    text = path.as_posix()
+    return any(
+        fnmatch.fnmatch(text, pattern) or fnmatch.fnmatch(path.name, pattern) or fnmatch.fnmatch(text, f"*/{pattern}")
+        for pattern in patterns
+    )
+
+
+def discover(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Iterator[Path]:
+    """Files named on the command line, and the ``.py`` files below named folders, in a stable order."""
+    exclude = tuple(exclude)
+    seen: set[Path] = set()
+    for path in paths:
+        if path.is_dir():
+            candidates: Iterable[Path] = _walk(path, exclude)
+        else:
+            candidates = [path]
+        for candidate in candidates:
+            if candidate in seen or excluded(candidate, exclude):
+                continue
+            seen.add(candidate)
+            yield candidate
+
+
+def _walk(root: Path, exclude: tuple[str, ...]) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".") and d not in SKIPPED_DIRS and not d.endswith(".egg-info")
+            and not excluded(here / d, exclude)
+        )
+        for name in sorted(filenames):
+            if name.endswith(SOURCE_SUFFIXES):
+                yield here / name
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one.
+
+    The temporary file lives in the same folder (so the rename cannot cross file systems) and
+    takes the original's permission bits. A symbolic link is kept: its target is rewritten.
+    """
+    target = Path(os.path.realpath(path))
+    mode = target.stat().st_mode & 0o7777 if target.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".migrate-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

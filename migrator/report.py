@@ -1,0 +1,114 @@
+"""The run's report: counts, the exit code, and the report file in text, JSON or Markdown."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrator.diffs import unified_diff
+from migrator.engine import FileResult
+
+#: Exit codes, as black has them.
+EXIT_OK, EXIT_WOULD_CHANGE, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 123
+
+
+@dataclass
+class Report:
+    check: bool = False
+    results: list[FileResult] = field(default_factory=list)
+
+    def add(self, result: FileResult) -> None:
+        self.results.append(result)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def follow_up_count(self) -> int:
+        return sum(len(r.follow_ups) for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        if self.count("failed"):
+            return EXIT_FAILED
+        if self.check and self.count("converted"):
+            return EXIT_WOULD_CHANGE
+        return EXIT_OK
+
+    def summary(self) -> str:
+        converted = self.count("converted")
+        parts = [
+            f"{converted} file{'s' if converted != 1 else ''} {'would be converted' if self.check else 'converted'}",
+            f"{self.count('unchanged')} unchanged",
+            f"{self.count('failed')} failed",
+        ]
+        line = ", ".join(parts)
+        if self.follow_up_count:
+            n = self.follow_up_count
+            line += f"; {n} follow-up{'s' if n != 1 else ''} for a human"
+        return line + "."
+
+    # -- the report file ------------------------------------------------------------------
+    def write(self, path: Path) -> None:
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            text = self.to_json()
+        elif suffix == ".md":
+            text = self.to_markdown()
+        else:
+            text = self.to_text()
+        path.write_text(text, encoding="utf-8")
+
+    def to_json(self) -> str:
+        files = []
+        for r in self.results:
+            files.append(
+                {
+                    "file": r.path,
+                    "status": r.status,
+                    "error": r.error,
+                    "error_line": r.error_line,
+                    "changes": [{"file": r.path, **e.to_dict()} for e in r.changes],
+                    "follow_ups": [{"file": r.path, **e.to_dict()} for e in r.follow_ups],
+                }
+            )
+        counts = {s: self.count(s) for s in ("converted", "unchanged", "failed")}
+        return json.dumps({"summary": counts, "follow_ups": self.follow_up_count, "files": files}, indent=2) + "\n"
+
+    def to_text(self) -> str:
+        lines = [self.summary(), ""]
+        for r in self.results:
+            if r.status == "unchanged" and not r.entries:
+                continue
+            lines.append(f"{r.path}: {r.status}")
+            if r.error:
+                lines.append(f"  error (line {r.error_line or '?'}): {r.error}")
+            for e in r.changes:
+                lines.append(f"  changed   {r.path}:{e.line} [{e.codemod}] {e.message}")
+            for e in r.follow_ups:
+                lines.append(f"  follow-up {r.path}:{e.line} [{e.codemod}] {e.message}")
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+    def to_markdown(self) -> str:
+        out = ["# Ray Train migration", "", self.summary(), ""]
+        for r in self.results:
+            if r.status == "unchanged" and not r.entries:
+                continue
+            out += [f"## `{r.path}` ({r.status})", ""]
+            if r.error:
+                out += [f"**Could not convert** (line {r.error_line or '?'}): {r.error}", ""]
+            if r.changes:
+                out += ["### Changes", ""]
+                out += [f"- line {e.line}: {e.message} (`{e.codemod}`)" for e in r.changes]
+                out.append("")
+            if r.follow_ups:
+                out += ["### Follow-ups", ""]
+                out += [f"- [ ] line {e.line}: {e.message} (`{e.codemod}`)" for e in r.follow_ups]
+                out.append("")
+            if r.status == "converted":
+                diff = unified_diff(r.text("source"), r.text("output"), r.path)
+                fence = "````" if "```" in diff else "```"
+                out += ["<details><summary>Diff</summary>", "", f"{fence}diff", diff.rstrip("\n"), fence, "", "</details>", ""]
+        return "\n".join(out).rstrip() + "\n"
