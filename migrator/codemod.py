@@ -1,6 +1,6 @@
 """The base every codemod in ``codemods/`` derives from.
 
-A codemod is a real LibCST ``Codemod``: ``python -m libcst.tool`` can drive it too. On top of that
+A codemod is a real LibCST ``CodemodCommand`` (so the import visitors run after it): ``python -m libcst.tool`` can drive it too. On top of that
 it declares what the engine needs to schedule it without special cases:
 
 * ``DESCRIPTION``: one line for ``migrate list``.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import libcst as cst
-from libcst.codemod import Codemod, CodemodContext
+from libcst.codemod import CodemodCommand, CodemodContext
 from libcst.metadata import PositionProvider
 
 from migrator.options import ConvertOptions
@@ -40,7 +40,7 @@ class Entry:
         return {"codemod": self.codemod, "line": self.line, "message": self.message, "kind": self.kind}
 
 
-class MigrationCodemod(Codemod):
+class MigrationCodemod(CodemodCommand):
     DESCRIPTION: ClassVar[str] = ""
     TRIGGERS: ClassVar[tuple[bytes, ...]] = ()
     ORDER: ClassVar[int] = 50

@@ -1,0 +1,463 @@
+"""The machinery every framework codemod shares: turn a script's training into a ``train_func``.
+
+Given the block that trains (the module body, the body of ``if __name__ == "__main__":`` or a
+top-level function such as ``main()``) and the statements that must run on the workers (the
+seeds: building the trainer and training it), this module decides what moves and builds::
+
+    def train_func(config):                      # runs on every Ray worker
+        args = config["args"]                    # parsed on the driver, handed over
+        os.chdir(config["launch_dir"])           # relative paths resolve as before
+        ...the moved statements, comments kept...
+
+    ray_trainer = TorchTrainer(train_func, train_loop_config={...}, scaling_config=...)
+    result = ray_trainer.fit()
+
+What stays on the driver: imports, the docstring, functions and classes defined before the
+training, literal constants before it, argument parsing (``parse_args``, ``HfArgumentParser``,
+``sys.argv``: workers have other argv) with everything it depends on, and - at module level -
+every statement binding a name that something left at module level still reads (so a global
+function keeps finding its globals). Statements after the training that use none of what moved
+stay on the driver and run after ``fit()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import libcst as cst
+from libcst.codemod.visitors import AddImportsVisitor
+from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
+
+from codemods._statements import Metadata, StatementFacts, analyse_block, root_name
+
+#: Calls that read the command line (argparse, HfArgumentParser, and friends).
+ARGV_CALLS = frozenset(
+    {"parse_args", "parse_known_args", "parse_args_into_dataclasses", "parse_json_file", "parse_yaml_file"}
+)
+
+Owner = cst.Module | cst.FunctionDef | cst.If
+#: Given a moved statement's index in the block and the statement, what goes into train_func.
+Rewrite = Callable[[int, cst.BaseStatement], Sequence[cst.BaseStatement]]
+
+
+class Unsupported(Exception):
+    """The training cannot be moved safely; the message says why (it becomes a follow-up)."""
+
+
+@dataclass
+class Plan:
+    #: Index of the owning statement in ``module.body``; None when the module itself trains.
+    owner_index: int | None
+    moved: list[int]
+    config_names: list[str]
+    param: str
+    returns_value: bool = False
+    kept_reasons: dict[int, str] = field(default_factory=dict)
+
+
+# -- finding the block -------------------------------------------------------------------------
+def is_main_guard(node: cst.CSTNode) -> bool:
+    if not isinstance(node, cst.If) or not isinstance(node.test, cst.Comparison):
+        return False
+    test = node.test
+    parts = [test.left] + [c.comparator for c in test.comparisons]
+    names = {p.value for p in parts if isinstance(p, cst.Name)}
+    strings = {p.evaluated_value for p in parts if isinstance(p, cst.SimpleString)}
+    return "__name__" in names and "__main__" in strings
+
+
+def owner_of(node: cst.CSTNode, module: cst.Module, parents) -> Owner:
+    """The block that holds ``node`` at statement level: a top-level function, the main guard, or the module."""
+    current = node
+    while current is not module:
+        parent = parents[current]
+        if isinstance(parent, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            if isinstance(parent, cst.FunctionDef) and parents[parent] is module:
+                if not isinstance(parent.body, cst.IndentedBlock):
+                    raise Unsupported(f"{parent.name.value}() is written on one line")
+                return parent
+            kind = "a class" if isinstance(parent, cst.ClassDef) else "a nested function or lambda"
+            raise Unsupported(f"the training runs inside {kind}; move it into a top-level function first")
+        if is_main_guard(parent) and parents[parent] is module and isinstance(parent.body, cst.IndentedBlock):
+            return parent
+        current = parent
+    return module
+
+
+def block_of(owner: Owner) -> list[cst.BaseStatement]:
+    if isinstance(owner, cst.Module):
+        return list(owner.body)
+    return list(owner.body.body)  # IndentedBlock, checked in owner_of
+
+
+def statement_index(statements: Sequence[cst.BaseStatement], node: cst.CSTNode, parents) -> int:
+    current = node
+    while True:
+        for i, stmt in enumerate(statements):
+            if stmt is current:
+                return i
+        current = parents[current]
+
+
+# -- classifying statements ------------------------------------------------------------------
+def _is_literal(node: cst.BaseExpression) -> bool:
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float, cst.Imaginary)):
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in ("True", "False", "None")
+    if isinstance(node, cst.UnaryOperation):
+        return _is_literal(node.expression)
+    if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
+        return all(isinstance(e, cst.Element) and _is_literal(e.value) for e in node.elements)
+    if isinstance(node, cst.Dict):
+        return all(isinstance(e, cst.DictElement) and _is_literal(e.key) and _is_literal(e.value) for e in node.elements)
+    return False
+
+
+def is_constant(stmt: cst.BaseStatement) -> bool:
+    """``NAME = <literal>``: configuration the driver may keep; train_func reads it as a global."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return False
+    small = stmt.body[0]
+    if isinstance(small, cst.Assign):
+        return all(isinstance(t.target, cst.Name) for t in small.targets) and _is_literal(small.value)
+    if isinstance(small, cst.AnnAssign):
+        return isinstance(small.target, cst.Name) and small.value is not None and _is_literal(small.value)
+    return False
+
+
+def is_structural(stmt: cst.BaseStatement, index: int) -> bool:
+    """Imports, the docstring and the main guard never move."""
+    if isinstance(stmt, cst.SimpleStatementLine):
+        if all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
+            return True
+        if index == 0 and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr):
+            return isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    return is_main_guard(stmt)
+
+
+class _ArgvFinder(cst.CSTVisitor):
+    def __init__(self, argv_functions: set[str]) -> None:
+        self.argv_functions = argv_functions
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+        if name in ARGV_CALLS or (isinstance(func, cst.Name) and name in self.argv_functions):
+            self.found = True
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == "sys" and node.attr.value == "argv":
+            self.found = True
+
+
+def reads_argv(node: cst.CSTNode, argv_functions: set[str]) -> bool:
+    finder = _ArgvFinder(argv_functions)
+    node.visit(finder)
+    return finder.found
+
+
+def argv_functions(module: cst.Module) -> set[str]:
+    """Top-level functions that parse the command line, directly or through one another."""
+    functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    found: set[str] = set()
+    while True:
+        more = {name for name, fn in functions.items() if name not in found and reads_argv(fn.body, found)}
+        if not more:
+            return found
+        found |= more
+
+
+# -- planning ----------------------------------------------------------------------------------
+def plan(
+    codemod: cst.codemod.Codemod,
+    module: cst.Module,
+    owner: Owner,
+    seeds: set[int],
+) -> Plan:
+    """Decide which statements of ``owner`` move into the train function. Raises ``Unsupported``."""
+    positions = Metadata(codemod, PositionProvider)
+    scopes = Metadata(codemod, ScopeProvider)
+    statements = block_of(owner)
+    module_level = not isinstance(owner, cst.FunctionDef)
+    scope = scopes[module] if module_level else scopes[statements[0]]
+    facts = analyse_block(statements, scope, positions)
+    parsing = argv_functions(module)
+
+    driver = _driver_statements(statements, facts, parsing)
+    first_work = min(seeds)
+    for i, stmt in enumerate(statements):
+        if i in driver or is_structural(stmt, i):
+            continue
+        if module_level and (isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) or is_constant(stmt)):
+            continue
+        first_work = min(first_work, i)
+        break
+    moved: set[int] = {
+        i for i in range(first_work, max(seeds) + 1) if i not in driver and not is_structural(statements[i], i)
+    }
+    # Work after the training that uses anything that moved goes with it (evaluate, save_model...).
+    bound = set().union(*(facts[i].binds for i in moved))
+    for j in range(max(seeds) + 1, len(statements)):
+        if j in driver or is_structural(statements[j], j):
+            continue
+        if facts[j].reads & bound or facts[j].mutates & bound:
+            moved.add(j)
+            bound |= facts[j].binds
+    for j in range(first_work, max(moved) + 1):
+        # A def or class between moved statements moves with them, as in Ray's guide.
+        if j not in moved and j not in driver and not is_structural(statements[j], j):
+            moved.add(j)
+
+    kept_reasons: dict[int, str] = {}
+    if module_level:
+        _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes, positions, kept_reasons)
+    lost = seeds - moved
+    if lost:
+        i = min(lost)
+        raise Unsupported(
+            f"line {positions[statements[i]].start.line} must run on the workers, but "
+            f"{kept_reasons.get(i, 'the driver needs it too')}"
+        )
+
+    kept_before = [i for i in range(len(statements)) if i not in moved and i < max(moved)]
+    reads = set().union(*(facts[i].reads for i in moved))
+    binds = set().union(*(facts[i].binds for i in moved))
+    if module_level:
+        provided = set().union(*(facts[i].binds for i in driver))
+    else:
+        provided = set().union(*(facts[i].binds for i in kept_before)) | _params(owner)
+    order = {name: k for k, name in enumerate(_param_list(owner))} if not module_level else {}
+    for i in (sorted(driver) if module_level else kept_before):
+        for name, at in sorted(facts[i].bound_at.items(), key=lambda item: item[1]):
+            order.setdefault(name, len(order))
+    config_names = sorted(reads & provided, key=lambda name: order.get(name, len(order)))
+    taken = (reads - binds) | set(config_names)
+    param = next(p for p in ("config", "loop_config", "ray_train_config") if p not in taken)
+    returns_value = any(
+        isinstance(statements[i], cst.SimpleStatementLine)
+        and any(isinstance(s, cst.Return) and s.value is not None for s in statements[i].body)
+        for i in moved
+    )
+    owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
+    return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons)
+
+
+def _param_list(fn: cst.FunctionDef) -> list[str]:
+    p = fn.params
+    names = [x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)]
+    for star in (p.star_arg, p.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.append(star.name.value)
+    return names
+
+
+def _params(fn: cst.FunctionDef) -> set[str]:
+    return set(_param_list(fn))
+
+
+def _driver_statements(statements, facts: list[StatementFacts], parsing: set[str]) -> set[int]:
+    """Statements that parse the command line, and every earlier statement they depend on."""
+    driver = {i for i, s in enumerate(statements) if not is_structural(s, i) and reads_argv(s, parsing)}
+    todo = sorted(driver)
+    while todo:
+        i = todo.pop()
+        for j in range(i):
+            if j in driver or is_structural(statements[j], j):
+                continue
+            if facts[j].binds & facts[i].reads or facts[j].mutates & facts[i].reads:
+                if isinstance(statements[j], (cst.FunctionDef, cst.ClassDef)):
+                    continue  # a def costs nothing to keep reachable; it is not driver work
+                driver.add(j)
+                todo.append(j)
+    return driver
+
+
+def _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes, positions, reasons) -> None:
+    """At module level, names that what stays behind reads (or binds) must stay global."""
+    module_facts = analyse_block(list(module.body), scopes[module], positions)
+    outside = [f for f in module_facts if f.node is not owner]
+    needed: set[str] = set()
+    who: dict[str, str] = {}
+
+    def need(fact: StatementFacts) -> None:
+        label = _label(fact.node, positions)
+        for name in fact.reads | fact.binds:
+            if name not in needed:
+                needed.add(name)
+                who[name] = label
+
+    for fact in outside if owner is not module else []:
+        need(fact)
+    for fact in facts:
+        if fact.index not in moved:
+            need(fact)
+    changed = True
+    while changed:
+        changed = False
+        for i in sorted(moved):
+            hit = (facts[i].binds | facts[i].mutates) & needed
+            if hit:
+                name = sorted(hit)[0]
+                reasons[i] = f"`{name}` is also used by {who[name]}, which stays at module level"
+                moved.discard(i)
+                need(facts[i])
+                changed = True
+
+
+def _label(node: cst.CSTNode, positions) -> str:
+    line = positions[node].start.line
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        return f"{node.name.value} (line {line})"
+    return f"line {line}"
+
+
+# -- building ----------------------------------------------------------------------------------
+def unique_name(module: cst.Module, preferred: str) -> str:
+    used = _all_names(module)
+    if preferred not in used:
+        return preferred
+    n = 2
+    while f"{preferred}_{n}" in used:
+        n += 1
+    return f"{preferred}_{n}"
+
+
+def _all_names(module: cst.Module) -> set[str]:
+    names: set[str] = set()
+
+    class Collect(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+    module.visit(Collect())
+    return names
+
+
+def apply(
+    codemod: cst.codemod.Codemod,
+    module: cst.Module,
+    the_plan: Plan,
+    options,
+    rewrite: Rewrite = lambda i, s: [s],
+) -> cst.Module:
+    """Rewrite ``module`` according to ``the_plan``; ``rewrite`` may expand each moved statement.
+
+    ``module`` may have been edited since planning, as long as the owner's block kept its length.
+    """
+    func = unique_name(module, "train_func")
+    ray_trainer = unique_name(module, "ray_trainer")
+    result = unique_name(module, "result")
+    owner: Owner = module if the_plan.owner_index is None else module.body[the_plan.owner_index]
+    statements = block_of(owner)
+    moved = set(the_plan.moved)
+    chdir = options.storage_path is None
+    config_items = ([("launch_dir", "os.getcwd()")] if chdir else []) + [(n, n) for n in the_plan.config_names]
+
+    body: list[cst.BaseStatement] = []
+    p = the_plan.param
+    for name in the_plan.config_names:
+        body.append(cst.parse_statement(f'{name} = {p}["{name}"]'))
+    if chdir:
+        body.append(
+            cst.parse_statement(f'os.chdir({p}["launch_dir"])').with_changes(
+                leading_lines=[
+                    _comment("# Ray starts each worker in a directory of its own: go back to where the script"),
+                    _comment("# was launched, so relative paths (output_dir, data files) resolve as before."),
+                ]
+            )
+        )
+    for i in the_plan.moved:
+        body.extend(stmt.visit(_CleanBlankLines()) for stmt in rewrite(i, statements[i]))
+    body = _strip_leading_blank(body) if not the_plan.config_names and not chdir else body
+    params = f"{p}" if config_items else ""
+    func_def = cst.parse_statement(f"def {func}({params}):\n    pass\n").with_changes(
+        body=cst.IndentedBlock(body=body),
+        leading_lines=[*_blank(2), _comment("# Ray Train runs this function on every worker.")],
+    )
+    launch = _launch_statements(func, ray_trainer, result, config_items, options, blank=1 if the_plan.owner_index is not None else 2)
+
+    kept = [i for i in range(len(statements)) if i not in moved]
+    last = max(moved)
+    new_block = [statements[i] for i in kept if i < last] + launch + [statements[i] for i in kept if i > last]
+    AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "ScalingConfig")
+    AddImportsVisitor.add_needed_import(codemod.context, "ray.train.torch", "TorchTrainer")
+    if options.storage_path is not None:
+        AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "RunConfig")
+    if chdir:
+        AddImportsVisitor.add_needed_import(codemod.context, "os")
+
+    if isinstance(owner, cst.Module):
+        first = min(moved)
+        before = [statements[i] for i in kept if i < first]
+        between = [statements[i] for i in kept if first < i < last]
+        after = [statements[i] for i in kept if i > last]
+        return module.with_changes(body=before + [func_def] + between + launch + after)
+    new_owner = owner.with_changes(body=owner.body.with_changes(body=new_block))
+    new_body: list[cst.BaseStatement] = []
+    for stmt in module.body:
+        if stmt is owner:
+            new_body.append(func_def)
+            new_body.append(new_owner.with_changes(leading_lines=[*_blank(2), *_strip_lines(owner.leading_lines)]))
+        else:
+            new_body.append(stmt)
+    return module.with_changes(body=new_body)
+
+
+class _CleanBlankLines(cst.CSTTransformer):
+    """Blank lines carry no indentation once moved into the function (no trailing spaces)."""
+
+    def leave_EmptyLine(self, original_node: cst.EmptyLine, updated_node: cst.EmptyLine) -> cst.EmptyLine:
+        if updated_node.comment is None:
+            return updated_node.with_changes(indent=False, whitespace=cst.SimpleWhitespace(""))
+        return updated_node
+
+
+def _blank(n: int) -> list[cst.EmptyLine]:
+    return [cst.EmptyLine(indent=False) for _ in range(n)]
+
+
+def _comment(text: str) -> cst.EmptyLine:
+    return cst.EmptyLine(comment=cst.Comment(text))
+
+
+def _strip_lines(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    lines = list(lines)
+    while lines and lines[0].comment is None:
+        lines.pop(0)
+    return lines
+
+
+def _strip_leading_blank(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    if body and hasattr(body[0], "leading_lines"):
+        body[0] = body[0].with_changes(leading_lines=_strip_lines(body[0].leading_lines))
+    return body
+
+
+def _launch_statements(func: str, ray_trainer: str, result: str, config_items, options, blank: int) -> list[cst.BaseStatement]:
+    config = ", ".join(f'"{k}": {v}' for k, v in config_items)
+    lines = [f"{ray_trainer} = TorchTrainer(", f"    {func},"]
+    if config_items:
+        lines.append(f"    train_loop_config={{{config}}},")
+    lines.append(f"    scaling_config=ScalingConfig(num_workers={options.num_workers}, use_gpu={options.use_gpu}),")
+    if options.storage_path is not None:
+        lines.append(f"    run_config=RunConfig(storage_path={options.storage_path!r}),")
+    else:
+        lines.append("    # For multi-node clusters, configure persistent storage that every worker can reach:")
+        lines.append('    # run_config=RunConfig(storage_path="s3://..."),')
+    lines.append(")")
+    lines.append(f"{result} = {ray_trainer}.fit()")
+    code = _black("\n".join(lines) + "\n")
+    statements = list(cst.parse_module(code).body)
+    statements[0] = statements[0].with_changes(
+        leading_lines=[*_blank(blank), _comment(f"# Launch {func} on Ray Train workers.")]
+    )
+    return statements
+
+
+def _black(code: str) -> str:
+    import black  # imported only when a file is actually converted
+
+    return black.format_str(code, mode=black.Mode())

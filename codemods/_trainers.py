@@ -1,0 +1,188 @@
+"""Finding Hugging Face Trainers in a script: what builds one, what trains it, and where.
+
+A Trainer class is a ``transformers`` or ``trl`` class whose name ends in ``Trainer``
+(``Trainer``, ``Seq2SeqTrainer``, ``SFTTrainer``...), resolved through the script's imports, or a
+class the script derives from one. A builder is a top-level function that returns a new
+Trainer. A construction is a call of either, assigned to a name; its training is
+``name.train(...)`` in the same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import ParentNodeProvider, QualifiedNameProvider
+
+from codemods._statements import Metadata
+
+TRAINER_PACKAGES = ("transformers.", "trl.")
+
+
+def qualified_names(codemod, node: cst.CSTNode) -> set[str]:
+    return {q.name for q in codemod.get_metadata(QualifiedNameProvider, node, ())}
+
+
+def is_library_trainer(name: str) -> bool:
+    return name.startswith(TRAINER_PACKAGES) and name.rsplit(".", 1)[-1].endswith("Trainer")
+
+
+@dataclass
+class Site:
+    """One trainer variable: where it is built and where it is trained."""
+
+    var: str
+    function: cst.CSTNode  # the enclosing top-level FunctionDef, or the Module
+    constructions: list[tuple[cst.Call, cst.BaseStatement]] = field(default_factory=list)
+    train_calls: list[cst.Call] = field(default_factory=list)
+
+    @property
+    def call(self) -> cst.Call:
+        return self.constructions[0][0]
+
+    @property
+    def statement(self) -> cst.BaseStatement:
+        return self.constructions[0][1]
+
+    @property
+    def train_call(self) -> cst.Call | None:
+        return self.train_calls[0] if self.train_calls else None
+
+
+class TrainerFinder:
+    def __init__(self, codemod, module: cst.Module) -> None:
+        self.codemod = codemod
+        self.module = module
+        self.parents = Metadata(codemod, ParentNodeProvider)
+        self.local_classes = self._local_trainer_classes()
+        self.builders = self._builders()
+        self.sites: dict[tuple[str, int], Site] = {}
+        self.problems: list[tuple[cst.CSTNode, str]] = []
+        self.already_on_ray = False
+        self._collect()
+
+    # -- what counts as a Trainer ----------------------------------------------------------
+    def is_trainer_call(self, call: cst.Call, builders: set[str] | None = None) -> bool:
+        builders = self.builders if builders is None else builders
+        if isinstance(call.func, cst.Name) and (call.func.value in self.local_classes or call.func.value in builders):
+            return True
+        return any(is_library_trainer(q) for q in qualified_names(self.codemod, call.func))
+
+    def _local_trainer_classes(self) -> set[str]:
+        classes = [s for s in self.module.body if isinstance(s, cst.ClassDef)]
+        found: set[str] = set()
+        while True:
+            more = {
+                c.name.value
+                for c in classes
+                if c.name.value not in found
+                and any(
+                    (isinstance(b.value, cst.Name) and b.value.value in found)
+                    or any(is_library_trainer(q) for q in qualified_names(self.codemod, b.value))
+                    for b in c.bases
+                )
+            }
+            if not more:
+                return found
+            found |= more
+
+    def _builders(self) -> set[str]:
+        functions = [s for s in self.module.body if isinstance(s, cst.FunctionDef)]
+        found: set[str] = set()
+        while True:
+            more = {f.name.value for f in functions if f.name.value not in found and self._returns_trainer(f, found)}
+            if not more:
+                return found
+            found |= more
+
+    def _returns_trainer(self, fn: cst.FunctionDef, builders: set[str]) -> bool:
+        built: set[str] = set()
+        returned: list[cst.BaseExpression] = []
+        finder = self
+
+        class Visit(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                if isinstance(node.value, cst.Call) and finder.is_trainer_call(node.value, builders):
+                    built.update(t.target.value for t in node.targets if isinstance(t.target, cst.Name))
+
+            def visit_Return(self, node: cst.Return) -> None:
+                if node.value is not None:
+                    returned.append(node.value)
+
+            def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+                return node is fn
+
+        fn.visit(Visit())
+        return any(
+            (isinstance(v, cst.Call) and self.is_trainer_call(v, builders)) or (isinstance(v, cst.Name) and v.value in built)
+            for v in returned
+        )
+
+    # -- constructions and trainings -------------------------------------------------------
+    def enclosing_function(self, node: cst.CSTNode) -> cst.CSTNode:
+        current = node
+        while current is not self.module:
+            current = self.parents[current]
+            if isinstance(current, cst.FunctionDef):
+                outer = self.parents[current]
+                if outer is self.module:
+                    return current
+        return self.module
+
+    def _statement_of(self, node: cst.CSTNode) -> cst.BaseStatement:
+        current = node
+        while not isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            current = self.parents[current]
+        return current
+
+    def _collect(self) -> None:
+        calls: list[cst.Call] = []
+
+        class Visit(cst.CSTVisitor):
+            def visit_Call(self, node: cst.Call) -> None:
+                calls.append(node)
+
+        self.module.visit(Visit())
+        launched = self._functions_launched_by_ray(calls)
+        for call in calls:
+            if not self.is_trainer_call(call):
+                continue
+            function = self.enclosing_function(call)
+            if isinstance(function, cst.FunctionDef) and function.name.value in self.builders:
+                continue
+            if isinstance(function, cst.FunctionDef) and function.name.value in launched:
+                self.already_on_ray = True
+                continue
+            parent = self.parents[call]
+            if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is call:
+                targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) else [parent.target]
+                if len(targets) == 1 and isinstance(targets[0], cst.Name):
+                    key = (targets[0].value, id(function))
+                    site = self.sites.setdefault(key, Site(targets[0].value, function))
+                    site.constructions.append((call, self._statement_of(call)))
+                    continue
+            self.problems.append((call, "a Trainer built here is not assigned to a name, so it cannot be traced to its training: convert it by hand"))
+        for call in calls:
+            func = call.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "train" and isinstance(func.value, cst.Name):
+                site = self.sites.get((func.value.value, id(self.enclosing_function(call))))
+                if site is not None:
+                    site.train_calls.append(call)
+
+    def _functions_launched_by_ray(self, calls: list[cst.Call]) -> set[str]:
+        names: set[str] = set()
+        for call in calls:
+            if not any(q.startswith("ray.train.") and q.endswith("Trainer") for q in qualified_names(self.codemod, call.func)):
+                continue
+            for i, arg in enumerate(call.args):
+                positional = arg.keyword is None and arg.star == "" and i == 0
+                if (positional or (arg.keyword is not None and arg.keyword.value == "train_loop_per_worker")) and isinstance(arg.value, cst.Name):
+                    names.add(arg.value.value)
+        return names
+
+    @property
+    def constructions(self) -> list[Site]:
+        return list(self.sites.values())
+
+    def trained(self) -> list[Site]:
+        return [s for s in self.sites.values() if s.train_calls]

@@ -1,0 +1,159 @@
+"""Hugging Face Transformers ``Trainer`` scripts to Ray Train's ``TorchTrainer``.
+
+Implements "Get Started with Distributed Training using Hugging Face Transformers"
+(``shared/reference/ray-train-transformers-guide.rst``). Before::
+
+    dataset = load_dataset("yelp_review_full")
+    model = AutoModelForSequenceClassification.from_pretrained("bert-base-cased", num_labels=5)
+    trainer = Trainer(model=model, args=training_args, train_dataset=dataset["train"])
+    trainer.train()
+
+After::
+
+    # Ray Train runs this function on every worker.
+    def train_func(config):
+        os.chdir(config["launch_dir"])
+        dataset = load_dataset("yelp_review_full")
+        model = AutoModelForSequenceClassification.from_pretrained("bert-base-cased", num_labels=5)
+        trainer = Trainer(model=model, args=training_args, train_dataset=dataset["train"])
+        trainer.add_callback(RayTrainReportCallback())
+        trainer = prepare_trainer(trainer)
+        trainer.train()
+
+    ray_trainer = TorchTrainer(
+        train_func,
+        train_loop_config={"launch_dir": os.getcwd()},
+        scaling_config=ScalingConfig(num_workers=2, use_gpu=True),
+    )
+    result = ray_trainer.fit()
+
+Trainers are ``transformers`` and ``trl`` classes whose names end in ``Trainer``, classes the
+script derives from them, and functions that return one. ``RayTrainReportCallback`` reports
+only when the Trainer saves, so ``save_strategy`` is aligned with evaluation (see
+``_save_strategy``). What cannot be moved safely becomes a follow-up; the file stays valid.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.codemod import SkipFile
+from libcst.codemod.visitors import AddImportsVisitor
+from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
+
+from codemods import _train_function as tf
+from codemods._distributed import report_distributed_setup
+from codemods._statements import Metadata
+from codemods._save_strategy import NO_REPORT, SaveStrategyFixer, is_training_arguments
+from codemods._trainers import TrainerFinder, qualified_names
+from migrator.codemod import MigrationCodemod
+
+CALLBACK_MODULE = "ray.train.huggingface.transformers"
+
+
+class TransformersTrainerToTorchTrainer(MigrationCodemod):
+    DESCRIPTION = "Hugging Face Transformers Trainer scripts (Trainer, Seq2SeqTrainer, trl) to TorchTrainer"
+    TRIGGERS = (b"Trainer",)
+    ORDER = 60
+    METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        found = TrainerFinder(self, tree)
+        if not found.constructions and not found.problems:
+            raise SkipFile("no Hugging Face Trainer here")
+        if found.already_on_ray:
+            raise SkipFile("already launched by TorchTrainer")
+        report_distributed_setup(self, tree)
+        for node, message in found.problems:
+            self.follow_up(node, message)
+        trained = found.trained()
+        if len(trained) != 1 or len(trained[0].train_calls) > 1:
+            for site in found.constructions:
+                if trained:
+                    self.follow_up(site.call, "several Trainers are trained in this script: convert it by hand, one TorchTrainer per training")
+                elif site.train_call is None:
+                    self.follow_up(site.call, f"this Trainer is never trained here (no `{site.var or 'trainer'}.train()` beside it): nothing to launch")
+            return tree
+        site = trained[0]
+        parents = Metadata(self, ParentNodeProvider)
+        try:
+            owner = tf.owner_of(site.train_call, tree, parents)
+            block = tf.block_of(owner)
+            seeds = {tf.statement_index(block, site.train_call, parents)}
+            for _, stmt in site.constructions:
+                if tf.owner_of(stmt, tree, parents) is not owner:
+                    raise tf.Unsupported("the Trainer is built in one function and trained in another")
+                seeds.add(tf.statement_index(block, stmt, parents))
+            the_plan = tf.plan(self, tree, owner, seeds)
+        except tf.Unsupported as exc:
+            self.follow_up(site.train_call, f"not converted: {exc}")
+            return tree
+
+        callback_lines = self._callback_lines(site.var)
+        statements = {stmt for _, stmt in site.constructions}
+        # One pass: TrainingArguments fixes everywhere, and the callback lines after each
+        # construction in nested blocks. In the training block itself the statement count must
+        # stay put for the plan, so `rewrite` adds them there.
+        edited = tree.visit(_Edit(self, statements, callback_lines, skip=getattr(owner, "body", None)))
+        direct = {i for i, stmt in enumerate(block) if stmt in statements}
+
+        def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+            return [stmt, *callback_lines] if i in direct else [stmt]
+
+        if not _saves_visibly(tree, self):
+            self.follow_up(site.statement, f"the TrainingArguments are not built here (command line or config file?): make sure save_strategy is not 'no' and matches eval_strategy; {NO_REPORT}")
+        result = tf.apply(self, edited, the_plan, self.options, rewrite)
+        self._report(site, the_plan, owner)
+        return result
+
+    def _callback_lines(self, var: str) -> list[cst.BaseStatement]:
+        AddImportsVisitor.add_needed_import(self.context, CALLBACK_MODULE, "RayTrainReportCallback")
+        AddImportsVisitor.add_needed_import(self.context, CALLBACK_MODULE, "prepare_trainer")
+        first = cst.parse_statement(f"{var}.add_callback(RayTrainReportCallback())").with_changes(
+            leading_lines=[cst.EmptyLine(comment=cst.Comment("# Report metrics and checkpoints to Ray Train, and prepare the Trainer for it."))]
+        )
+        return [first, cst.parse_statement(f"{var} = prepare_trainer({var})")]
+
+    def _report(self, site, the_plan: tf.Plan, owner) -> None:
+        where = "main guard" if isinstance(owner, cst.If) else (
+            f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "module level"
+        )
+        self.change(site.train_call, f"training at {where} moved into a train function launched by TorchTrainer")
+        self.change(site.statement, f"`{site.var}` reports to Ray (RayTrainReportCallback) and goes through prepare_trainer")
+        if the_plan.config_names:
+            names = ", ".join(the_plan.config_names)
+            self.change(site.train_call, f"parsed on the driver and handed to the workers through train_loop_config: {names}")
+        if the_plan.returns_value:
+            self.follow_up(site.train_call, "the training code returned a value; it now runs on the workers, so callers get None (use result.metrics instead)")
+        if self.options.storage_path is not None:
+            self.follow_up(site.train_call, "relative paths (output_dir, data files) now resolve in each worker's directory; make them absolute or use the storage path")
+
+
+class _Edit(SaveStrategyFixer):
+    def __init__(self, codemod, targets, extra, skip) -> None:
+        super().__init__(codemod)
+        self.targets = targets
+        self.extra = extra
+        self.skip = skip
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
+        if original_node is self.skip or not any(s in self.targets for s in original_node.body):
+            return updated_node
+        body: list[cst.BaseStatement] = []
+        for before, after in zip(original_node.body, updated_node.body):
+            body.append(after)
+            if before in self.targets:
+                body.extend(self.extra)
+        return updated_node.with_changes(body=body)
+
+
+def _saves_visibly(tree: cst.Module, codemod) -> bool:
+    """Whether the script builds TrainingArguments itself (so SaveStrategyFixer could see them)."""
+    found = []
+
+    class Visit(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if any(is_training_arguments(q) for q in qualified_names(codemod, node.func)):
+                found.append(node)
+
+    tree.visit(Visit())
+    return bool(found)
