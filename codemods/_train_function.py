@@ -276,32 +276,35 @@ def _driver_statements(statements, facts: list[StatementFacts], parsing: set[str
 
 
 def _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes, positions, reasons) -> None:
-    """At module level, names that what stays behind reads (or binds) must stay global."""
+    """At module level, names that what stays behind reads must stay global."""
     module_facts = analyse_block(list(module.body), scopes[module], positions)
-    outside = [f for f in module_facts if f.node is not owner]
-    needed: set[str] = set()
-    who: dict[str, str] = {}
+    staying = [f for f in module_facts if f.node is not owner] if owner is not module else []
+    staying += [f for f in facts if f.index not in moved]
+    needed: dict[str, str] = {}  # name -> who needs it, for the follow-up
 
     def need(fact: StatementFacts) -> None:
-        label = _label(fact.node, positions)
-        for name in fact.reads | fact.binds:
-            if name not in needed:
-                needed.add(name)
-                who[name] = label
+        for name in fact.reads:
+            needed.setdefault(name, _label(fact.node, positions))
 
-    for fact in outside if owner is not module else []:
+    for fact in staying:
         need(fact)
-    for fact in facts:
-        if fact.index not in moved:
-            need(fact)
+    # A name bound both by what stays and by what moves becomes local to train_func: that is
+    # only wrong where the moved code reads it before binding it (`x = x + 1`).
+    order = sorted(moved)
+    for fact in staying:
+        for name in fact.binds - needed.keys():
+            reads_at = [i for i in order if name in facts[i].reads]
+            binds_at = [i for i in order if name in facts[i].binds]
+            if binds_at and reads_at and reads_at[0] <= binds_at[0]:
+                needed[name] = _label(fact.node, positions)
     changed = True
     while changed:
         changed = False
         for i in sorted(moved):
-            hit = (facts[i].binds | facts[i].mutates) & needed
+            hit = (facts[i].binds | facts[i].mutates) & needed.keys()
             if hit:
                 name = sorted(hit)[0]
-                reasons[i] = f"`{name}` is also used by {who[name]}, which stays at module level"
+                reasons[i] = f"`{name}` is also used by {needed[name]}, which stays at module level"
                 moved.discard(i)
                 need(facts[i])
                 changed = True
@@ -382,6 +385,8 @@ def apply(
     kept = [i for i in range(len(statements)) if i not in moved]
     last = max(moved)
     new_block = [statements[i] for i in kept if i < last] + launch + [statements[i] for i in kept if i > last]
+    if new_block[0] is launch[0]:  # no blank line right after `def ...:` or `if ...:`
+        new_block[0] = launch[0].with_changes(leading_lines=_strip_lines(launch[0].leading_lines))
     AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "ScalingConfig")
     AddImportsVisitor.add_needed_import(codemod.context, "ray.train.torch", "TorchTrainer")
     if options.storage_path is not None:

@@ -68,7 +68,16 @@ def parse(data: bytes) -> cst.Module:
         return cst.parse_module(data)
     except cst.ParserSyntaxError as exc:
         hint = " (Python 2 code? migrate reads Python 3 only)" if _looks_like_python2(data) else ""
-        raise ConversionError(f"syntax error: {exc.message}{hint}", exc.raw_line) from None
+        message, line = exc.message, exc.raw_line
+        try:  # Python's own parser names the line and the problem more precisely
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse(data)
+        except SyntaxError as py_exc:
+            message, line = py_exc.msg, py_exc.lineno or line
+        except ValueError:
+            pass
+        raise ConversionError(f"syntax error: {message}{hint}", line) from None
     except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
         raise ConversionError(f"cannot decode the file: {exc}") from None
 
