@@ -1,0 +1,162 @@
+"""Edge cases of the Transformers Trainer codemod, as short before/after checks."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+from migrator.checks import check_converted
+from tests.golden import convert_text
+
+
+def convert(source: str):
+    return convert_text(textwrap.dedent(source))
+
+
+def check_noop(source: str) -> None:
+    result = convert(source)
+    assert result.status == "unchanged", result.text("output")
+
+
+def converted(source: str) -> str:
+    result = convert(source)
+    assert result.status == "converted", result.entries
+    out = result.text("output")
+    ast.parse(out)
+    assert check_converted(out, textwrap.dedent(source)) == []
+    return out
+
+
+def test_not_a_trainer_script_is_left_alone() -> None:
+    check_noop("from transformers import TrainerCallback\nclass CB(TrainerCallback):\n    pass\n")
+    check_noop("import torch\nmodel = torch.nn.Linear(2, 2)\nmodel.train()\n")
+
+
+def test_attribute_access_through_module_alias() -> None:
+    out = converted(
+        """
+        import transformers
+        trainer = transformers.Trainer(model=m, args=transformers.TrainingArguments("o"))
+        trainer.train()
+        """
+    )
+    assert "def train_func(config):" in out and "trainer = prepare_trainer(trainer)" in out
+
+
+def test_own_variable_name_is_used() -> None:
+    out = converted(
+        """
+        from transformers import Trainer
+        my_trainer = Trainer(model=m)
+        my_trainer.train()
+        """
+    )
+    assert "my_trainer.add_callback(RayTrainReportCallback())" in out
+    assert "my_trainer = prepare_trainer(my_trainer)" in out
+
+
+def test_trainer_built_in_branches_gets_the_callback_in_each() -> None:
+    out = converted(
+        """
+        from transformers import Trainer
+        def main():
+            if fast:
+                trainer = Trainer(model=small)
+            else:
+                trainer = Trainer(model=big)
+            trainer.train()
+        """
+    )
+    assert out.count("trainer.add_callback(RayTrainReportCallback())") == 2
+
+
+def test_imports_are_merged_not_duplicated() -> None:
+    out = converted(
+        """
+        import os
+        from ray.train import RunConfig
+        from transformers import Trainer
+        trainer = Trainer(model=m)
+        trainer.train()
+        """
+    )
+    assert "from ray.train import ScalingConfig, RunConfig" in out
+    assert out.count("import os") == 1
+
+
+def test_comments_outside_moved_code_are_kept_verbatim() -> None:
+    source = textwrap.dedent(
+        """
+        # header comment
+        from transformers import Trainer  # trailing comment
+
+
+        def helper():  # helper comment
+            return   1  # odd spacing kept
+
+
+        trainer = Trainer(model=m)  # build
+        # train it
+        trainer.train()
+        """
+    )
+    out = converted(source)
+    assert "# header comment\nfrom transformers import Trainer  # trailing comment\n" in out
+    assert "def helper():  # helper comment\n    return   1  # odd spacing kept\n" in out
+    assert "    trainer = Trainer(model=m)  # build\n" in out
+    assert "    # train it\n    trainer.train()\n" in out
+
+
+def test_parse_known_args_stays_on_driver() -> None:
+    out = converted(
+        """
+        import argparse
+        from transformers import Trainer
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--lr", type=float)
+        args, unknown = parser.parse_known_args()
+        trainer = Trainer(model=m, lr=args.lr)
+        trainer.train()
+        """
+    )
+    head, func = out.split("def train_func", 1)
+    assert "parse_known_args" in head and "parse_known_args" not in func
+    assert 'args = config["args"]' in func
+
+
+def test_expected_output_is_a_fixed_point_even_with_odd_names() -> None:
+    out = converted(
+        """
+        from transformers import Trainer
+        config = {"lr": 1}
+        trainer = Trainer(model=m, lr=config["lr"])
+        trainer.train()
+        """
+    )
+    # The script reads a global named `config`, so the train function's parameter is renamed.
+    assert "def train_func(loop_config):" in out
+    assert convert_text(out).status == "unchanged"
+
+
+def test_save_strategy_follow_up_when_schedules_differ() -> None:
+    result = convert(
+        """
+        from transformers import Trainer, TrainingArguments
+        args = TrainingArguments("o", eval_strategy="epoch", save_strategy="steps")
+        trainer = Trainer(model=m, args=args)
+        trainer.train()
+        """
+    )
+    assert any("evaluates per \"epoch\" but saves per \"steps\"" in e.message for e in result.follow_ups)
+
+
+def test_training_in_one_function_built_in_another_is_a_follow_up() -> None:
+    result = convert(
+        """
+        from transformers import Trainer
+        trainer = Trainer(model=m)
+        def main():
+            trainer.train()
+        """
+    )
+    assert result.status == "unchanged"
