@@ -379,7 +379,7 @@ def apply(
             )
         )
     for i in the_plan.moved:
-        body.extend(stmt.visit(_CleanBlankLines()) for stmt in rewrite(i, statements[i]))
+        body.extend(_one_blank_line(stmt.visit(_CleanBlankLines())) for stmt in rewrite(i, statements[i]))
     body = _strip_leading_blank(body) if not the_plan.config_names and not chdir else body
     params = f"{p}" if config_items else ""
     func_def = cst.parse_statement(f"def {func}({params}):\n    pass\n").with_changes(
@@ -427,6 +427,16 @@ class _CleanBlankLines(cst.CSTTransformer):
         if updated_node.comment is None:
             return updated_node.with_changes(indent=False, whitespace=cst.SimpleWhitespace(""))
         return updated_node
+
+
+def _one_blank_line(stmt: cst.BaseStatement) -> cst.BaseStatement:
+    """Module level separates a class or def by two blank lines; inside a function one is enough."""
+    lines, kept = list(getattr(stmt, "leading_lines", ())), []
+    for line in lines:
+        if line.comment is None and kept and kept[-1].comment is None:
+            continue
+        kept.append(line)
+    return stmt.with_changes(leading_lines=kept) if len(kept) != len(lines) else stmt
 
 
 def _blank(n: int) -> list[cst.EmptyLine]:
