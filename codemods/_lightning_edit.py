@@ -11,7 +11,7 @@ that sits in a nested block (the training block itself is the planner's, see ``r
 from __future__ import annotations
 
 import libcst as cst
-from libcst.codemod.visitors import RemoveImportsVisitor
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from codemods import _lightning as lt
 from codemods._trainers import qualified_names
@@ -75,8 +75,6 @@ class TrainerEdit(cst.CSTTransformer):
         return updated_node
 
     def _import(self, name: str) -> None:
-        from libcst.codemod.visitors import AddImportsVisitor
-
         AddImportsVisitor.add_needed_import(self.codemod.context, "ray.train.lightning", name)
 
     def _forget(self, func: cst.BaseExpression) -> None:
