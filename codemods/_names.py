@@ -4,7 +4,8 @@
 * ``TableCodemod`` is the LibCST command they derive from: qualified-name matching through imports
   (``QualifiedNameProvider``), "is this name known to hold an instance of X" through scope analysis,
   and the import visitors run after the transform, as in any ``VisitorBasedCodemodCommand``.
-* ``drop_items`` removes arguments or dict entries while keeping the comments around them.
+
+Keyword tables (rename / drop / follow-up per keyword) build on this in ``_keywords.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import functools
 import tomllib
 from pathlib import Path
-from typing import Iterable, Sequence, TypeVar
+from typing import Iterable, Sequence
 
 import libcst as cst
+import libcst.helpers
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.matchers import MatcherDecoratableTransformer
 from libcst.metadata import Assignment, ClassScope, FunctionScope, PositionProvider, QualifiedNameProvider, ScopeProvider
@@ -112,6 +114,32 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
             return False
         return isinstance(klass, cst.ClassDef) and klass.name.value in self.local_subclasses(classes)
 
+    def imports_any(self, prefixes: Iterable[str]) -> str | None:
+        """The first of ``prefixes`` (dotted module or object names) that an import or a dotted
+        name of this file names or lies under, or None."""
+        if "_imports_cache" not in self.__dict__:
+            imported: set[str] = self.__dict__.setdefault("_imports_cache", set())
+
+            class Collect(cst.CSTVisitor):
+                def visit_Import(self, node: cst.Import) -> None:
+                    imported.update(cst.helpers.get_full_name_for_node(a.name) or "" for a in node.names)
+
+                def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+                    module = cst.helpers.get_full_name_for_node(node.module) if node.module else ""
+                    names = node.names if isinstance(node.names, Sequence) else ()
+                    imported.update(f"{module}.{a.evaluated_name}" for a in names)
+                    imported.add(module or "")
+
+                def visit_Attribute(self, node: cst.Attribute) -> None:
+                    imported.add(cst.helpers.get_full_name_for_node(node) or "")  # `import ray` + `ray.tune.X`
+
+            self.module.visit(Collect())
+        imported = self.__dict__["_imports_cache"]
+        for prefix in prefixes:
+            if any(name == prefix or name.startswith(prefix + ".") for name in imported):
+                return prefix
+        return None
+
     def attributes_read(self) -> set[str]:
         """Every ``.attr`` name the file spells out (to know whether it reads a field we would drop)."""
         if "_attributes_cache" in self.__dict__:
@@ -124,69 +152,3 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
 
         self.module.visit(Collect())
         return names
-
-
-# -- editing comma-separated items -------------------------------------------------------------
-Item = TypeVar("Item", cst.Arg, cst.DictElement, cst.StarredDictElement)
-
-
-def _merge(left: cst.BaseParenthesizableWhitespace, right: cst.BaseParenthesizableWhitespace | None):
-    """Whitespace for ``left``'s place once the item that ``right`` followed is gone: keep own-line
-    comments of both, take the indentation that leads to the next item from ``right``."""
-    if right is None:
-        return left
-    if isinstance(left, cst.ParenthesizedWhitespace) and isinstance(right, cst.ParenthesizedWhitespace):
-        return right.with_changes(first_line=left.first_line, empty_lines=[*left.empty_lines, *right.empty_lines])
-    if isinstance(left, cst.ParenthesizedWhitespace) or not isinstance(right, cst.ParenthesizedWhitespace):
-        return left
-    return right
-
-
-def _has_comments(ws: cst.BaseParenthesizableWhitespace) -> bool:
-    if not isinstance(ws, cst.ParenthesizedWhitespace):
-        return False
-    return ws.first_line.comment is not None or any(line.comment is not None for line in ws.empty_lines)
-
-
-def drop_items(
-    items: Sequence[Item], drop: set[int], opening: cst.BaseParenthesizableWhitespace
-) -> tuple[list[Item], cst.BaseParenthesizableWhitespace]:
-    """``items`` without the indices in ``drop``, and the whitespace after the opening bracket.
-
-    Comments on their own lines around a dropped item stay; a comment on the dropped item's own
-    line goes with it (callers name it in their report entry).
-    """
-    kept: list[Item] = []
-    for i, item in enumerate(items):
-        if i not in drop:
-            kept.append(item)
-            continue
-        after = item.comma.whitespace_after if isinstance(item.comma, cst.Comma) else None
-        if isinstance(after, cst.ParenthesizedWhitespace):
-            after = after.with_changes(first_line=cst.TrailingWhitespace())
-        if not kept:
-            opening = _merge(opening, after)
-        elif isinstance(kept[-1].comma, cst.Comma):
-            comments = _has_comments(kept[-1].comma.whitespace_after)
-            if i == len(items) - 1 and not isinstance(item.comma, cst.Comma) and isinstance(item, cst.Arg):
-                # The dropped argument was last without a trailing comma: the one before it takes its
-                # place before the closing parenthesis, with any own-line comments in between.
-                closing = item.whitespace_after_arg
-                if comments:
-                    closing = _merge(kept[-1].comma.whitespace_after, closing)
-                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT, whitespace_after_arg=closing)
-            elif i == len(items) - 1 and not isinstance(item.comma, cst.Comma) and not comments:
-                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            else:
-                comma = kept[-1].comma
-                kept[-1] = kept[-1].with_changes(comma=comma.with_changes(whitespace_after=_merge(comma.whitespace_after, after)))
-    if not kept and not _has_comments(opening):
-        opening = cst.SimpleWhitespace("")
-    return kept, opening
-
-
-def trailing_comment(item: cst.Arg | cst.DictElement) -> str | None:
-    after = item.comma.whitespace_after if isinstance(item.comma, cst.Comma) else None
-    if isinstance(after, cst.ParenthesizedWhitespace) and after.first_line.comment is not None:
-        return after.first_line.comment.value
-    return None

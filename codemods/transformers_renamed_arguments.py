@@ -27,18 +27,18 @@ from __future__ import annotations
 
 import libcst as cst
 
-from codemods._names import TableCodemod, drop_items, load_table, trailing_comment, triggers
+from codemods._keywords import KeywordCodemod
+from codemods._names import load_table, triggers
 
 TABLE = load_table("transformers_renamed_arguments")
 CLASSES = {group: frozenset(names) for group, names in TABLE["classes"].items()}
 
-Outcome = tuple[str, str | None]  # ("rename" | "replace" | "drop" | "keep", payload)
 
-
-class TransformersRenamedArguments(TableCodemod):
+class TransformersRenamedArguments(KeywordCodemod):
     DESCRIPTION = "Rename or drop TrainingArguments/Trainer keywords removed in transformers 5."
     TRIGGERS = triggers(*TABLE["classes"].values())
     ORDER = 10
+    LIBRARY = "transformers"
 
     # -- matching ---------------------------------------------------------------------------
     def _group(self, func: cst.BaseExpression) -> str | None:
@@ -67,103 +67,4 @@ class TransformersRenamedArguments(TableCodemod):
         group = self._group(original_node.func)
         if group is None:
             return updated_node
-        entries = TABLE["keywords"][group]
-        present = {a.keyword.value for a in original_node.args if a.keyword} | {
-            key for arg in original_node.args if arg.star == "**" for key, _ in _literal_keys(arg.value)
-        }
-        args, drop = list(updated_node.args), set()
-        for i, (orig, arg) in enumerate(zip(original_node.args, updated_node.args)):
-            if arg.keyword is not None and arg.keyword.value in entries:
-                kind, payload = self._decide(arg.keyword.value, entries, orig.value, present, orig)
-                if kind == "rename":
-                    args[i] = arg.with_changes(keyword=cst.Name(payload))
-                elif kind == "replace":
-                    keyword, _, value = payload.partition("=")
-                    args[i] = arg.with_changes(keyword=cst.Name(keyword), value=cst.parse_expression(value))
-                elif kind == "drop":
-                    drop.add(i)
-            elif arg.star == "**":
-                args[i] = arg.with_changes(value=self._fix_kwargs(orig.value, arg.value, entries, present))
-        if not drop:
-            return updated_node.with_changes(args=args)
-        args, opening = drop_items(args, drop, updated_node.whitespace_before_args)
-        return updated_node.with_changes(args=args, whitespace_before_args=opening)
-
-    # -- one keyword ------------------------------------------------------------------------
-    def _decide(self, name: str, entries: dict, value: cst.BaseExpression, present: set[str], node: cst.CSTNode) -> Outcome:
-        """What to do with ``name=value``; records the change or the follow-up."""
-        entry = entries[name]
-        written, version = self.source(value), f"transformers {entry['version']}"
-        new = entry.get("rename")
-        if new and ("rename_below" not in entry or _number_below(value, entry["rename_below"])):
-            if new in present:
-                return self._keep(node, f"`{name}=` and `{new}=` are both given; {version} only accepts `{new}=`: keep one")
-            self.change(node, f"`{name}=` -> `{new}=` ({version} removed `{name}`)")
-            return "rename", new
-        replacement = entry.get("replace_if", {}).get(written)
-        if replacement:
-            keyword = replacement.partition("=")[0]
-            if keyword in present:
-                return self._keep(node, f"`{name}=` was removed in {version} and `{keyword}=` is given too: {entry['follow_up']}")
-            self.change(node, f"`{name}={written}` -> `{replacement}` ({version} removed `{name}`)")
-            return "replace", replacement
-        removable = entry.get("remove_if", [])
-        if ("*" in removable or written in removable) and name not in self.attributes_read():
-            comment = trailing_comment(node) if isinstance(node, (cst.Arg, cst.DictElement)) else None
-            went = f"; its comment `{comment}` went with it" if comment else ""
-            self.change(node, f"dropped `{name}={written}`: {version} removed it and here it changed nothing{went}")
-            return "drop", None
-        reads = f", and this script reads `.{name}`" if name in self.attributes_read() else ""
-        return self._keep(node, f"`{name}=` was removed in {version}{reads}: {entry['follow_up']}")
-
-    def _keep(self, node: cst.CSTNode, message: str) -> Outcome:
-        self.follow_up(node, message)
-        return "keep", None
-
-    def _fix_kwargs(self, original: cst.BaseExpression, updated: cst.BaseExpression, entries: dict, present: set[str]):
-        """``**{"evaluation_strategy": ...}`` gets the keyword treatment; ``**name`` a follow-up."""
-        if isinstance(original, cst.Name):
-            for value in self.values_of(original) or ():
-                for key, element in _literal_keys(value):
-                    if key in entries:
-                        entry = entries[key]
-                        hint = f"use '{entry['rename']}'" if "rename" in entry else entry.get("follow_up", "")
-                        self.follow_up(original, f"`**{original.value}` passes '{key}', which transformers {entry['version']} removed; where the dict is built: {hint}")
-            return updated
-        if not isinstance(updated, cst.Dict):
-            return updated
-        elements, drop = list(updated.elements), set()
-        for i, (key, element) in enumerate(_literal_keys(original)):
-            if key not in entries:
-                continue
-            kind, payload = self._decide(key, entries, element.value, present, element)
-            if kind == "rename":
-                elements[i] = elements[i].with_changes(key=_requote(element.key, payload))
-            elif kind == "replace":
-                keyword, _, value = payload.partition("=")
-                elements[i] = elements[i].with_changes(key=_requote(element.key, keyword), value=cst.parse_expression(value))
-            elif kind == "drop":
-                drop.add(i)
-        if not drop:
-            return updated.with_changes(elements=elements)
-        elements, opening = drop_items(elements, drop, updated.lbrace.whitespace_after)
-        return updated.with_changes(elements=elements, lbrace=updated.lbrace.with_changes(whitespace_after=opening))
-
-
-def _literal_keys(value: cst.BaseExpression) -> list[tuple[str | None, cst.BaseDictElement]]:
-    """(key, element) for each element of a dict literal; the key is None unless a plain string."""
-    if not isinstance(value, cst.Dict):
-        return []
-    return [
-        (e.key.evaluated_value if isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString) else None, e)
-        for e in value.elements
-    ]
-
-
-def _requote(key: cst.SimpleString, text: str) -> cst.SimpleString:
-    quote = key.quote
-    return key.with_changes(value=f"{key.prefix}{quote}{text}{quote}")
-
-
-def _number_below(value: cst.BaseExpression, bound: float) -> bool:
-    return isinstance(value, (cst.Integer, cst.Float)) and float(value.evaluated_value) < bound
+        return self.fix_keywords(original_node, updated_node, TABLE["keywords"][group])
