@@ -195,21 +195,35 @@ def plan(
             continue
         first_work = min(first_work, i)
         break
-    moved: set[int] = {
-        i for i in range(first_work, max(seeds) + 1) if i not in driver and not is_structural(statements[i], i)
-    }
-    # Work after the training that uses anything that moved goes with it (evaluate, save_model...).
+    def movable(i: int) -> bool:
+        return i not in driver and not is_structural(statements[i], i)
+
+    def definition(i: int) -> bool:
+        return module_level and isinstance(statements[i], (cst.FunctionDef, cst.ClassDef))
+
+    # Everything from the first real work to the training moves, except (at module level)
+    # functions and classes: those move only when they read something that moved (as
+    # `tokenize_function` reads the tokenizer in Ray's guide); the others stay global.
+    moved: set[int] = {i for i in range(first_work, max(seeds) + 1) if movable(i) and not definition(i)}
     bound = set().union(*(facts[i].binds for i in moved))
+    # Work after the training that uses anything that moved goes with it (evaluate, save_model...).
     for j in range(max(seeds) + 1, len(statements)):
-        if j in driver or is_structural(statements[j], j):
-            continue
-        if facts[j].reads & bound or facts[j].mutates & bound:
+        if movable(j) and (facts[j].reads | facts[j].mutates) & bound:
             moved.add(j)
             bound |= facts[j].binds
+    # Statements between moved ones move too, or they would run out of order.
     for j in range(first_work, max(moved) + 1):
-        # A def or class between moved statements moves with them, as in Ray's guide.
-        if j not in moved and j not in driver and not is_structural(statements[j], j):
+        if movable(j) and not definition(j) and j not in moved:
             moved.add(j)
+            bound |= facts[j].binds
+    changed = True
+    while changed:
+        changed = False
+        for j in range(first_work, max(moved) + 1):
+            if j not in moved and movable(j) and definition(j) and facts[j].reads & bound:
+                moved.add(j)
+                bound |= facts[j].binds
+                changed = True
 
     kept_reasons: dict[int, str] = {}
     if module_level:
@@ -373,7 +387,11 @@ def apply(
             )
         )
     for i in the_plan.moved:
-        body.extend(stmt.visit(_CleanBlankLines()) for stmt in rewrite(i, statements[i]))
+        for stmt in rewrite(i, statements[i]):
+            stmt = stmt.visit(_CleanBlankLines())
+            if hasattr(stmt, "leading_lines"):
+                stmt = stmt.with_changes(leading_lines=_collapse_blank(stmt.leading_lines))
+            body.append(stmt)
     body = _strip_leading_blank(body) if not the_plan.config_names and not chdir else body
     params = f"{p}" if config_items else ""
     func_def = cst.parse_statement(f"def {func}({params}):\n    pass\n").with_changes(
@@ -399,7 +417,9 @@ def apply(
         before = [statements[i] for i in kept if i < first]
         between = [statements[i] for i in kept if first < i < last]
         after = [statements[i] for i in kept if i > last]
-        return module.with_changes(body=before + [func_def] + between + launch + after)
+        # What stays (definitions, constants, argument parsing) comes first, then the function
+        # and its launch, so the script still reads top to bottom.
+        return module.with_changes(body=before + between + [func_def] + launch + after)
     new_owner = owner.with_changes(body=owner.body.with_changes(body=new_block))
     new_body: list[cst.BaseStatement] = []
     for stmt in module.body:
@@ -418,6 +438,16 @@ class _CleanBlankLines(cst.CSTTransformer):
         if updated_node.comment is None:
             return updated_node.with_changes(indent=False, whitespace=cst.SimpleWhitespace(""))
         return updated_node
+
+
+def _collapse_blank(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    """At most one blank line in a row inside the function (module code often has two)."""
+    out: list[cst.EmptyLine] = []
+    for line in lines:
+        if line.comment is None and out and out[-1].comment is None:
+            continue
+        out.append(line)
+    return out
 
 
 def _blank(n: int) -> list[cst.EmptyLine]:
