@@ -21,9 +21,9 @@ _CALLS = {
 
 
 class _Finder(cst.CSTVisitor):
-    def __init__(self) -> None:
+    def __init__(self, local_rank: bool = True) -> None:
         self.hits: list[tuple[cst.CSTNode, str]] = []
-        self._local_rank_reported = False
+        self._local_rank_reported = not local_rank
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -53,9 +53,13 @@ class _Finder(cst.CSTVisitor):
         )
 
 
-def report_distributed_setup(codemod, module: cst.Module) -> None:
-    """Add a follow-up for each place where the script sets up distribution by hand."""
-    finder = _Finder()
+def report_distributed_setup(codemod, module: cst.Module, local_rank: bool = True) -> None:
+    """Add a follow-up for each place where the script sets up distribution by hand.
+
+    ``local_rank=False`` for frameworks that keep handing out ranks under Ray (Lightning's
+    ``self.local_rank`` comes from ``RayLightningEnvironment``).
+    """
+    finder = _Finder(local_rank)
     module.visit(finder)
     for node, message in finder.hits:
         codemod.follow_up(node, message)

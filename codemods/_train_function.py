@@ -359,10 +359,16 @@ def apply(
     the_plan: Plan,
     options,
     rewrite: Rewrite = lambda i, s: [s],
+    *,
+    run_config: Sequence[str] = (),
+    intended_workers: int | None = None,
 ) -> cst.Module:
     """Rewrite ``module`` according to ``the_plan``; ``rewrite`` may expand each moved statement.
 
     ``module`` may have been edited since planning, as long as the owner's block kept its length.
+    ``run_config`` holds extra ``RunConfig`` keyword arguments as code (the caller imports what
+    they name); ``intended_workers`` is the worker count the script itself asked for, used when
+    the user gave no ``--num-workers``.
     """
     func = unique_name(module, "train_func")
     ray_trainer = unique_name(module, "ray_trainer")
@@ -398,7 +404,10 @@ def apply(
         body=cst.IndentedBlock(body=body),
         leading_lines=[*_blank(2), _comment("# Ray Train runs this function on every worker.")],
     )
-    launch = _launch_statements(func, ray_trainer, result, config_items, options, blank=1 if the_plan.owner_index is not None else 2)
+    launch = _launch_statements(
+        func, ray_trainer, result, config_items, options, list(run_config), options.workers(intended_workers),
+        blank=1 if the_plan.owner_index is not None else 2,
+    )
 
     kept = [i for i in range(len(statements)) if i not in moved]
     last = max(moved)
@@ -407,7 +416,7 @@ def apply(
         new_block[0] = launch[0].with_changes(leading_lines=_strip_lines(launch[0].leading_lines))
     AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "ScalingConfig")
     AddImportsVisitor.add_needed_import(codemod.context, "ray.train.torch", "TorchTrainer")
-    if options.storage_path is not None:
+    if options.storage_path is not None or run_config:
         AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "RunConfig")
     if chdir:
         AddImportsVisitor.add_needed_import(codemod.context, "os")
@@ -471,17 +480,24 @@ def _strip_leading_blank(body: list[cst.BaseStatement]) -> list[cst.BaseStatemen
     return body
 
 
-def _launch_statements(func: str, ray_trainer: str, result: str, config_items, options, blank: int) -> list[cst.BaseStatement]:
+def _launch_statements(
+    func: str, ray_trainer: str, result: str, config_items, options, run_config: list[str], workers: int, blank: int
+) -> list[cst.BaseStatement]:
     config = ", ".join(f'"{k}": {v}' for k, v in config_items)
     lines = [f"{ray_trainer} = TorchTrainer(", f"    {func},"]
     if config_items:
         lines.append(f"    train_loop_config={{{config}}},")
-    lines.append(f"    scaling_config=ScalingConfig(num_workers={options.num_workers}, use_gpu={options.use_gpu}),")
+    lines.append(f"    scaling_config=ScalingConfig(num_workers={workers}, use_gpu={options.use_gpu}),")
     if options.storage_path is not None:
-        lines.append(f"    run_config=RunConfig(storage_path={options.storage_path!r}),")
+        run_config = [f"storage_path={options.storage_path!r}", *run_config]
+    elif run_config:
+        lines.append("    # For multi-node clusters, add persistent storage that every worker can reach:")
+        lines.append('    # RunConfig(storage_path="s3://...", ...).')
     else:
         lines.append("    # For multi-node clusters, configure persistent storage that every worker can reach:")
         lines.append('    # run_config=RunConfig(storage_path="s3://..."),')
+    if run_config:
+        lines.append(f"    run_config=RunConfig({', '.join(run_config)}),")
     lines.append(")")
     lines.append(f"{result} = {ray_trainer}.fit()")
     code = _black("\n".join(lines) + "\n")

@@ -1,15 +1,17 @@
-"""Finding Hugging Face Trainers in a script: what builds one, what trains it, and where.
+"""Finding trainer objects in a script: what builds one, what trains it, and where.
 
-A Trainer class is a ``transformers`` or ``trl`` class whose name ends in ``Trainer``
+By default a Trainer class is a ``transformers`` or ``trl`` class whose name ends in ``Trainer``
 (``Trainer``, ``Seq2SeqTrainer``, ``SFTTrainer``...), resolved through the script's imports, or a
 class the script derives from one. A builder is a top-level function that returns a new
 Trainer. A construction is a call of either, assigned to a name; its training is
-``name.train(...)`` in the same function.
+``name.train(...)`` in the same function. Other frameworks pass their own ``is_library``
+predicate on qualified names and their own training method (Lightning: ``fit``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import libcst as cst
 from libcst.metadata import ParentNodeProvider, QualifiedNameProvider
@@ -50,9 +52,17 @@ class Site:
 
 
 class TrainerFinder:
-    def __init__(self, codemod, module: cst.Module) -> None:
+    def __init__(
+        self,
+        codemod,
+        module: cst.Module,
+        is_library: Callable[[str], bool] = is_library_trainer,
+        train_method: str = "train",
+    ) -> None:
         self.codemod = codemod
         self.module = module
+        self.is_library = is_library
+        self.train_method = train_method
         self.parents = Metadata(codemod, ParentNodeProvider)
         self.local_classes = self._local_trainer_classes()
         self.builders = self._builders()
@@ -66,7 +76,7 @@ class TrainerFinder:
         builders = self.builders if builders is None else builders
         if isinstance(call.func, cst.Name) and (call.func.value in self.local_classes or call.func.value in builders):
             return True
-        return any(is_library_trainer(q) for q in qualified_names(self.codemod, call.func))
+        return any(self.is_library(q) for q in qualified_names(self.codemod, call.func))
 
     def _local_trainer_classes(self) -> set[str]:
         classes = [s for s in self.module.body if isinstance(s, cst.ClassDef)]
@@ -78,7 +88,7 @@ class TrainerFinder:
                 if c.name.value not in found
                 and any(
                     (isinstance(b.value, cst.Name) and b.value.value in found)
-                    or any(is_library_trainer(q) for q in qualified_names(self.codemod, b.value))
+                    or any(self.is_library(q) for q in qualified_names(self.codemod, b.value))
                     for b in c.bases
                 )
             }
@@ -164,7 +174,7 @@ class TrainerFinder:
             self.problems.append((call, "a Trainer built here is not assigned to a name, so it cannot be traced to its training: convert it by hand"))
         for call in calls:
             func = call.func
-            if isinstance(func, cst.Attribute) and func.attr.value == "train" and isinstance(func.value, cst.Name):
+            if isinstance(func, cst.Attribute) and func.attr.value == self.train_method and isinstance(func.value, cst.Name):
                 site = self.sites.get((func.value.value, id(self.enclosing_function(call))))
                 if site is not None:
                     site.train_calls.append(call)

@@ -45,8 +45,9 @@ def list_codemods() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit with 1 if any file would change.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a report of changes and follow-ups: JSON for .json, Markdown for .md, text otherwise.")
-@click.option("--num-workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Number of Ray Train workers in the generated ScalingConfig.")
+@click.option("--num-workers", type=click.IntRange(min=1), default=None,
+              help="Number of Ray Train workers in the generated ScalingConfig. "
+                   "Default: the count the script itself asks for where it can be read (Lightning's devices and num_nodes), else 2.")
 @click.option("--use-gpu/--no-use-gpu", default=True, show_default=True,
               help="Whether the generated ScalingConfig asks for a GPU per worker.")
 @click.option("--storage-path", metavar="URI",
@@ -64,7 +65,7 @@ def convert(
     show_diff: bool,
     check: bool,
     report_path: Path | None,
-    num_workers: int,
+    num_workers: int | None,
     use_gpu: bool,
     storage_path: str | None,
     lightning_package: str | None,

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+DEFAULT_NUM_WORKERS = 2
+
 
 @dataclass(frozen=True)
 class ConvertOptions:
     """Settings that shape the generated code (not which files are converted)."""
 
-    #: ``ScalingConfig(num_workers=...)`` in the generated launch code.
-    num_workers: int = 2
+    #: ``ScalingConfig(num_workers=...)`` in the generated launch code. ``None``: the worker count
+    #: the script itself asks for where a codemod can read it (Lightning's devices), else 2.
+    num_workers: int | None = None
     #: ``ScalingConfig(use_gpu=...)`` in the generated launch code.
     use_gpu: bool = True
     #: When set, the launch code gets ``run_config=RunConfig(storage_path=...)``.
     storage_path: str | None = None
     #: ``None`` keeps the script's Lightning imports; else ``"lightning"`` or ``"pytorch_lightning"``.
     lightning_package: str | None = None
+
+    def workers(self, intended: int | None = None) -> int:
+        """The worker count for ``ScalingConfig``: the user's, else the script's own, else 2."""
+        return self.num_workers or intended or DEFAULT_NUM_WORKERS
