@@ -248,7 +248,9 @@ def plan(
         for name, at in sorted(facts[i].bound_at.items(), key=lambda item: item[1]):
             order.setdefault(name, len(order))
     config_names = sorted(reads & provided, key=lambda name: order.get(name, len(order)))
-    taken = (reads - binds) | set(config_names)
+    # The parameter must not collide with anything the moved code uses (scripts often have a
+    # model `config` of their own).
+    taken = reads | binds | set(config_names)
     param = next(p for p in ("config", "loop_config", "ray_train_config") if p not in taken)
     returns_value = any(
         isinstance(statements[i], cst.SimpleStatementLine)
@@ -362,13 +364,17 @@ def apply(
     *,
     run_config: Sequence[str] = (),
     intended_workers: int | None = None,
+    prologue: Sequence[cst.BaseStatement] = (),
+    rebuild: dict[str, str] | None = None,
 ) -> cst.Module:
     """Rewrite ``module`` according to ``the_plan``; ``rewrite`` may expand each moved statement.
 
     ``module`` may have been edited since planning, as long as the owner's block kept its length.
     ``run_config`` holds extra ``RunConfig`` keyword arguments as code (the caller imports what
     they name); ``intended_workers`` is the worker count the script itself asked for, used when
-    the user gave no ``--num-workers``.
+    the user gave no ``--num-workers``. ``prologue`` statements open the train function (after the
+    ``chdir``); ``rebuild`` maps a config name to an expression template that rebuilds the value
+    on the worker (``"dataclasses.replace({})"``), for objects that must not be used as pickled.
     """
     func = unique_name(module, "train_func")
     ray_trainer = unique_name(module, "ray_trainer")
@@ -381,8 +387,6 @@ def apply(
 
     body: list[cst.BaseStatement] = []
     p = the_plan.param
-    for name in the_plan.config_names:
-        body.append(cst.parse_statement(f'{name} = {p}["{name}"]'))
     if chdir:
         body.append(
             cst.parse_statement(f'os.chdir({p}["launch_dir"])').with_changes(
@@ -392,6 +396,15 @@ def apply(
                 ]
             )
         )
+    body.extend(prologue)
+    # Unpacked after the prologue: a value rebuilt here may depend on what the prologue set up.
+    rebuild = rebuild or {}
+    for name in the_plan.config_names:
+        value = f'{p}["{name}"]'
+        stmt = cst.parse_statement(f"{name} = {rebuild.get(name, '{}').format(value)}")
+        if name in rebuild:
+            stmt = stmt.with_changes(leading_lines=[_comment("# Rebuilt on the worker: the driver's copy carries the driver's device set-up.")])
+        body.append(stmt)
     for i in the_plan.moved:
         for stmt in rewrite(i, statements[i]):
             stmt = stmt.visit(_CleanBlankLines())
