@@ -195,21 +195,35 @@ def plan(
             continue
         first_work = min(first_work, i)
         break
-    moved: set[int] = {
-        i for i in range(first_work, max(seeds) + 1) if i not in driver and not is_structural(statements[i], i)
-    }
-    # Work after the training that uses anything that moved goes with it (evaluate, save_model...).
+    def movable(i: int) -> bool:
+        return i not in driver and not is_structural(statements[i], i)
+
+    def definition(i: int) -> bool:
+        return module_level and isinstance(statements[i], (cst.FunctionDef, cst.ClassDef))
+
+    # Everything from the first real work to the training moves, except (at module level)
+    # functions and classes: those move only when they read something that moved (as
+    # `tokenize_function` reads the tokenizer in Ray's guide); the others stay global.
+    moved: set[int] = {i for i in range(first_work, max(seeds) + 1) if movable(i) and not definition(i)}
     bound = set().union(*(facts[i].binds for i in moved))
+    # Work after the training that uses anything that moved goes with it (evaluate, save_model...).
     for j in range(max(seeds) + 1, len(statements)):
-        if j in driver or is_structural(statements[j], j):
-            continue
-        if facts[j].reads & bound or facts[j].mutates & bound:
+        if movable(j) and (facts[j].reads | facts[j].mutates) & bound:
             moved.add(j)
             bound |= facts[j].binds
+    # Statements between moved ones move too, or they would run out of order.
     for j in range(first_work, max(moved) + 1):
-        # A def or class between moved statements moves with them, as in Ray's guide.
-        if j not in moved and j not in driver and not is_structural(statements[j], j):
+        if movable(j) and not definition(j) and j not in moved:
             moved.add(j)
+            bound |= facts[j].binds
+    changed = True
+    while changed:
+        changed = False
+        for j in range(first_work, max(moved) + 1):
+            if j not in moved and movable(j) and definition(j) and facts[j].reads & bound:
+                moved.add(j)
+                bound |= facts[j].binds
+                changed = True
 
     kept_reasons: dict[int, str] = {}
     if module_level:
@@ -234,7 +248,9 @@ def plan(
         for name, at in sorted(facts[i].bound_at.items(), key=lambda item: item[1]):
             order.setdefault(name, len(order))
     config_names = sorted(reads & provided, key=lambda name: order.get(name, len(order)))
-    taken = (reads - binds) | set(config_names)
+    # The parameter must not collide with anything the moved code uses (scripts often have a
+    # model `config` of their own).
+    taken = reads | binds | set(config_names)
     param = next(p for p in ("config", "loop_config", "ray_train_config") if p not in taken)
     returns_value = any(
         isinstance(statements[i], cst.SimpleStatementLine)
@@ -348,13 +364,17 @@ def apply(
     *,
     run_config: Sequence[str] = (),
     intended_workers: int | None = None,
+    prologue: Sequence[cst.BaseStatement] = (),
+    rebuild: dict[str, str] | None = None,
 ) -> cst.Module:
     """Rewrite ``module`` according to ``the_plan``; ``rewrite`` may expand each moved statement.
 
     ``module`` may have been edited since planning, as long as the owner's block kept its length.
     ``run_config`` holds extra ``RunConfig`` keyword arguments as code (the caller imports what
     they name); ``intended_workers`` is the worker count the script itself asked for, used when
-    the user gave no ``--num-workers``.
+    the user gave no ``--num-workers``. ``prologue`` statements open the train function (after the
+    ``chdir``); ``rebuild`` maps a config name to an expression template that rebuilds the value
+    on the worker (``"dataclasses.replace({})"``), for objects that must not be used as pickled.
     """
     func = unique_name(module, "train_func")
     ray_trainer = unique_name(module, "ray_trainer")
@@ -367,8 +387,6 @@ def apply(
 
     body: list[cst.BaseStatement] = []
     p = the_plan.param
-    for name in the_plan.config_names:
-        body.append(cst.parse_statement(f'{name} = {p}["{name}"]'))
     if chdir:
         body.append(
             cst.parse_statement(f'os.chdir({p}["launch_dir"])').with_changes(
@@ -378,8 +396,21 @@ def apply(
                 ]
             )
         )
+    body.extend(prologue)
+    # Unpacked after the prologue: a value rebuilt here may depend on what the prologue set up.
+    rebuild = rebuild or {}
+    for name in the_plan.config_names:
+        value = f'{p}["{name}"]'
+        stmt = cst.parse_statement(f"{name} = {rebuild.get(name, '{}').format(value)}")
+        if name in rebuild:
+            stmt = stmt.with_changes(leading_lines=[_comment("# Rebuilt on the worker: the driver's copy carries the driver's device set-up.")])
+        body.append(stmt)
     for i in the_plan.moved:
-        body.extend(_one_blank_line(stmt.visit(_CleanBlankLines())) for stmt in rewrite(i, statements[i]))
+        for stmt in rewrite(i, statements[i]):
+            stmt = stmt.visit(_CleanBlankLines())
+            if hasattr(stmt, "leading_lines"):
+                stmt = stmt.with_changes(leading_lines=_collapse_blank(stmt.leading_lines))
+            body.append(stmt)
     body = _strip_leading_blank(body) if not the_plan.config_names and not chdir else body
     params = f"{p}" if config_items else ""
     func_def = cst.parse_statement(f"def {func}({params}):\n    pass\n").with_changes(
@@ -408,7 +439,9 @@ def apply(
         before = [statements[i] for i in kept if i < first]
         between = [statements[i] for i in kept if first < i < last]
         after = [statements[i] for i in kept if i > last]
-        return module.with_changes(body=before + [func_def] + between + launch + after)
+        # What stays (definitions, constants, argument parsing) comes first, then the function
+        # and its launch, so the script still reads top to bottom.
+        return module.with_changes(body=before + between + [func_def] + launch + after)
     new_owner = owner.with_changes(body=owner.body.with_changes(body=new_block))
     new_body: list[cst.BaseStatement] = []
     for stmt in module.body:
@@ -429,14 +462,14 @@ class _CleanBlankLines(cst.CSTTransformer):
         return updated_node
 
 
-def _one_blank_line(stmt: cst.BaseStatement) -> cst.BaseStatement:
-    """Module level separates a class or def by two blank lines; inside a function one is enough."""
-    lines, kept = list(getattr(stmt, "leading_lines", ())), []
+def _collapse_blank(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    """At most one blank line in a row inside the function (module code often has two)."""
+    out: list[cst.EmptyLine] = []
     for line in lines:
-        if line.comment is None and kept and kept[-1].comment is None:
+        if line.comment is None and out and out[-1].comment is None:
             continue
-        kept.append(line)
-    return stmt.with_changes(leading_lines=kept) if len(kept) != len(lines) else stmt
+        out.append(line)
+    return out
 
 
 def _blank(n: int) -> list[cst.EmptyLine]:

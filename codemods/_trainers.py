@@ -196,3 +196,41 @@ class TrainerFinder:
 
     def trained(self) -> list[Site]:
         return [s for s in self.sites.values() if s.train_calls]
+
+
+PARSE_INTO_DATACLASSES = frozenset({"parse_args_into_dataclasses", "parse_json_file", "parse_yaml_file", "parse_dict"})
+
+
+def training_arguments_names(codemod, module: cst.Module, is_training_arguments) -> set[str]:
+    """Names that ``HfArgumentParser`` fills with a ``TrainingArguments`` (matched by position).
+
+    ``model_args, data_args, training_args = parser.parse_args_into_dataclasses()`` with
+    ``parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))`` gives
+    ``{"training_args"}``.
+    """
+    parsers: dict[str, list[cst.BaseExpression]] = {}
+    unpackings: list[tuple[str, list[cst.BaseExpression]]] = []
+
+    class Visit(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            value, target = node.value, node.targets[0].target
+            if not isinstance(value, cst.Call):
+                return
+            func = value.func
+            if isinstance(target, cst.Name) and any(q.endswith("HfArgumentParser") for q in qualified_names(codemod, func)):
+                if value.args:
+                    first = value.args[0].value
+                    parsers[target.value] = (
+                        [e.value for e in first.elements] if isinstance(first, (cst.Tuple, cst.List)) else [first]
+                    )
+            elif isinstance(func, cst.Attribute) and func.attr.value in PARSE_INTO_DATACLASSES and isinstance(func.value, cst.Name):
+                elements = [e.value for e in target.elements] if isinstance(target, (cst.Tuple, cst.List)) else [target]
+                unpackings.append((func.value.value, elements))
+
+    module.visit(Visit())
+    found: set[str] = set()
+    for parser, targets in unpackings:
+        for cls, target in zip(parsers.get(parser, ()), targets):
+            if isinstance(target, cst.Name) and any(is_training_arguments(q) for q in qualified_names(codemod, cls)):
+                found.add(target.value)
+    return found

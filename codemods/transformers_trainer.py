@@ -44,7 +44,7 @@ from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._statements import Metadata
 from codemods._save_strategy import NO_REPORT, SaveStrategyFixer, is_training_arguments
-from codemods._trainers import TrainerFinder, qualified_names
+from codemods._trainers import TrainerFinder, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
 
 CALLBACK_MODULE = "ray.train.huggingface.transformers"
@@ -101,9 +101,31 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
 
         if not _saves_visibly(tree, self):
             self.follow_up(site.statement, f"the TrainingArguments are not built here (command line or config file?): make sure save_strategy is not 'no' and matches eval_strategy; {NO_REPORT}")
-        result = tf.apply(self, edited, the_plan, self.options, rewrite)
+        rebuild = {
+            name: "dataclasses.replace({})"
+            for name in training_arguments_names(self, tree, is_training_arguments)
+            if name in the_plan.config_names
+        }
+        if rebuild:
+            AddImportsVisitor.add_needed_import(self.context, "dataclasses")
+        result = tf.apply(self, edited, the_plan, self.options, rewrite, prologue=self._prologue(), rebuild=rebuild)
         self._report(site, the_plan, owner)
         return result
+
+    def _prologue(self) -> list[cst.BaseStatement]:
+        """CPU workers: the Trainer's Accelerate backend trains distributed on CPU only when told to.
+
+        Without it each CPU worker trains alone on all the data (measured: world size 1 in every
+        worker). Checked at run time, so the same file runs on GPU workers unchanged.
+        """
+        AddImportsVisitor.add_needed_import(self.context, "os")
+        AddImportsVisitor.add_needed_import(self.context, "ray.train.torch", "get_device")
+        code = 'if get_device().type == "cpu":\n    os.environ["ACCELERATE_USE_CPU"] = "true"\n'
+        return [
+            cst.parse_statement(code).with_changes(
+                leading_lines=[cst.EmptyLine(comment=cst.Comment("# Without a GPU, the Trainer trains distributed only when told to use the CPU."))]
+            )
+        ]
 
     def _callback_lines(self, var: str) -> list[cst.BaseStatement]:
         AddImportsVisitor.add_needed_import(self.context, CALLBACK_MODULE, "RayTrainReportCallback")

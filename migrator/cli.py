@@ -15,10 +15,11 @@ import click
 
 from migrator import __version__
 from migrator.diffs import colour, unified_diff
-from migrator.engine import FileResult, convert_source
+from migrator.engine import convert_source
 from migrator.files import discover, write_atomic
 from migrator.options import ConvertOptions
-from migrator.report import EXIT_USAGE, Report
+from migrator.report import Report
+from migrator.results import FileResult
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,10 +31,10 @@ def main() -> None:
 @main.command("list")
 def list_codemods() -> None:
     """Print every codemod with its id and what it migrates."""
-    from migrator.registry import all_codemods
+    from migrator.registry import index
 
-    for cls in all_codemods():
-        click.echo(f"{cls.id():<40} {cls.DESCRIPTION}")
+    for info in index():
+        click.echo(f"{info.id:<40} {info.DESCRIPTION}")
 
 
 @main.command()

@@ -15,30 +15,14 @@ still do (``self.follow_up``); both carry the line of the node in the code the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext
 from libcst.metadata import PositionProvider
 
 from migrator.options import ConvertOptions
-
-EntryKind = Literal["change", "follow-up"]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One line of the report: something changed, or something left for a human."""
-
-    codemod: str
-    line: int
-    message: str
-    kind: EntryKind
-
-    def to_dict(self) -> dict[str, object]:
-        return {"codemod": self.codemod, "line": self.line, "message": self.message, "kind": self.kind}
-
+from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for codemods)
 
 class MigrationCodemod(CodemodCommand):
     DESCRIPTION: ClassVar[str] = ""

@@ -9,43 +9,15 @@ from __future__ import annotations
 
 import ast
 import warnings
-from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import libcst as cst
-from libcst.codemod import CodemodContext, SkipFile
-
-from migrator.codemod import Entry, MigrationCodemod
 from migrator.options import ConvertOptions
+from migrator.results import Entry, FileResult, Status
 
-Status = Literal["converted", "unchanged", "failed"]
+if TYPE_CHECKING:  # LibCST is imported only once a file passes the byte pre-filter
+    import libcst as cst
 
-
-@dataclass(frozen=True)
-class FileResult:
-    """What happened to one file. ``output`` is set only when the file changed."""
-
-    path: str
-    status: Status
-    source: bytes
-    output: bytes | None = None
-    entries: tuple[Entry, ...] = ()
-    error: str | None = None
-    error_line: int | None = None
-    encoding: str = "utf-8"
-
-    @property
-    def changes(self) -> list[Entry]:
-        return [e for e in self.entries if e.kind == "change"]
-
-    @property
-    def follow_ups(self) -> list[Entry]:
-        return [e for e in self.entries if e.kind == "follow-up"]
-
-    def text(self, which: Literal["source", "output"]) -> str:
-        data = self.source if which == "source" else (self.output if self.output is not None else self.source)
-        return data.decode(self.encoding, errors="replace")
-
+    from migrator.codemod import MigrationCodemod
 
 class ConversionError(Exception):
     """A file that cannot be converted; ``line`` points at the cause when there is one."""
@@ -56,12 +28,21 @@ class ConversionError(Exception):
         self.line = line
 
 
-def applicable(codemods: Iterable[type[MigrationCodemod]], data: bytes) -> list[type[MigrationCodemod]]:
-    """The raw-bytes pre-filter: only codemods one of whose triggers occurs in the file."""
+def applicable(codemods: Iterable, data: bytes) -> list:
+    """The raw-bytes pre-filter: only codemods one of whose triggers occurs in the file.
+
+    Works on codemod classes and on the registry's light ``CodemodInfo`` records alike.
+    """
     return [cls for cls in codemods if any(trigger in data for trigger in cls.TRIGGERS)]
 
 
+def _loaded(codemod) -> type[MigrationCodemod]:
+    return codemod.load() if hasattr(codemod, "load") else codemod
+
+
 def parse(data: bytes) -> cst.Module:
+    import libcst as cst
+
     if b"\x00" in data:
         raise ConversionError("binary file (it contains NUL bytes), not Python source")
     try:
@@ -91,19 +72,24 @@ def _looks_like_python2(data: bytes) -> bool:
 
 def convert_source(
     data: bytes,
-    codemods: Iterable[type[MigrationCodemod]],
+    codemods: Sequence,
     options: ConvertOptions | None = None,
     path: str = "<string>",
 ) -> FileResult:
-    """Convert one file's bytes. Never raises for bad input: failures come back as results."""
+    """Convert one file's bytes. Never raises for bad input: failures come back as results.
+
+    ``codemods`` are codemod classes or the registry's ``CodemodInfo`` records (loaded on demand).
+    """
     options = options or ConvertOptions()
     todo = applicable(codemods, data)
     if not todo:
         return FileResult(path, "unchanged", data)
+    from libcst.codemod import CodemodContext, SkipFile
+
     try:
         tree = parse(data)
         entries: list[Entry] = []
-        for cls in todo:
+        for cls in map(_loaded, todo):
             codemod = cls(CodemodContext(filename=path), options)
             try:
                 with warnings.catch_warnings():

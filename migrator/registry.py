@@ -2,49 +2,101 @@
 
 No hand-kept list: a module in ``codemods/`` that defines one ``MigrationCodemod`` subclass is a
 codemod, and its id is the module's name. Modules whose names start with ``_`` hold shared helpers.
+
+Two views of the same registry:
+
+* ``index()`` reads each codemod's ``DESCRIPTION``, ``TRIGGERS`` and ``ORDER`` from its source
+  with ``ast``, importing nothing. The CLI uses it for ``migrate list`` and for the byte
+  pre-filter, so a pre-commit run over files with nothing to migrate never imports LibCST.
+* ``all_codemods()`` imports the classes; ``CodemodInfo.load()`` imports one on demand.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-from migrator.codemod import MigrationCodemod
+
+@dataclass(frozen=True)
+class CodemodInfo:
+    id: str
+    DESCRIPTION: str
+    TRIGGERS: tuple[bytes, ...]
+    ORDER: int
+
+    def load(self):
+        return _load_class(self.id)
+
+
+def _package_dir() -> Path:
+    spec = importlib.util.find_spec("codemods")
+    assert spec is not None and spec.submodule_search_locations, "the codemods package is missing"
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _module_names() -> list[str]:
+    return sorted(info.name for info in pkgutil.iter_modules([str(_package_dir())]) if not info.name.startswith("_"))
+
+
+def _class_constants(source: str, module: str) -> CodemodInfo:
+    values: dict[str, object] = {"DESCRIPTION": "", "TRIGGERS": (), "ORDER": 50}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                name = stmt.targets[0].id
+                if name in values:
+                    try:
+                        values[name] = ast.literal_eval(stmt.value)
+                    except ValueError:
+                        # Computed, not literal: ask the class itself (this imports it, so
+                        # codemods keep these three literal to stay on the light path).
+                        values[name] = getattr(_load_class(module), name)
+    return CodemodInfo(module, str(values["DESCRIPTION"]), tuple(values["TRIGGERS"]), int(values["ORDER"]))
 
 
 @lru_cache(maxsize=1)
-def all_codemods() -> tuple[type[MigrationCodemod], ...]:
-    import codemods
+def index() -> tuple[CodemodInfo, ...]:
+    """Every codemod's id, description, triggers and order, read without importing it."""
+    folder = _package_dir()
+    infos = [_class_constants((folder / f"{name}.py").read_text(encoding="utf-8"), name) for name in _module_names()]
+    return tuple(sorted(infos, key=lambda info: (info.ORDER, info.id)))
 
-    found: list[type[MigrationCodemod]] = []
-    for info in pkgutil.iter_modules(codemods.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"codemods.{info.name}")
-        classes = [
-            obj
-            for obj in vars(module).values()
-            if isinstance(obj, type)
-            and issubclass(obj, MigrationCodemod)
-            and obj.__module__ == module.__name__
-        ]
-        if len(classes) != 1:
-            raise RuntimeError(f"codemods/{info.name}.py must define exactly one codemod, found {len(classes)}")
-        found.append(classes[0])
-    return tuple(sorted(found, key=lambda cls: (cls.ORDER, cls.id())))
+
+@lru_cache(maxsize=None)
+def _load_class(module_name: str):
+    from migrator.codemod import MigrationCodemod
+
+    module = importlib.import_module(f"codemods.{module_name}")
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, MigrationCodemod) and obj.__module__ == module.__name__
+    ]
+    if len(classes) != 1:
+        raise RuntimeError(f"codemods/{module_name}.py must define exactly one codemod, found {len(classes)}")
+    return classes[0]
+
+
+@lru_cache(maxsize=1)
+def all_codemods() -> tuple:
+    """The codemod classes, imported, in the order they run."""
+    return tuple(info.load() for info in index())
 
 
 def codemod_ids() -> list[str]:
-    return [cls.id() for cls in all_codemods()]
+    return [info.id for info in index()]
 
 
-def select(only: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> tuple[type[MigrationCodemod], ...]:
-    """The codemods to run, in order. Unknown ids raise ``KeyError`` naming them."""
+def select(only: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> tuple[CodemodInfo, ...]:
+    """The codemods to run, in order, as light records. Unknown ids raise ``KeyError`` naming them."""
     known = set(codemod_ids())
     unknown = sorted((set(only) | set(skip)) - known)
     if unknown:
         raise KeyError(", ".join(unknown))
-    return tuple(
-        cls for cls in all_codemods() if (not only or cls.id() in only) and cls.id() not in skip
-    )
+    return tuple(info for info in index() if (not only or info.id in only) and info.id not in skip)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrator.diffs import unified_diff
-from migrator.engine import FileResult
+from migrator.results import FileResult
 
 #: Exit codes, as black has them.
 EXIT_OK, EXIT_WOULD_CHANGE, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 123

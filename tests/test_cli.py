@@ -253,6 +253,30 @@ def test_convert_imports_no_heavy_framework(tmp_path: Path) -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_files_with_nothing_to_migrate_never_import_libcst(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "benchmarks" / "convert_speed.py", tmp_path / "plain.py")
+    (tmp_path / "plain.py").write_text("import json\nprint(json.dumps({}))\n")
+    code = (
+        "import sys\n"
+        "from migrator.cli import main\n"
+        "try:\n"
+        f"    main(['convert', '--check', {str(tmp_path / 'plain.py')!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "print('libcst' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_light_index_agrees_with_the_imported_classes() -> None:
+    from migrator.registry import all_codemods, index
+
+    assert [(i.id, i.DESCRIPTION, i.TRIGGERS, i.ORDER) for i in index()] == [
+        (c.id(), c.DESCRIPTION, c.TRIGGERS, c.ORDER) for c in all_codemods()
+    ]
+
+
 def test_pre_commit_hooks_file() -> None:
     text = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "entry: migrate convert" in text and "types: [python]" in text

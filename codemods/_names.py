@@ -1,0 +1,154 @@
+"""Helpers shared by the table-driven rename codemods.
+
+* ``load_table(name)`` reads ``codemods/data/<name>.toml`` once (the rename tables are data, not code).
+* ``TableCodemod`` is the LibCST command they derive from: qualified-name matching through imports
+  (``QualifiedNameProvider``), "is this name known to hold an instance of X" through scope analysis,
+  and the import visitors run after the transform, as in any ``VisitorBasedCodemodCommand``.
+
+Keyword tables (rename / drop / follow-up per keyword) build on this in ``_keywords.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import libcst as cst
+import libcst.helpers
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.matchers import MatcherDecoratableTransformer
+from libcst.metadata import Assignment, ClassScope, FunctionScope, PositionProvider, QualifiedNameProvider, ScopeProvider
+
+from migrator.codemod import MigrationCodemod
+from migrator.options import ConvertOptions
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@functools.cache
+def load_table(name: str) -> dict:
+    with open(DATA / f"{name}.toml", "rb") as handle:
+        return tomllib.load(handle)
+
+
+def triggers(*names: Iterable[str]) -> tuple[bytes, ...]:
+    """Byte triggers from dotted names: the last part of each (what a script must spell out)."""
+    return tuple(sorted({name.rsplit(".", 1)[-1].encode() for group in names for name in group}))
+
+
+class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
+    METADATA_DEPENDENCIES = (PositionProvider, QualifiedNameProvider, ScopeProvider)
+
+    def __init__(self, context: CodemodContext, options: ConvertOptions | None = None) -> None:
+        MigrationCodemod.__init__(self, context, options)
+        MatcherDecoratableTransformer.__init__(self)
+
+    # -- names -----------------------------------------------------------------------------
+    def qnames(self, node: cst.CSTNode) -> set[str]:
+        return {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
+
+    def source(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    def _assigned(self) -> dict[cst.CSTNode, cst.BaseExpression]:
+        """Every ``name = value`` target in the file, mapped to its value (computed once per file)."""
+        if "_assigned_cache" in self.__dict__:
+            return self.__dict__["_assigned_cache"]
+        found: dict[cst.CSTNode, cst.BaseExpression] = self.__dict__.setdefault("_assigned_cache", {})
+
+        class Collect(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                for target in node.targets:
+                    found[target.target] = node.value
+
+            def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+                if node.value is not None:
+                    found[node.target] = node.value
+
+        self.module.visit(Collect())
+        return found
+
+    def values_of(self, name: cst.Name) -> list[cst.BaseExpression] | None:
+        """The values every binding of ``name`` visible here assigns, or None if one is not ``name = value``."""
+        scope = self.get_metadata(ScopeProvider, name, None)
+        assignments = scope[name.value] if scope is not None else ()
+        values = [self._assigned().get(a.node) for a in assignments if isinstance(a, Assignment)]
+        if not assignments or len(values) != len(assignments) or any(v is None for v in values):
+            return None
+        return values  # type: ignore[return-value]
+
+    def local_subclasses(self, classes: frozenset[str]) -> frozenset[str]:
+        """``classes`` plus the module-level classes of this file that derive from one of them."""
+        cache: dict[frozenset[str], frozenset[str]] = self.__dict__.setdefault("_subclasses", {})
+        if classes not in cache:
+            known = set(classes)
+            for stmt in self.module.body:
+                if isinstance(stmt, cst.ClassDef) and any(self.qnames(b.value) & known for b in stmt.bases):
+                    known.add(stmt.name.value)
+            cache[classes] = frozenset(known)
+        return cache[classes]
+
+    def instance_of(self, expr: cst.BaseExpression, classes: frozenset[str], _depth: int = 0) -> bool:
+        """Whether ``expr`` is known to hold an instance of one of ``classes`` (or of a subclass here)."""
+        if _depth > 3:
+            return False
+        if isinstance(expr, cst.Call):
+            return bool(self.qnames(expr.func) & self.local_subclasses(classes))
+        if not isinstance(expr, cst.Name):
+            return False
+        if self._is_self_of(expr, classes):
+            return True
+        values = self.values_of(expr)
+        return bool(values) and all(self.instance_of(v, classes, _depth + 1) for v in values)
+
+    def _is_self_of(self, name: cst.Name, classes: frozenset[str]) -> bool:
+        """``self`` inside a method of a class of this file that derives from one of ``classes``."""
+        scope = self.get_metadata(ScopeProvider, name, None)
+        if not isinstance(scope, FunctionScope) or not isinstance(scope.parent, ClassScope):
+            return False
+        function, klass = scope.node, scope.parent.node
+        params = function.params.params if isinstance(function, cst.FunctionDef) else ()
+        if not params or params[0].name.value != name.value or function.decorators:
+            return False
+        return isinstance(klass, cst.ClassDef) and klass.name.value in self.local_subclasses(classes)
+
+    def imports_any(self, prefixes: Iterable[str]) -> str | None:
+        """The first of ``prefixes`` (dotted module or object names) that an import or a dotted
+        name of this file names or lies under, or None."""
+        if "_imports_cache" not in self.__dict__:
+            imported: set[str] = self.__dict__.setdefault("_imports_cache", set())
+
+            class Collect(cst.CSTVisitor):
+                def visit_Import(self, node: cst.Import) -> None:
+                    imported.update(cst.helpers.get_full_name_for_node(a.name) or "" for a in node.names)
+
+                def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+                    module = cst.helpers.get_full_name_for_node(node.module) if node.module else ""
+                    names = node.names if isinstance(node.names, Sequence) else ()
+                    imported.update(f"{module}.{a.evaluated_name}" for a in names)
+                    imported.add(module or "")
+
+                def visit_Attribute(self, node: cst.Attribute) -> None:
+                    imported.add(cst.helpers.get_full_name_for_node(node) or "")  # `import ray` + `ray.tune.X`
+
+            self.module.visit(Collect())
+        imported = self.__dict__["_imports_cache"]
+        for prefix in prefixes:
+            if any(name == prefix or name.startswith(prefix + ".") for name in imported):
+                return prefix
+        return None
+
+    def attributes_read(self) -> set[str]:
+        """Every ``.attr`` name the file spells out (to know whether it reads a field we would drop)."""
+        if "_attributes_cache" in self.__dict__:
+            return self.__dict__["_attributes_cache"]
+        names: set[str] = self.__dict__.setdefault("_attributes_cache", set())
+
+        class Collect(cst.CSTVisitor):
+            def visit_Attribute(self, node: cst.Attribute) -> None:
+                names.add(node.attr.value)
+
+        self.module.visit(Collect())
+        return names

@@ -1,0 +1,70 @@
+"""Rename or drop the ``TrainingArguments`` / ``Trainer`` keywords that transformers 5 rejects.
+
+Implements item 4 of the issue "Retired Ray trainers and the ray.air API", following the "Trainer"
+section of transformers' ``MIGRATION_GUIDE_V5.md``. The decisions are data, one entry per keyword
+with the version it changed in: ``codemods/data/transformers_renamed_arguments.toml``.
+
+Before::
+
+    args = TrainingArguments("out", evaluation_strategy="epoch", no_cuda=True, overwrite_output_dir=True)
+    trainer = Trainer(model, args, tokenizer=tokenizer)
+    trainer.tokenizer.save_pretrained("out")
+
+After::
+
+    args = TrainingArguments("out", eval_strategy="epoch", use_cpu=True)
+    trainer = Trainer(model, args, processing_class=tokenizer)
+    trainer.processing_class.save_pretrained("out")
+
+Calls are matched through imports (aliases, ``transformers.TrainingArguments``, subclasses defined in
+the file). A keyword with no exact replacement for the value it has (``logging_dir=``,
+``fp16_backend="apex"``...) stays where it is, with a follow-up saying what to do. Keys of a dict
+literal passed as ``**{...}`` are treated like keywords; a ``**name`` whose dict holds such a key
+gets a follow-up.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from codemods._keywords import KeywordCodemod
+from codemods._names import load_table, triggers
+
+TABLE = load_table("transformers_renamed_arguments")
+CLASSES = {group: frozenset(names) for group, names in TABLE["classes"].items()}
+
+
+class TransformersRenamedArguments(KeywordCodemod):
+    DESCRIPTION = "Rename or drop TrainingArguments/Trainer keywords removed in transformers 5."
+    TRIGGERS = triggers(*TABLE["classes"].values())
+    ORDER = 10
+    LIBRARY = "transformers"
+
+    # -- matching ---------------------------------------------------------------------------
+    def _group(self, func: cst.BaseExpression) -> str | None:
+        """Which keyword table applies to a call of ``func``."""
+        names = self.qnames(func)
+        for group, classes in CLASSES.items():
+            if group in TABLE["keywords"] and names & self.local_subclasses(classes):
+                return group
+        if isinstance(func, cst.Attribute):
+            for key in TABLE["keywords"]:
+                owner, _, method = key.partition(".")
+                if method == func.attr.value and self.instance_of(func.value, CLASSES[owner]):
+                    return key
+        return None
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        for group, entries in TABLE["attributes"].items():
+            entry = entries.get(original_node.attr.value)
+            if entry and self.instance_of(original_node.value, CLASSES[group]):
+                old, new = original_node.attr.value, entry["rename"]
+                self.change(original_node, f"`.{old}` -> `.{new}` (transformers {entry['version']} removed `.{old}`)")
+                return updated_node.with_changes(attr=cst.Name(new))
+        return updated_node
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        group = self._group(original_node.func)
+        if group is None:
+            return updated_node
+        return self.fix_keywords(original_node, updated_node, TABLE["keywords"][group])

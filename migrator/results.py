@@ -1,0 +1,48 @@
+"""Per-file outcomes: small frozen dataclasses, free of LibCST so reports stay cheap to import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+EntryKind = Literal["change", "follow-up"]
+Status = Literal["converted", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the report: something changed, or something left for a human."""
+
+    codemod: str
+    line: int
+    message: str
+    kind: EntryKind
+
+    def to_dict(self) -> dict[str, object]:
+        return {"codemod": self.codemod, "line": self.line, "message": self.message, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file. ``output`` is set only when the file changed."""
+
+    path: str
+    status: Status
+    source: bytes
+    output: bytes | None = None
+    entries: tuple[Entry, ...] = ()
+    error: str | None = None
+    error_line: int | None = None
+    encoding: str = "utf-8"
+
+    @property
+    def changes(self) -> list[Entry]:
+        return [e for e in self.entries if e.kind == "change"]
+
+    @property
+    def follow_ups(self) -> list[Entry]:
+        return [e for e in self.entries if e.kind == "follow-up"]
+
+    def text(self, which: Literal["source", "output"]) -> str:
+        data = self.source if which == "source" else (self.output if self.output is not None else self.source)
+        return data.decode(self.encoding, errors="replace")
