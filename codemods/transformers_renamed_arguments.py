@@ -59,7 +59,7 @@ class TransformersRenamedArguments(KeywordCodemod):
             entry = entries.get(original_node.attr.value)
             if entry and self.instance_of(original_node.value, CLASSES[group]):
                 old, new = original_node.attr.value, entry["rename"]
-                self.change(original_node, f"`.{old}` -> `.{new}` (transformers {entry['version']} removed `.{old}`)")
+                self.change(original_node, f"`.{old}` -> `.{new}` (Trainer has no `.{old}` since transformers {entry['version']})")
                 return updated_node.with_changes(attr=cst.Name(new))
         return updated_node
 

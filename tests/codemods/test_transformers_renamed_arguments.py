@@ -155,7 +155,7 @@ def test_kwargs_literal_and_name():
         """,
     )
     assert follow_ups(result) == [
-        "4: `**extra` passes 'logging_dir', which transformers 5.0 removed; where the dict is built: "
+        "4: `**extra` passes 'logging_dir', retired in transformers 5.0; where the dict is built: "
         "drop it and set the TENSORBOARD_LOGGING_DIR environment variable to this directory instead"
     ]
 
