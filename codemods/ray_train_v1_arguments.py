@@ -37,7 +37,8 @@ CLASSES = {group: frozenset(names) for group, names in TABLE["classes"].items() 
 TUNE_CALLBACKS = frozenset(TABLE["classes"]["tune_callback"])
 TUNE_CALLBACK_MODULES = tuple(f"{m}." for m in TABLE["classes"]["tune_callback_modules"])
 TUNE_ENTRY_POINTS = TABLE["classes"]["tune_entry_points"]
-REPORTS = frozenset({"ray.train.report", "ray.air.session.report", "ray.tune.report", "ray.train.v2.api.train_fn_utils.report"})
+REPORTS = frozenset(TABLE["classes"]["report"])
+CHECKPOINT_CALLBACKS = frozenset(TABLE["classes"]["checkpoint_callbacks"])
 
 
 class RayTrainV1Arguments(KeywordCodemod):
@@ -89,7 +90,7 @@ class RayTrainV1Arguments(KeywordCodemod):
 
     def _reports_checkpoints(self) -> bool:
         """Whether anything in the file reports a checkpoint: a report call given one, or one of
-        the framework callbacks that report checkpoints (``RayTrainReportCallback``)."""
+        the framework callbacks that report checkpoints (``RayTrainReportCallback``...)."""
         if "_reports_cache" in self.__dict__:
             return self.__dict__["_reports_cache"]
         outer, found = self, []
@@ -100,11 +101,7 @@ class RayTrainV1Arguments(KeywordCodemod):
                     found.append(node)
 
             def visit_Name(self, node: cst.Name) -> None:
-                if node.value == "RayTrainReportCallback":
-                    found.append(node)
-
-            def visit_Attribute(self, node: cst.Attribute) -> None:
-                if node.attr.value == "RayTrainReportCallback":
+                if node.value in CHECKPOINT_CALLBACKS:
                     found.append(node)
 
         self.module.visit(Find())

@@ -77,6 +77,17 @@ def test_transformers_keywords_match_the_installed_version(transformers):
         assert entry["rename"] in accepts["trainer"]
 
 
+def test_transformers_replacements_construct(transformers, tmp_path):
+    """Every per-value replacement builds a TrainingArguments on the installed transformers."""
+    import ast
+
+    for old, entry in load_table("transformers_renamed_arguments")["keywords"]["training_arguments"].items():
+        for replacement in entry.get("replace_if", {}).values():
+            keyword, _, value = replacement.partition("=")
+            args = transformers.TrainingArguments(output_dir=str(tmp_path), **{keyword: ast.literal_eval(value)})
+            assert getattr(args, keyword) is not None, old
+
+
 def test_transformers_classes_exist(transformers):
     for names in load_table("transformers_renamed_arguments")["classes"].values():
         for name in names:

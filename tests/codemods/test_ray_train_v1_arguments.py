@@ -80,3 +80,19 @@ def test_result_metrics_follow_up_only_without_checkpoint_reports():
     assert follow_ups(result)[0].startswith("8: `result.metrics`")
     check_noop(CODEMOD, source.format(checkpoint=", checkpoint=ckpt"))
     check_noop(CODEMOD, source.format(checkpoint=", ckpt"))
+
+
+def test_framework_callbacks_count_as_checkpoint_reports():
+    check_noop(
+        CODEMOD,
+        """\
+        from ray.train.tensorflow.keras import ReportCheckpointCallback
+        from ray.train.tensorflow import TensorflowTrainer
+
+        def f(config):
+            model.fit(ds, callbacks=[ReportCheckpointCallback()])
+
+        result = TensorflowTrainer(f).fit()
+        print(result.metrics)
+        """,
+    )
