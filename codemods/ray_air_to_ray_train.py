@@ -175,7 +175,6 @@ class RayAirToRayTrain(TableCodemod):
         lpar = updated_node.lpar.with_changes(whitespace_after=opening) if updated_node.lpar else None
         return updated_node.with_changes(names=kept, lpar=lpar)
 
-
     def _local(self, alias: cst.ImportAlias, moves: dict[str, list[str]]) -> cst.AsName | None:
         """The ``as`` clause of a moved import: the script's own, or one that keeps the old name
         when the object was renamed and leave_Name could not rename its uses."""

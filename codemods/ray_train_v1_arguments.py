@@ -16,9 +16,10 @@ After::
     run_config = RunConfig(storage_path="/data/results",
                            checkpoint_config=CheckpointConfig(num_to_keep=2))
     trainer = TorchTrainer(train_func, scaling_config=ScalingConfig(num_workers=2),
-                           run_config=run_config, resume_from_checkpoint=ckpt)  # follow-up: V2 raises
+                           run_config=run_config, resume_from_checkpoint=ckpt)
 
-An argument is rewritten only where the result is exact (``local_dir`` becomes ``storage_path``,
+and a follow-up for ``resume_from_checkpoint=ckpt``, which V2 raises on and which has no exact
+replacement (load ``ray.train.get_checkpoint()`` in the train function instead). An argument is rewritten only where the result is exact (``local_dir`` becomes ``storage_path``,
 resolved the way V1 resolved it); anything else stays, with a follow-up naming the V2 way: Tune-only
 ``RunConfig`` arguments, Tune logger callbacks in ``RunConfig(callbacks=...)``, a ``resume_from_checkpoint``.
 ``result.metrics`` of a ``trainer.fit()`` result gets a follow-up when nothing in the file reports a
