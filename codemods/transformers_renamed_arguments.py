@@ -61,6 +61,16 @@ class TransformersRenamedArguments(KeywordCodemod):
                 old, new = original_node.attr.value, entry["rename"]
                 self.change(original_node, f"`.{old}` -> `.{new}` (Trainer has no `.{old}` since transformers {entry['version']})")
                 return updated_node.with_changes(attr=cst.Name(new))
+        # Reading a retired field of a TrainingArguments built here: no exact rewrite (4.x kept the
+        # raw value there, the new field holds the resolved one), so a follow-up.
+        field = TABLE["keywords"]["training_arguments"].get(original_node.attr.value)
+        if field and self.instance_of(original_node.value, CLASSES["training_arguments"]):
+            hint = f"read `.{field['rename']}` instead" if "rename" in field else field["follow_up"]
+            self.follow_up(
+                original_node,
+                f"`{self.source(original_node)}`: TrainingArguments has no `{original_node.attr.value}` "
+                f"since transformers {field['version']}: {hint}",
+            )
         return updated_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
