@@ -55,7 +55,10 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         self._handled: set[cst.CSTNode] = set()
         self._pending: dict[cst.CSTNode, list[cst.EmptyLine]] = {}
         self._gap: dict[cst.CSTNode, int] = {}
+        self._take: set[cst.BaseStatement] = set()
         self._fresh: set[str] = set()
+        #: Set by ``plan`` when it leaves a call as it is (its follow-up then covers related uses).
+        self.refused = False
         self.tree = cst.Module(body=[])
 
     # -- what a subclass implements ---------------------------------------------------------
@@ -142,9 +145,15 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         self._calls[original] = new
 
     def insert_before(self, statement: cst.BaseStatement, new: cst.BaseStatement,
-                      comments: Sequence[cst.EmptyLine] = ()) -> None:
-        """Put ``new`` before ``statement``; ``comments`` (rescued from removed code) go above it."""
+                      comments: Sequence[cst.EmptyLine] = (), take_comments: bool = False) -> None:
+        """Put ``new`` before ``statement``; ``comments`` (rescued from removed code) go above it.
+
+        With ``take_comments`` the comments above ``statement`` move up to ``new``: they introduced
+        the code that ``new`` now begins.
+        """
         self._before.setdefault(statement, []).append(new.with_changes(leading_lines=list(comments)))
+        if take_comments:
+            self._take.add(statement)
 
     def remove(self, statement: cst.BaseStatement, keep: Iterable[cst.CSTNode] = ()) -> None:
         """Remove ``statement``; its comments, except those inside ``keep`` (code moved elsewhere), stay."""
@@ -172,11 +181,32 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         self._fresh.add(name)
         return name
 
-    def arg_indent(self, call: cst.Call) -> str:
-        """The indentation of ``call``'s argument lines (its statement's when they share its line)."""
-        if isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace) and call.args:
-            return " " * self.get_metadata(PositionProvider, call.args[0]).start.column
-        return " " * self.get_metadata(PositionProvider, self.statement_of(call)).start.column
+    def add_kwarg(self, original: cst.Call, current: cst.Call, name: str, value) -> cst.Call:
+        """``current`` (``original`` as edited so far) with ``name=value`` appended, kept within 88 columns.
+
+        ``value`` is code, or ``(func, args)`` for a call that ``render_call`` lays out. A one-line
+        call that would grow too long is split one argument per line first.
+        """
+        unit = self.tree.default_indent
+        where = self.get_metadata(PositionProvider, original)
+        base = self.get_metadata(PositionProvider, self.statement_of(original)).start.column
+        line = self._lines[where.start.line - 1]
+        render = lambda indent, fits: value if isinstance(value, str) else render_call(
+            value[0], value[1], indent, unit, False if fits else None, lead=len(name) + 1)
+        if isinstance(current.whitespace_before_args, cst.ParenthesizedWhitespace) and original.args:
+            indent = " " * (self.get_metadata(PositionProvider, original.args[0]).start.column - base)
+            return current.with_changes(args=append_arg(current.args, kwarg(name, render(indent, False)), current))
+        flat = render("", True)
+        rest = len(self._lines[where.end.line - 1][where.end.column:].split("#")[0].rstrip())  # comments don't count
+        if where.start.line == where.end.line and \
+                where.start.column + len(self.code(current)) + len(name) + len(flat) + 3 + rest <= LINE_LENGTH:
+            return current.with_changes(args=append_arg(current.args, kwarg(name, flat), current))
+        outer = " " * (len(line) - len(line.lstrip()) - base)
+        exploded = explode(current, outer + unit, outer)
+        new = kwarg(name, render(outer + unit, False))
+        if not exploded.args:
+            return exploded.with_changes(args=[new.with_changes(comma=cst.Comma(whitespace_after=newline(outer)))])
+        return exploded.with_changes(args=append_arg(exploded.args, new, exploded))
 
     def code(self, node: cst.CSTNode) -> str:
         return self.tree.code_for_node(node)
@@ -185,29 +215,30 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         return cst.parse_statement(text, config=self.tree.config_for_parsing)
 
     # -- the arguments every old trainer shares ---------------------------------------------
-    def carry_over(self, call: cst.Call, args: list[cst.Arg]) -> list[cst.Arg]:
+    def carry_over(self, call: cst.Call, new: cst.Call) -> cst.Call:
         """Flag arguments V2 rejects; add ``scaling_config`` / ``storage_path`` per the options."""
-        for arg in args:
+        for arg in new.args:
             key = arg.keyword.value if arg.keyword else None
             if key in REJECTED_BY_V2:
                 self.follow_up(arg, REJECTED_BY_V2[key])
             elif key == "dataset_config" and isinstance(arg.value, cst.Dict):
                 self.follow_up(arg, "dataset_config= took a dict of ray.air DatasetConfig; TorchTrainer takes one "
                                "ray.train.DataConfig (e.g. DataConfig(datasets_to_split=[...]))")
-        keys = {a.keyword.value for a in args if a.keyword}
+        keys = keyword_args(new)
         if "scaling_config" not in keys:
             scaling = self.name_for("ray.train", "ScalingConfig", "TrainScalingConfig")
             value = f"{scaling}(num_workers={self.options.num_workers}, use_gpu={self.options.use_gpu})"
-            args = append_arg(args, kwarg("scaling_config", value), call)
+            new = self.add_kwarg(call, new, "scaling_config", value)
             self.change(call, f"added scaling_config={value} (the old default was one worker)")
         if self.options.storage_path and "run_config" not in keys:
             run = self.name_for("ray.train", "RunConfig", "TrainRunConfig")
-            args = append_arg(args, kwarg("run_config", f"{run}(storage_path={quote(self.options.storage_path)})"), call)
-        return args
+            new = self.add_kwarg(call, new, "run_config", f"{run}(storage_path={quote(self.options.storage_path)})")
+        return new
 
     # -- the transformer --------------------------------------------------------------------
     def visit_Module(self, node: cst.Module) -> None:
         self.tree = node
+        self._lines = node.code.splitlines()
         converted = []
         for call in m.findall(node, m.Call()):
             if self.legacy_name(call.func) in self.CONVERTED:
@@ -218,8 +249,8 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
             if ref in self._handled or self._inside_import(ref):
                 continue
             cls = self.legacy_name(ref)
-            if cls not in self.CONVERTED and converted:
-                continue  # a builder next to a trainer call: that call's entry says what to do
+            if cls not in self.CONVERTED and self.refused:
+                continue  # a builder next to a trainer call left alone: that call's entry says what to do
             if cls and not self._covered(ref):
                 self.follow_up(ref, f"{cls} no longer exists in Ray (ImportError since 2.9): rewrite this use "
                                "for TorchTrainer by hand")
@@ -286,7 +317,7 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         own = list(updated.leading_lines)
         if not new:
             return updated.with_changes(leading_lines=at_least_blank([*pending, *own], gap))
-        split = next((i for i, line in enumerate(own) if line.comment), len(own))
+        split = len(own) if original in self._take else next((i for i, l in enumerate(own) if l.comment), len(own))
         head = pending or own[:split]
         updated = updated.with_changes(leading_lines=at_least_blank(own if pending else own[split:], blanks))
         return cst.FlattenSentinel([*self._spaced(new, head, 0 if first else max(gap, blanks), blanks), updated])
@@ -315,6 +346,34 @@ def quote(text: str) -> str:
     if '"' in text or "\\" in text or not text.isprintable():
         return repr(text)
     return f'"{text}"'
+
+
+def free_names(expr: cst.CSTNode) -> set[str]:
+    """Names ``expr`` reads (not attribute names after a dot, not keyword names)."""
+    bound = {id(a.attr) for a in m.findall(expr, m.Attribute())}
+    bound |= {id(a.keyword) for a in m.findall(expr, m.Arg()) if a.keyword}
+    return {n.value for n in m.findall(expr, m.Name()) if id(n) not in bound}
+
+
+class _Rename(cst.CSTTransformer):
+    def __init__(self, old: str, new: str) -> None:
+        super().__init__()
+        self.old, self.new, self.skip = old, new, set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword:
+            self.skip.add(id(node.keyword))
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        return updated.with_changes(value=self.new) if original.value == self.old and id(original) not in self.skip else updated
+
+
+def renamed(expr: cst.BaseExpression, old: str, new: str) -> cst.BaseExpression:
+    """``expr`` reading ``new`` wherever it read the name ``old``."""
+    return expr.visit(_Rename(old, new))
 
 
 def kwarg(name: str, value: str | cst.BaseExpression) -> cst.Arg:
@@ -358,6 +417,31 @@ def append_arg(args: Sequence[cst.Arg], new: cst.Arg, call: cst.Call) -> list[cs
     return args
 
 
+class _Shift(cst.CSTTransformer):
+    def __init__(self, by: str) -> None:
+        super().__init__()
+        self.by = by
+
+    def leave_ParenthesizedWhitespace(self, original, updated):
+        return updated.with_changes(last_line=cst.SimpleWhitespace(self.by + updated.last_line.value))
+
+
+def newline(indent: str) -> cst.ParenthesizedWhitespace:
+    """A line break inside brackets, the next line indented by ``indent`` past the block's indentation."""
+    return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), indent=True,
+                                       last_line=cst.SimpleWhitespace(indent))
+
+
+def explode(call: cst.Call, inner: str, outer: str) -> cst.Call:
+    """``call`` with one argument per line at ``inner``, its closing parenthesis at ``outer``."""
+    shift = _Shift(inner[len(outer):])  # lines already inside an argument move in with it
+    args = [a.with_changes(value=a.value.visit(shift), comma=cst.Comma(whitespace_after=newline(inner)),
+                           whitespace_after_arg=cst.SimpleWhitespace("")) for a in call.args]
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=newline(outer)))
+    return call.with_changes(whitespace_before_args=newline(inner), args=args)
+
+
 def drop_args(args: Sequence[cst.Arg], drop: Iterable[cst.Arg]) -> list[cst.Arg]:
     """``args`` without ``drop``; the last kept argument takes over the punctuation of the last one."""
     drop_ids = {id(a) for a in drop}
@@ -391,14 +475,13 @@ def with_train_func(call: cst.Call, replaced: cst.Arg, name: str, drop: Iterable
 
 
 def arg_comments(arg: cst.Arg) -> list[str]:
-    """Comments written after an argument (on its line, or on lines of their own below it)."""
-    found = []
+    """Comments written after an argument: the one on its line (or ``""``), then those below it."""
+    trailing, below = "", []
     for ws in (arg.comma.whitespace_after if isinstance(arg.comma, cst.Comma) else None, arg.whitespace_after_arg):
         if isinstance(ws, cst.ParenthesizedWhitespace):
-            if ws.first_line.comment:
-                found.append(ws.first_line.comment.value)
-            found += [line.comment.value for line in ws.empty_lines if line.comment]
-    return found
+            trailing = trailing or (ws.first_line.comment.value if ws.first_line.comment else "")
+            below += [line.comment.value for line in ws.empty_lines if line.comment]
+    return [trailing, *below] if trailing or below else []
 
 
 def comments_of(statement: cst.CSTNode, keep: Iterable[cst.CSTNode] = ()) -> list[cst.EmptyLine]:
@@ -422,24 +505,28 @@ def at_least_blank(lines: Sequence[cst.EmptyLine], n: int) -> list[cst.EmptyLine
     return [cst.EmptyLine(indent=False)] * max(0, n - have) + lines
 
 
-def render_call(func: str, args: Sequence[tuple[str, str, Sequence[str]]], indent: str, unit: str,
+def render_call(func: str, args: Sequence[tuple[str, object, Sequence[str]]], indent: str, unit: str,
                 multiline: bool | None = None, lead: int = 0) -> str:
-    """``func(k=v, ...)`` as source text; ``args`` are (prefix such as ``"k="``/``"**"``, code, comments).
+    """``func(k=v, ...)`` as source text, one argument per line when it would pass 88 columns.
 
-    ``indent`` is the indentation of the line the call starts on, ``lead`` the width of what comes
-    before it there; the call is split one argument per line when it would not fit in 88 columns.
+    ``args`` are ``(prefix, code, comments)``: a prefix such as ``"k="`` or ``"**"``; the code, or
+    ``(func, args)`` for a nested call laid out the same way; the comment after the argument on
+    its line (or ``""``) followed by comment lines to put below it. ``indent`` is the indentation
+    of the line the call starts on and ``lead`` the width of what precedes it there.
     """
-    flat = f"{func}({', '.join(p + c for p, c, _ in args)})"
+    def flat(code) -> str:
+        return code if isinstance(code, str) else render_call(code[0], code[1], "", "", False)
+
+    one_line = f"{func}({', '.join(p + flat(c) for p, c, _ in args)})"
     if multiline is None:
-        multiline = len(indent) + lead + len(flat) + 1 > LINE_LENGTH or any(cm or "\n" in c for _, c, cm in args)
+        multiline = len(indent) + lead + len(one_line) + 1 > LINE_LENGTH or \
+            any(cm or "\n" in flat(c) for _, c, cm in args)
     if not multiline or not args:
-        return flat
+        return one_line
     lines = [f"{func}("]
     for prefix, code, comments in args:
-        line = f"{indent}{unit}{prefix}{code},"
-        if comments:
-            line += f"  {comments[0]}"
-        lines.append(line)
+        text = code if isinstance(code, str) else render_call(code[0], code[1], indent + unit, unit, lead=len(prefix))
+        lines.append(f"{indent}{unit}{prefix}{text}," + (f"  {comments[0]}" if comments and comments[0] else ""))
         lines += [f"{indent}{unit}{c}" for c in comments[1:]]
     lines.append(f"{indent})")
     return "\n".join(lines)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from codemods._legacy_trainers import LegacyTrainerCodemod, append_arg, drop_args, keyword_args, kwarg, literal
+from codemods._legacy_trainers import LegacyTrainerCodemod, drop_args, keyword_args, literal
 
 ACCELERATOR = ("accelerate.Accelerator", "accelerate.accelerator.Accelerator")
 #: Config keys that are ``Accelerator(...)`` arguments of the same name, with their defaults.
@@ -64,7 +64,7 @@ class AccelerateTrainerLegacy(LegacyTrainerCodemod):
         config = kwargs.get("accelerate_config")
         args = drop_args(call.args, [config] if config else [])
         self.need_import("ray.train.torch", "TorchTrainer")
-        self.replace_call(call, call.with_changes(func=cst.Name("TorchTrainer"), args=self.carry_over(call, args)))
+        self.replace_call(call, self.carry_over(call, call.with_changes(func=cst.Name("TorchTrainer"), args=args)))
         if config is None or literal(config.value) is None:
             self.change(call, "AccelerateTrainer -> TorchTrainer (without accelerate_config, AccelerateTrainer applied "
                         "Accelerate's default config file if there was one; TorchTrainer does not)")
@@ -105,7 +105,7 @@ class AccelerateTrainerLegacy(LegacyTrainerCodemod):
         added = []
         for key, value in moved:
             if key not in present:
-                new = new.with_changes(args=append_arg(new.args, kwarg(key, value), new))
+                new = self.add_kwarg(original, new, key, self.code(value))
                 added.append(f"{key}={self.code(value)}")
             elif self.code(present[key].value) != self.code(value):
                 self.follow_up(present[key], f"accelerate_config said {key}={self.code(value)} but this "

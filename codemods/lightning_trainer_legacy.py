@@ -74,9 +74,13 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
         kwargs = keyword_args(call)
         config = call.args[0] if call.args and not call.args[0].keyword else kwargs.get("lightning_config")
         try:
+            if any(literal(el.key) == "lightning_config" for el in m.findall(self.tree, m.DictElement())):
+                raise Refused("a Tune param_space searches over lightning_config, which a train function cannot "
+                              "take; pass the searched values through train_loop_config instead")
             calls, removed = self._builder(config.value if config else None, self.statement_of(call))
             parts = self._parts(calls)
         except Refused as exc:
+            self.refused = True
             self.follow_up(call, f"LightningTrainer was left as it is: {exc}; convert it by hand "
                            "(LightningTrainer Migration Guide)")
             return
@@ -88,14 +92,14 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
         text = self._train_func(name, parts, kwargs.get("datasets"), kwargs.get("datasets_iter_config"))
         rescued = comments_of(config, keep=moved) if not removed else []
         anchor = max(removed, key=self.line_of) if removed else self.statement_of(call)
-        self.insert_before(anchor, self.parse_statement(text), rescued)
+        self.insert_before(anchor, self.parse_statement(text), rescued, take_comments=not removed)
         self.change(call, f"LightningTrainer -> TorchTrainer({name}): {name} builds "
                     f"{self.code(parts['module']['cls'].value)} and a Lightning Trainer with Ray's strategy, "
                     "RayLightningEnvironment, RayTrainReportCallback and prepare_trainer, then fits")
         drop = [kwargs["datasets_iter_config"]] if "datasets_iter_config" in kwargs else []
-        args = self._checkpoint_config(call, with_train_func(call, config, name, drop), parts["checkpointing"])
+        new = call.with_changes(func=cst.Name("TorchTrainer"), args=with_train_func(call, config, name, drop))
         self.need_import("ray.train.torch", "TorchTrainer")
-        self.replace_call(call, call.with_changes(func=cst.Name("TorchTrainer"), args=self.carry_over(call, args)))
+        self.replace_call(call, self.carry_over(call, self._checkpoint_config(call, new, parts["checkpointing"])))
         if self._package() == "pytorch_lightning":
             self.follow_up(call, "the converted script imports pytorch_lightning, but Ray Train's Lightning integration "
                            "uses lightning.pytorch whenever the lightning package is installed and then rejects "
@@ -233,9 +237,9 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
         self.need_import(self._package(), None, alias)
         return f"{alias}.Trainer"
 
-    def _checkpoint_config(self, call: cst.Call, args: list[cst.Arg], ckpt: dict[str, cst.Arg]) -> list[cst.Arg]:
+    def _checkpoint_config(self, call: cst.Call, new: cst.Call, ckpt: dict[str, cst.Arg]) -> cst.Call:
         """``.checkpointing(...)`` as the ``CheckpointConfig`` LightningTrainer derived from it."""
-        run = next((a for a in args if a.keyword and a.keyword.value == "run_config"), None)
+        run = keyword_args(call).get("run_config")
         bound = self.single_assignment(run.value) if run is not None and isinstance(run.value, cst.Name) else None
         run_call = bound[0].value if bound else run.value if run is not None else None
         if not isinstance(run_call, cst.Call) or not (get_full_name_for_node(run_call.func) or "").endswith("RunConfig"):
@@ -243,7 +247,7 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
         if run_call is not None and "checkpoint_config" in keyword_args(run_call):
             if ckpt:
                 self.change(run, "kept the RunConfig's checkpoint_config: LightningTrainer used it, not .checkpointing()")
-            return args
+            return new
         top_k = literal(ckpt["save_top_k"].value) if "save_top_k" in ckpt else 1
         settings = [("num_to_keep=", str(max(top_k, 1)), [])] if isinstance(top_k, int) and top_k != -1 else []
         if not isinstance(top_k, int):
@@ -256,28 +260,27 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
                  for k, a in ckpt.items() if k not in ("monitor", "mode", "save_top_k")]
         if other:
             self.follow_up(call, f".checkpointing({', '.join(other)}) has no equivalent: RayTrainReportCallback "
-                           "reports a checkpoint at the end of every epoch; write a callback for another schedule")
+                           "saves a full checkpoint (checkpoint.ckpt) at the end of every epoch; write a callback "
+                           "if you need these settings")
         if not settings:
-            return args
-        cls, unit = self.name_for("ray.train", "CheckpointConfig", "TrainCheckpointConfig"), self.tree.default_indent
+            return new
+        cls = self.name_for("ray.train", "CheckpointConfig", "TrainCheckpointConfig")
         flat = render_call(cls, settings, "", "", False)
         self.change(call, f"checkpoints kept as LightningTrainer kept them: checkpoint_config={flat}")
         if run is None:
-            indent = self.arg_indent(call)
-            run_args = [("checkpoint_config=", render_call(cls, settings, indent + unit, unit, lead=18), [])]
+            run_args = [("checkpoint_config=", (cls, settings), [])]
             if self.options.storage_path:
                 run_args.append(("storage_path=", quote(self.options.storage_path), []))
-            run_config = render_call(self.name_for("ray.train", "RunConfig", "TrainRunConfig"), run_args, indent, unit, lead=11)
-            return append_arg(args, kwarg("run_config", run_config), call)
+            run_config = self.name_for("ray.train", "RunConfig", "TrainRunConfig")
+            return self.add_kwarg(call, new, "run_config", (run_config, run_args))
         if run_call is None:
             self.follow_up(run, f"add checkpoint_config={flat} to this run_config")
-            return args
-        value = render_call(cls, settings, self.arg_indent(run_call), unit, lead=18)
-        new = run_call.with_changes(args=append_arg(run_call.args, kwarg("checkpoint_config", value), run_call))
-        if run_call is run.value:
-            return [a.with_changes(value=new) if a is run else a for a in args]
-        self.replace_call(run_call, new)
-        return args
+            return new
+        edited = self.add_kwarg(run_call, run_call, "checkpoint_config", (cls, settings))
+        if run_call is not run.value:
+            self.replace_call(run_call, edited)
+            return new
+        return new.with_changes(args=[a.with_changes(value=edited) if a.value is run_call else a for a in new.args])
 
     # --lightning-package: the converted script's Lightning imports follow the chosen package.
     def leave_Import(self, original: cst.Import, updated: cst.Import) -> cst.Import:

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from codemods._legacy_trainers import LegacyTrainerCodemod, keyword_args, literal, quote, with_train_func
+from codemods._legacy_trainers import (LegacyTrainerCodemod, free_names, keyword_args, literal, quote, renamed,
+                                       with_train_func)
 
 TRAINING_ARGUMENTS = ("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments",
                       "transformers.training_args.TrainingArguments")
@@ -62,18 +63,20 @@ class TransformersTrainerLegacy(LegacyTrainerCodemod):
         first = call.args[0] if call.args and not call.args[0].keyword and not call.args[0].star else None
         init_arg = first or kwargs.get("trainer_init_per_worker")
         if init_arg is None or not isinstance(init_arg.value, (cst.Name, cst.Attribute)):
+            self.refused = True
             self.follow_up(call, f"{cls}: trainer_init_per_worker is not a function name, so this call was left "
                            "as it is: convert it by hand (TransformersTrainer Migration Guide)")
             return
         init = self.code(init_arg.value)
         if init.split(".")[0] in LOCALS:
+            self.refused = True
             self.follow_up(call, f"{cls}: the function is called {init!r}, a name the generated train_func uses "
                            "for a local; rename it and convert again")
             return
         train_key, eval_key = self._dataset_keys(call, kwargs.get("datasets"))
-        train_bs, eval_bs = self._batch_sizes(call, self.function_def(init_arg.value))
-        name = self.fresh_name("train_func")
         has_config = "trainer_init_config" in kwargs
+        train_bs, eval_bs = self._batch_sizes(call, self.function_def(init_arg.value), has_config)
+        name = self.fresh_name("train_func")
         callback = self.name_for("ray.train.huggingface.transformers", "RayTrainReportCallback", "TransformersReportCallback")
         prepare = self.name_for("ray.train.huggingface.transformers", "prepare_trainer", "prepare_transformers_trainer")
         self.need_import("ray")
@@ -94,14 +97,14 @@ class TransformersTrainerLegacy(LegacyTrainerCodemod):
             "trainer.train()",
         ]
         text = f"def {name}({'config' if has_config else ''}):\n" + "".join(f"{unit}{line}\n" for line in body)
-        self.insert_before(self._placement(call, self.function_def(init_arg.value)), self.parse_statement(text))
+        anchor = self._placement(call, self.function_def(init_arg.value))
+        self.insert_before(anchor, self.parse_statement(text), take_comments=anchor is self.statement_of(call))
 
         args = with_train_func(call, init_arg, name)
         args = [a.with_changes(keyword=cst.Name("train_loop_config"))
                 if a.keyword and a.keyword.value == "trainer_init_config" else a for a in args]
-        args = self.carry_over(call, args)
         self.need_import("ray.train.torch", "TorchTrainer")
-        self.replace_call(call, call.with_changes(func=cst.Name("TorchTrainer"), args=args))
+        self.replace_call(call, self.carry_over(call, call.with_changes(func=cst.Name("TorchTrainer"), args=args)))
         shards = ", ".join(repr(k) for k in (train_key, eval_key) if k is not None)
         self.change(call, f"{cls} -> TorchTrainer({name}): {name} iterates the Ray Dataset shards {shards}, builds "
                     f"the Trainer with {init}, adds RayTrainReportCallback and prepare_trainer, and trains"
@@ -133,7 +136,8 @@ class TransformersTrainerLegacy(LegacyTrainerCodemod):
             self.follow_up(datasets, "datasets= has no 'train' dataset; the Trainer gets train_dataset=None")
         return ("train" if "train" in keys else None), (others[0] if others else None)
 
-    def _batch_sizes(self, call: cst.Call, init_def: cst.FunctionDef | None) -> tuple[int, int]:
+    def _batch_sizes(self, call: cst.Call, init_def: cst.FunctionDef | None, has_config: bool) -> tuple[str, str]:
+        """The ``per_device_{train,eval}_batch_size`` of the ``TrainingArguments``, as code for train_func."""
         found = self.calls_to(init_def, TRAINING_ARGUMENTS) if init_def is not None else []
         if not found:
             found = self.calls_to(self.tree, TRAINING_ARGUMENTS)
@@ -141,20 +145,26 @@ class TransformersTrainerLegacy(LegacyTrainerCodemod):
             self.follow_up(call, f"could not tell which TrainingArguments this trainer uses: the generated train "
                            f"function iterates batches of {DEFAULT_BATCH_SIZE}; make it per_device_train_batch_size "
                            "and make sure TrainingArguments sets max_steps (Ray Data shards have no length)")
-            return DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZE
+            return str(DEFAULT_BATCH_SIZE), str(DEFAULT_BATCH_SIZE)
         args = found[0]
         kwargs = keyword_args(args)
         spread = any(a.star == "**" for a in args.args)
+        star = init_def.params.star_kwarg if init_def is not None else None
+        config_name = star.name.value if isinstance(star, cst.Param) and has_config else None
         sizes = []
         for keys in (("per_device_train_batch_size", "per_gpu_train_batch_size"),
                      ("per_device_eval_batch_size", "per_gpu_eval_batch_size")):
             arg = next((kwargs[k] for k in keys if k in kwargs), None)
             value = literal(arg.value) if arg else (Ellipsis if spread else DEFAULT_BATCH_SIZE)
-            if not isinstance(value, int) or isinstance(value, bool):
+            if isinstance(value, int) and not isinstance(value, bool):
+                sizes.append(str(value))
+            elif arg and config_name and free_names(arg.value) == {config_name}:
+                # Read from trainer_init_config, which train_func gets as its own config: same value.
+                sizes.append(self.code(renamed(arg.value, config_name, "config")))
+            else:
                 self.follow_up(arg or args, f"{keys[0]} is not a literal: the generated train function iterates "
                                f"batches of {DEFAULT_BATCH_SIZE}; set iter_torch_batches(batch_size=...) to match it")
-                value = DEFAULT_BATCH_SIZE
-            sizes.append(value)
+                sizes.append(str(DEFAULT_BATCH_SIZE))
         if literal(kwargs["max_steps"].value) == -1 if "max_steps" in kwargs else not spread:
             self.follow_up(args, "TrainingArguments needs max_steps: Ray Data shards are iterables without a "
                            "length, so the Trainer cannot work out the number of steps from epochs")

@@ -41,7 +41,11 @@ from ray.train.torch import TorchTrainer
 
 
 def train_loop(config):
-    accelerator = Accelerator(cpu=False, mixed_precision="fp16", gradient_accumulation_steps=4)
+    accelerator = Accelerator(
+        cpu=False,
+        mixed_precision="fp16",
+        gradient_accumulation_steps=4,
+    )
     model = accelerator.prepare(make_model())
 
 
@@ -116,7 +120,8 @@ def test_without_accelerate_config_only_the_class_changes() -> None:
     before = "from ray.train.huggingface import AccelerateTrainer\n\nt = AccelerateTrainer(loop, datasets={'train': ds})\n"
     result = convert(A, before, num_workers=3, use_gpu=False)
     assert result.text("output").endswith(
-        "t = TorchTrainer(loop, datasets={'train': ds}, scaling_config=ScalingConfig(num_workers=3, use_gpu=False))\n")
+        "t = TorchTrainer(\n    loop,\n    datasets={'train': ds},\n"
+        "    scaling_config=ScalingConfig(num_workers=3, use_gpu=False),\n)\n")
     assert "default config file" in messages(result, "change")[-1]
 
 

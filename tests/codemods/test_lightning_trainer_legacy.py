@@ -85,12 +85,15 @@ trainer = LightningTrainer(builder.build(), scaling_config=ScalingConfig(num_wor
 ''' in output
     assert 'trainer.fit(model, datamodule=dm, ckpt_path="last.ckpt")' in output
     # save_top_k=-1 keeps every checkpoint: only the score settings are left to carry over
-    assert '''run_config=RunConfig(
-    checkpoint_config=CheckpointConfig(
-        checkpoint_score_attribute="val_loss",
-        checkpoint_score_order="min",
+    assert '''
+    run_config=RunConfig(
+        checkpoint_config=CheckpointConfig(
+            checkpoint_score_attribute="val_loss",
+            checkpoint_score_order="min",
+        ),
     ),
-))''' in output
+)
+''' in output
     assert ".trainer(devices=...) was ignored by LightningTrainer; dropped" in messages(result, "change")
 
 
@@ -127,11 +130,15 @@ cfg = LightningConfigBuilder().module(cls=Model).checkpointing(monitor="acc", mo
 run_config = RunConfig(name="exp")
 t = LightningTrainer(cfg, scaling_config=s, run_config=run_config)
 ''').text("output")
-    assert '''run_config = RunConfig(name="exp", checkpoint_config=CheckpointConfig(
-    num_to_keep=2,
-    checkpoint_score_attribute="acc",
-    checkpoint_score_order="max",
-))''' in completed
+    assert '''run_config = RunConfig(
+    name="exp",
+    checkpoint_config=CheckpointConfig(
+        num_to_keep=2,
+        checkpoint_score_attribute="acc",
+        checkpoint_score_order="max",
+    ),
+)
+''' in completed
 
 
 @pytest.mark.parametrize(("source", "reason"), [
