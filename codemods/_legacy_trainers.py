@@ -25,8 +25,6 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameP
 
 from migrator.codemod import MigrationCodemod
 
-#: Keyword arguments of the old trainers that ``TorchTrainer`` takes with the same meaning.
-CARRIED_OVER = ("train_loop_config", "torch_config", "scaling_config", "dataset_config", "run_config", "datasets")
 #: Keyword arguments that Ray Train V2's ``TorchTrainer`` rejects, with what to do instead.
 REJECTED_BY_V2 = {
     "resume_from_checkpoint": "TorchTrainer(resume_from_checkpoint=) raises in Ray Train V2: load the checkpoint "
@@ -38,6 +36,10 @@ REJECTED_BY_V2 = {
 LINE_LENGTH = 88
 
 
+class Refused(Exception):
+    """A call that cannot be converted safely; the message says why, for the follow-up."""
+
+
 class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
     """Base of the three codemods; a subclass names its classes and implements ``plan``."""
 
@@ -46,6 +48,8 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
     LEGACY: ClassVar[tuple[tuple[str, str], ...]] = ()
     #: The subset of ``LEGACY`` whose calls ``plan`` converts (the rest are helpers such as builders).
     CONVERTED: ClassVar[tuple[str, ...]] = ()
+    #: Whether converted files follow ``--lightning-package`` in their Lightning imports.
+    LIGHTNING: ClassVar[bool] = False
 
     def __init__(self, context, options=None) -> None:
         super().__init__(context, options)
@@ -116,6 +120,44 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         if len(found) == 1 and isinstance(found[0].node, cst.FunctionDef):
             return found[0].node
         return None
+
+    def builder_calls(self, value, statement: cst.BaseStatement, is_root, what: str, builder: str):
+        """The setter calls of a fluent builder behind ``value``, in order, and the statements making them.
+
+        ``value`` is ``root.a(...).b(...).build()``, or a name bound once to that; ``root`` is the
+        builder's constructor call (``is_root``) or a name bound once to one, whose other uses are
+        all statements of setter calls (``builder.a(...)``) before ``statement``, in its block.
+        Raises ``Refused`` for anything else.
+        """
+        removed = []
+        if isinstance(value, cst.Name):
+            bound = self.single_assignment(value)
+            if not bound or bound[1] != [value]:
+                raise Refused(f"{value.value!r} is assigned more than once or used elsewhere too")
+            removed.append(self.statement_of(bound[0]))
+            value = bound[0].value
+        root, chain = split_chain(value) if value is not None else (None, [])
+        if not chain or chain[-1][0] != "build":
+            raise Refused(f"{what} is not a {builder} chain ending in .build()")
+        calls = chain[:-1]
+        if not is_root(root):
+            bound = self.single_assignment(root) if isinstance(root, cst.Name) else None
+            if not bound or not is_root(split_chain(bound[0].value)[0]):
+                raise Refused(f"{what} does not come from a {builder} in this scope")
+            steps = [(self.statement_of(bound[0]), split_chain(bound[0].value)[1])]
+            for ref in (r for r in bound[1] if r is not root):
+                step = self.statement_of(ref)
+                if not m.matches(step, m.SimpleStatementLine(body=[m.Expr()])) or \
+                        split_chain(step.body[0].value)[0] is not ref:
+                    raise Refused(f"the builder {root.value!r} is used for something else than its setters")
+                steps.append((step, split_chain(step.body[0].value)[1]))
+            steps.sort(key=lambda step: self.line_of(step[0]))
+            calls = [c for _, setters in steps for c in setters] + calls
+            removed += [s for s, _ in steps]
+        body = list(self.body_of(statement))
+        if any(s not in body or body.index(s) > body.index(statement) for s in removed):
+            raise Refused("the builder is set up in another block or after the trainer")
+        return calls, removed
 
     def literal_dict(self, expr: cst.BaseExpression | None) -> list[tuple[str | None, cst.BaseExpression]] | None:
         """The entries of a ``{...}`` or ``dict(...)`` literal (or a name bound once to one).
@@ -235,15 +277,74 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
             new = self.add_kwarg(call, new, "run_config", f"{run}(storage_path={quote(self.options.storage_path)})")
         return new
 
+    def run_config_of(self, call: cst.Call) -> tuple[cst.Arg | None, cst.Call | None]:
+        """The ``run_config=`` argument of ``call`` and the ``RunConfig(...)`` call behind it, when visible."""
+        run = keyword_args(call).get("run_config")
+        value = run.value if run is not None else None
+        if isinstance(value, cst.Name):
+            bound = self.single_assignment(value)
+            value = bound[0].value if bound else None
+        if isinstance(value, cst.Call) and (get_full_name_for_node(value.func) or "").endswith("RunConfig"):
+            return run, value
+        return run, None
+
+    def set_run_config(self, call: cst.Call, new: cst.Call, key: str, value) -> cst.Call:
+        """``new`` (the edited ``call``) with ``key=value`` in its ``RunConfig``.
+
+        Into the ``RunConfig(...)`` it passes or names (edited where it is built), or a new one;
+        a follow-up when the ``RunConfig`` cannot be seen. ``value`` as for ``add_kwarg``.
+        """
+        run, run_call = self.run_config_of(call)
+        if run is None:
+            run_args = [(f"{key}=", value, [])]
+            if self.options.storage_path:
+                run_args.append(("storage_path=", quote(self.options.storage_path), []))
+            run_config = self.name_for("ray.train", "RunConfig", "TrainRunConfig")
+            return self.add_kwarg(call, new, "run_config", (run_config, run_args))
+        if run_call is None:
+            flat = value if isinstance(value, str) else render_call(value[0], value[1], "", "", False)
+            self.follow_up(run, f"add {key}={flat} to this run_config")
+            return new
+        edited = self.add_kwarg(run_call, run_call, key, value)
+        if run_call is not run.value:
+            self.replace_call(run_call, edited)
+            return new
+        return new.with_changes(args=[a.with_changes(value=edited) if a.value is run_call else a for a in new.args])
+
+    # -- Lightning's two packages -----------------------------------------------------------
+    def lightning_trainer(self) -> str:
+        """How the script names Lightning's ``Trainer``; an import is added when it has none."""
+        package = lightning_package(self.tree, self.options.lightning_package)
+        found = lightning_trainer_name(self.tree, package)
+        if found:
+            return found
+        alias = "pl" if "pl" not in self.get_metadata(ScopeProvider, self.tree) else self.fresh_name("pl")
+        self.need_import(package, None, alias)
+        return f"{alias}.Trainer"
+
+    def leave_Import(self, original: cst.Import, updated: cst.Import) -> cst.Import:
+        return self._rewrite_lightning_import(original, updated)
+
+    def leave_ImportFrom(self, original: cst.ImportFrom, updated: cst.ImportFrom) -> cst.ImportFrom:
+        return self._rewrite_lightning_import(original, updated)
+
+    def _rewrite_lightning_import(self, original, updated):
+        """With ``--lightning-package``, a converted script's Lightning imports follow that package."""
+        if not (self.LIGHTNING and self._calls and self.options.lightning_package):
+            return updated
+        target = lightning_package(self.tree, self.options.lightning_package)
+        new = rewrite_lightning_import(updated, target)
+        if new is None:
+            self.follow_up(original, f"this import was left as it is: rewrite it for {target} by hand")
+        return new or updated
+
     # -- the transformer --------------------------------------------------------------------
     def visit_Module(self, node: cst.Module) -> None:
         self.tree = node
         self._lines = node.code.splitlines()
-        converted = []
         for call in m.findall(node, m.Call()):
             if self.legacy_name(call.func) in self.CONVERTED:
                 self._handled.add(call.func)
-                converted.append(call)
                 self.plan(call)
         for ref in m.findall(node, m.Name() | m.Attribute()):
             if ref in self._handled or self._inside_import(ref):
