@@ -254,7 +254,8 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         return self.tree.code_for_node(node)
 
     def parse_statement(self, text: str) -> cst.BaseStatement:
-        return cst.parse_statement(text, config=self.tree.config_for_parsing)
+        """Generated code (written with ``\n``) as a statement in this module's style."""
+        return cst.parse_statement(text.replace("\n", self.tree.default_newline), config=self.tree.config_for_parsing)
 
     # -- the arguments every old trainer shares ---------------------------------------------
     def carry_over(self, call: cst.Call, new: cst.Call) -> cst.Call:

@@ -198,3 +198,10 @@ b = TransformersTrainer(init, datasets={"train": ds}, scaling_config=s)
     output = convert(T, before).text("output")
     assert "a = TorchTrainer(train_func, " in output and "b = TorchTrainer(train_func_2, " in output
     assert output.count("def train_func") == 2
+
+
+def test_windows_line_endings_are_kept() -> None:
+    before = (INIT + '\ntrainer = TransformersTrainer(init, datasets={"train": ds}, scaling_config=s)\n').replace("\n", "\r\n")
+    output = convert(T, before).text("output")
+    assert "def train_func():\r\n" in output
+    assert output.count("\r\n") == output.count("\n")
