@@ -60,6 +60,7 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         self._pending: dict[cst.CSTNode, list[cst.EmptyLine]] = {}
         self._gap: dict[cst.CSTNode, int] = {}
         self._take: set[cst.BaseStatement] = set()
+        self._vanishing: set[cst.BaseStatement] = set()
         self._fresh: set[str] = set()
         #: Set by ``plan`` when it leaves a call as it is (its follow-up then covers related uses).
         self.refused = False
@@ -374,17 +375,27 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
             node = self.get_metadata(ParentNodeProvider, node, None)
         return False
 
+    def _is_legacy(self, source: str, alias: cst.ImportAlias) -> bool:
+        return any(source.startswith(p) and get_full_name_for_node(alias.name) == c for p, c in self.LEGACY)
+
+    @staticmethod
+    def _bound(alias: cst.ImportAlias) -> str:
+        return alias.asname.name.value if alias.asname else get_full_name_for_node(alias.name)
+
     def _schedule_import_removal(self, module: cst.Module) -> None:
         """Drop imports of the retired classes once nothing uses them (they would fail to import)."""
-        used = {n.value for n in m.findall(module, m.Name()) if not self._inside_import(n)}
+        used = {n.value for n in m.findall(module, m.Name())
+                if not self._inside_import(n) and not (self._calls and self._covered(n))}
         for imp in m.findall(module, m.ImportFrom(module=m.Attribute() | m.Name())):
             if isinstance(imp.names, cst.ImportStar) or imp.relative:
                 continue
             source = get_full_name_for_node(imp.module)
+            if self._calls and all(self._is_legacy(source, a) and self._bound(a) not in used for a in imp.names):
+                self._vanishing.add(self.statement_of(imp))  # RemoveImportsVisitor drops it, comments and all
             for alias in imp.names:
-                if not any(source.startswith(p) and alias.name.value == c for p, c in self.LEGACY):
+                if not self._is_legacy(source, alias):
                     continue
-                bound = alias.asname.name.value if alias.asname else alias.name.value
+                bound = self._bound(alias)
                 if not self._calls and bound not in used:
                     self.change(imp, f"removed the import of {alias.name.value}: it no longer exists in Ray "
                                 "(ImportError since 2.9) and nothing here uses it")
@@ -417,6 +428,10 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
             self._gap[parent] = blanks
             return cst.FlattenSentinel(self._spaced(new, lines, 0 if first else blanks, blanks))
         own = list(updated.leading_lines)
+        if original in self._vanishing:  # an import about to be removed: its comments stay in the file
+            self._pending[parent] = [*pending, *(own if any(line.comment for line in own) else [])]
+            self._gap[parent] = gap
+            return updated.with_changes(leading_lines=[])
         if not new:
             return updated.with_changes(leading_lines=at_least_blank([*pending, *own], gap))
         split = len(own) if original in self._take else next((i for i, l in enumerate(own) if l.comment), len(own))
@@ -576,8 +591,10 @@ def with_train_func(call: cst.Call, replaced: cst.Arg, name: str, drop: Iterable
     return [cst.Arg(value=cst.Name(name), comma=comma if args else cst.MaybeSentinel.DEFAULT), *args]
 
 
-def arg_comments(arg: cst.Arg) -> list[str]:
+def arg_comments(arg: cst.Arg | None) -> list[str]:
     """Comments written after an argument: the one on its line (or ``""``), then those below it."""
+    if arg is None:
+        return []
     trailing, below = "", []
     for ws in (arg.comma.whitespace_after if isinstance(arg.comma, cst.Comma) else None, arg.whitespace_after_arg):
         if isinstance(ws, cst.ParenthesizedWhitespace):

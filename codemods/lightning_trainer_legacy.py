@@ -152,11 +152,12 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
                 self.change(trainer.pop(key), f".trainer({key}=...) was ignored by LightningTrainer; dropped")
         strategy = STRATEGIES[literal(parts["strategy"]["name"].value) if "name" in parts["strategy"] else "ddp"]
         ray_args = [("devices=", '"auto"', [])] + [("accelerator=", '"auto"', [])] * ("accelerator" not in trainer)
+        plugins, callbacks = trainer.pop("plugins", None), trainer.pop("callbacks", None)
         ray_args += [
             ("strategy=", (ray(strategy), render(a for k, a in parts["strategy"].items() if k != "name")), []),
-            ("plugins=", self._extend(trainer.pop("plugins", None), f"{ray('RayLightningEnvironment')}()"), []),
-            ("callbacks=", self._extend(trainer.pop("callbacks", None),
-                                        f"{ray('RayTrainReportCallback', 'LightningReportCallback')}()"), []),
+            ("plugins=", self._extend(plugins, f"{ray('RayLightningEnvironment')}()"), arg_comments(plugins)),
+            ("callbacks=", self._extend(callbacks, f"{ray('RayTrainReportCallback', 'LightningReportCallback')}()"),
+             arg_comments(callbacks)),
         ]
         lines += [f"{u}trainer = " + render_call(self.lightning_trainer(), render(trainer.values()) + ray_args, u, u, True),
                   f"{u}trainer = {ray('prepare_trainer', 'prepare_lightning_trainer')}(trainer)"]
@@ -180,6 +181,12 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
 
     def _checkpoints(self, call: cst.Call, new: cst.Call, ckpt: dict[str, cst.Arg]) -> cst.Call:
         """The ``CheckpointConfig`` LightningTrainer derived from ``.checkpointing(...)`` (its default too)."""
+        other = [f"{k}={self.code(a.value)}" if a.keyword else f"**{self.code(a.value)}"
+                 for k, a in ckpt.items() if k not in ("monitor", "mode", "save_top_k")]
+        if other:
+            self.follow_up(call, f".checkpointing({', '.join(other)}) has no equivalent: RayTrainReportCallback "
+                           "saves a full checkpoint (checkpoint.ckpt) at the end of every epoch; write a callback "
+                           "if you need these settings")
         run, run_call = self.run_config_of(call)
         if run_call is not None and "checkpoint_config" in keyword_args(run_call):
             if ckpt:
@@ -193,12 +200,6 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
         if "monitor" in ckpt:
             settings += [("checkpoint_score_attribute=", self.code(ckpt["monitor"].value), []),
                          ("checkpoint_score_order=", self.code(ckpt["mode"].value) if "mode" in ckpt else '"min"', [])]
-        other = [f"{k}={self.code(a.value)}" if a.keyword else f"**{self.code(a.value)}"
-                 for k, a in ckpt.items() if k not in ("monitor", "mode", "save_top_k")]
-        if other:
-            self.follow_up(call, f".checkpointing({', '.join(other)}) has no equivalent: RayTrainReportCallback "
-                           "saves a full checkpoint (checkpoint.ckpt) at the end of every epoch; write a callback "
-                           "if you need these settings")
         if not settings:
             return new
         cls = self.name_for("ray.train", "CheckpointConfig", "TrainCheckpointConfig")

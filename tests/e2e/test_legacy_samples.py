@@ -13,6 +13,7 @@ only two cores) on free ports and a private temp dir, and stops exactly that nod
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -32,12 +33,12 @@ from migrator.registry import all_codemods
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "legacy"
 CASES = [
-    pytest.param("transformers_trainer.py", None, id="transformers"),
-    pytest.param("accelerate_trainer.py", None, id="accelerate"),
-    pytest.param("lightning_trainer.py", None, id="lightning"),
+    pytest.param("transformers_trainer.py", None, "transformers", id="transformers"),
+    pytest.param("accelerate_trainer.py", None, "accelerate", id="accelerate"),
+    pytest.param("lightning_trainer.py", None, "lightning", id="lightning"),
     # Ray binds to lightning.pytorch when `lightning` is installed: a pytorch_lightning script
     # needs --lightning-package lightning to run here.
-    pytest.param("lightning_trainer_pytorch_lightning.py", "lightning", id="pytorch_lightning-to-lightning"),
+    pytest.param("lightning_trainer_pytorch_lightning.py", "lightning", "lightning", id="pytorch_lightning-to-lightning"),
 ]
 SCRIPT_TIMEOUT_S = 480
 
@@ -110,10 +111,12 @@ def _reachable(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.parametrize(("sample", "lightning_package"), CASES)
-def test_converted_legacy_sample_trains(sample: str, lightning_package: str | None, ray_address: str,
-                                        tmp_path: Path) -> None:
-    pytest.importorskip("ray.train.torch")
+@pytest.mark.parametrize(("sample", "lightning_package", "framework"), CASES)
+def test_converted_legacy_sample_trains(sample: str, lightning_package: str | None, framework: str,
+                                        ray_address: str, tmp_path: Path) -> None:
+    for package in ("ray", "torch", framework):  # find_spec: importing torch here would cost seconds
+        if importlib.util.find_spec(package) is None:
+            pytest.skip(f"{package} is not installed")
     options = ConvertOptions(num_workers=2, use_gpu=False, lightning_package=lightning_package)
     result = convert_source((SAMPLES / sample).read_bytes(), all_codemods(), options, path=sample)
     assert result.status == "converted", result.error
