@@ -39,6 +39,9 @@ from ray.train.torch import TorchTrainer
     "# TransformersTrainer was removed in Ray 2.9\nx = 'TransformersTrainer'\n",
     "class TransformersTrainer:\n    pass\n\n\nTransformersTrainer(trainer_init_per_worker=f)\n",
     "from mylib import HuggingFaceTrainer\n\nHuggingFaceTrainer(trainer_init_per_worker=f, datasets={})\n",
+    # Other libraries' classes of the same name
+    "from transformers import Trainer as TransformersTrainer\n\nt = TransformersTrainer(model=m, args=a)\n",
+    "from kubeflow.trainer.rhai.transformers import TransformersTrainer\n\nt = TransformersTrainer(func=f)\n",
 ])
 def test_noop(source: str) -> None:
     check_noop(T, source)
