@@ -49,6 +49,20 @@ from migrator.codemod import MigrationCodemod
 
 CALLBACK_MODULE = "ray.train.huggingface.transformers"
 
+# RayTrainReportCallback copies the newest checkpoint in output_dir on every worker, but only the
+# main process writes it and the Trainer has no barrier in between: another worker can copy (and
+# Ray then store) a half-written checkpoint. Seen here as an invalid config.json in the stored
+# checkpoint with two workers sharing a folder; this waits for the save to finish everywhere.
+SYNCED_CALLBACK = '''class SyncedRayTrainReportCallback(RayTrainReportCallback):
+    """RayTrainReportCallback after a barrier: every worker copies the newest checkpoint to report
+    it, so all wait until the main process has finished writing it."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        return super().on_save(args, state, control, **kwargs)
+'''
+
 
 class TransformersTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Hugging Face Transformers Trainer scripts (Trainer, Seq2SeqTrainer, trl) to TorchTrainer"
@@ -88,6 +102,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             self.follow_up(site.train_call, f"not converted: {exc}")
             return tree
 
+        self.callback_class = tf.unique_name(tree, "SyncedRayTrainReportCallback")
         callback_lines = self._callback_lines(site.var)
         statements = {stmt for _, stmt in site.constructions}
         # One pass: TrainingArguments fixes everywhere, and the callback lines after each
@@ -108,7 +123,10 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         }
         if rebuild:
             AddImportsVisitor.add_needed_import(self.context, "dataclasses")
-        result = tf.apply(self, edited, the_plan, self.options, rewrite, prologue=self._prologue(), rebuild=rebuild)
+        result = tf.apply(
+            self, edited, the_plan, self.options, rewrite,
+            prologue=self._prologue(), rebuild=rebuild, definitions=self._definitions(tree),
+        )
         self._report(site, the_plan, owner)
         return result
 
@@ -127,10 +145,16 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             )
         ]
 
-    def _callback_lines(self, var: str) -> list[cst.BaseStatement]:
+    def _definitions(self, tree: cst.Module) -> list[cst.BaseStatement]:
+        """The callback class the train function uses (see ``SYNCED_CALLBACK``)."""
         AddImportsVisitor.add_needed_import(self.context, CALLBACK_MODULE, "RayTrainReportCallback")
+        AddImportsVisitor.add_needed_import(self.context, "torch.distributed")
+        code = SYNCED_CALLBACK.replace("SyncedRayTrainReportCallback", self.callback_class)
+        return [cst.parse_statement(code).with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)]
+
+    def _callback_lines(self, var: str) -> list[cst.BaseStatement]:
         AddImportsVisitor.add_needed_import(self.context, CALLBACK_MODULE, "prepare_trainer")
-        first = cst.parse_statement(f"{var}.add_callback(RayTrainReportCallback())").with_changes(
+        first = cst.parse_statement(f"{var}.add_callback({self.callback_class}())").with_changes(
             leading_lines=[cst.EmptyLine(comment=cst.Comment("# Report metrics and checkpoints to Ray Train, and prepare the Trainer for it."))]
         )
         return [first, cst.parse_statement(f"{var} = prepare_trainer({var})")]
@@ -140,7 +164,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "module level"
         )
         self.change(site.train_call, f"training at {where} moved into a train function launched by TorchTrainer")
-        self.change(site.statement, f"`{site.var}` reports to Ray (RayTrainReportCallback) and goes through prepare_trainer")
+        self.change(site.statement, f"`{site.var}` reports to Ray (RayTrainReportCallback, after every worker is past the save) and goes through prepare_trainer")
         if the_plan.config_names:
             names = ", ".join(the_plan.config_names)
             self.change(site.train_call, f"parsed on the driver and handed to the workers through train_loop_config: {names}")
