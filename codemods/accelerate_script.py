@@ -49,7 +49,7 @@ from codemods import _accelerate as acc
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._statements import Metadata
-from codemods._trainers import TrainerFinder, qualified_names
+from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names
 from migrator.codemod import MigrationCodemod
 
 ACCELERATOR = ("accelerate.Accelerator", "accelerate.accelerator.Accelerator")
@@ -64,7 +64,7 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         found = TrainerFinder(self, tree, is_library=lambda q: q in ACCELERATOR, train_method="prepare")
-        if found.already_on_ray or not found.constructions:
+        if found.already_on_ray or launches_ray_trainer(self, tree) or not found.constructions:
             raise SkipFile("no Accelerator to launch")
         trained = found.trained()
         if len(trained) != 1:

@@ -47,7 +47,7 @@ from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._lightning_edit import TrainerEdit, checkpoint_config, hand_made_trainers
 from codemods._statements import Metadata
-from codemods._trainers import TrainerFinder
+from codemods._trainers import TrainerFinder, launches_ray_trainer
 from migrator.codemod import MigrationCodemod
 
 RAY_MODULE = "ray.train.lightning"
@@ -72,7 +72,7 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         if hand_made_trainers(self, tree):
             return None
         found = TrainerFinder(self, tree, is_library=lt.is_trainer, train_method="fit")
-        if found.already_on_ray or not (found.constructions or found.problems):
+        if found.already_on_ray or launches_ray_trainer(self, tree) or not (found.constructions or found.problems):
             return None
         report_distributed_setup(self, tree, local_rank=False)
         for node, message in found.problems:
