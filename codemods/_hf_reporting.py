@@ -16,11 +16,13 @@ from libcst.codemod.visitors import AddImportsVisitor
 CALLBACK_MODULE = "ray.train.huggingface.transformers"
 SYNCED_CALLBACK = "SyncedRayTrainReportCallback"
 
+# One-line docstring: the class may be generated inside a function, and a string's own
+# continuation lines would not follow the indentation.
 _CLASS = '''class {name}({base}):
-    """RayTrainReportCallback after a barrier: every worker copies the newest checkpoint to report
-    it, so all wait until the main process has finished writing it."""
+    """RayTrainReportCallback that reports once the main process has written the checkpoint."""
 
     def on_save(self, args, state, control, **kwargs):
+        # Every worker copies the newest checkpoint to report it; only the main process writes it.
         if torch.distributed.is_initialized():
             torch.distributed.barrier()
         return super().on_save(args, state, control, **kwargs)
