@@ -42,27 +42,11 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameP
 
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
+from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
 from codemods._statements import Metadata
 from codemods._save_strategy import NO_REPORT, SaveStrategyFixer, is_training_arguments
 from codemods._trainers import TrainerFinder, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
-
-CALLBACK_MODULE = "ray.train.huggingface.transformers"
-
-# RayTrainReportCallback copies the newest checkpoint in output_dir on every worker, but only the
-# main process writes it and the Trainer has no barrier in between: another worker can copy (and
-# Ray then store) a half-written checkpoint. Seen here as an invalid config.json in the stored
-# checkpoint with two workers sharing a folder; this waits for the save to finish everywhere.
-SYNCED_CALLBACK = '''class SyncedRayTrainReportCallback(RayTrainReportCallback):
-    """RayTrainReportCallback after a barrier: every worker copies the newest checkpoint to report
-    it, so all wait until the main process has finished writing it."""
-
-    def on_save(self, args, state, control, **kwargs):
-        if torch.distributed.is_initialized():
-            torch.distributed.barrier()
-        return super().on_save(args, state, control, **kwargs)
-'''
-
 
 class TransformersTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Hugging Face Transformers Trainer scripts (Trainer, Seq2SeqTrainer, trl) to TorchTrainer"
@@ -102,7 +86,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             self.follow_up(site.train_call, f"not converted: {exc}")
             return tree
 
-        self.callback_class = tf.unique_name(tree, "SyncedRayTrainReportCallback")
+        self.callback_class = tf.unique_name(tree, SYNCED_CALLBACK)
         callback_lines = self._callback_lines(site.var)
         statements = {stmt for _, stmt in site.constructions}
         # One pass: TrainingArguments fixes everywhere, and the callback lines after each
@@ -131,25 +115,16 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         return result
 
     def _prologue(self) -> list[cst.BaseStatement]:
-        """CPU workers: the Trainer's Accelerate backend trains distributed on CPU only when told to.
-
-        Without it each CPU worker trains alone on all the data (measured: world size 1 in every
-        worker). Checked at run time, so the same file runs on GPU workers unchanged.
-        """
-        AddImportsVisitor.add_needed_import(self.context, "os")
-        AddImportsVisitor.add_needed_import(self.context, "ray.train.torch", "get_device")
-        code = 'if get_device().type == "cpu":\n    os.environ["ACCELERATE_USE_CPU"] = "true"\n'
+        """CPU workers train distributed only when told to (see ``_hf_reporting``)."""
         return [
-            cst.parse_statement(code).with_changes(
-                leading_lines=[cst.EmptyLine(comment=cst.Comment("# Without a GPU, the Trainer trains distributed only when told to use the CPU."))]
+            cst.parse_statement(cpu_prologue(self.context)).with_changes(
+                leading_lines=[cst.EmptyLine(comment=cst.Comment(CPU_COMMENT))]
             )
         ]
 
     def _definitions(self, tree: cst.Module) -> list[cst.BaseStatement]:
-        """The callback class the train function uses (see ``SYNCED_CALLBACK``)."""
-        AddImportsVisitor.add_needed_import(self.context, CALLBACK_MODULE, "RayTrainReportCallback")
-        AddImportsVisitor.add_needed_import(self.context, "torch.distributed")
-        code = SYNCED_CALLBACK.replace("SyncedRayTrainReportCallback", self.callback_class)
+        """The callback class the train function uses (see ``_hf_reporting``)."""
+        code = synced_callback_class(self.context, self.callback_class)
         return [cst.parse_statement(code).with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)]
 
     def _callback_lines(self, var: str) -> list[cst.BaseStatement]:

@@ -19,7 +19,7 @@ every worker and trained for you; the new code says so itself, reusing the user'
         train_iterable_ds = train_dataset.iter_torch_batches(batch_size=8)
         eval_iterable_ds = eval_dataset.iter_torch_batches(batch_size=8)
         trainer = trainer_init_per_worker(train_iterable_ds, eval_iterable_ds, **config)
-        trainer.add_callback(RayTrainReportCallback())
+        trainer.add_callback(SyncedRayTrainReportCallback())  # RayTrainReportCallback after a barrier
         trainer = prepare_trainer(trainer)
         trainer.train()
 
@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import libcst as cst
 
+from codemods._hf_reporting import CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
 from codemods._legacy_trainers import (LegacyTrainerCodemod, free_names, keyword_args, literal, quote, renamed,
                                        with_train_func)
 
 TRAINING_ARGUMENTS = ("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments",
                       "transformers.training_args.TrainingArguments")
 DEFAULT_BATCH_SIZE = 8  # TrainingArguments' per_device_{train,eval}_batch_size default
-LOCALS = {"config", "train_dataset", "eval_dataset", "train_iterable_ds", "eval_iterable_ds", "trainer"}
+LOCALS = {"config", "train_dataset", "eval_dataset", "train_iterable_ds", "eval_iterable_ds", "trainer", "os"}
 
 
 class TransformersTrainerLegacy(LegacyTrainerCodemod):
@@ -90,15 +91,19 @@ class TransformersTrainerLegacy(LegacyTrainerCodemod):
                 body.append(f"{part}_iterable_ds = {part}_dataset.iter_torch_batches(batch_size={bs})")
         datasets = ", ".join("None" if key is None else f"{part}_iterable_ds"
                              for part, key in (("train", train_key), ("eval", eval_key)))
-        body += [
+        synced = self.fresh_name(SYNCED_CALLBACK)
+        prologue = [CPU_COMMENT, *cpu_prologue(self.context).splitlines()]
+        body = prologue + body + [
             f"trainer = {init}({datasets}{', **config' if has_config else ''})",
-            f"trainer.add_callback({callback}())",
+            f"trainer.add_callback({synced}())",
             f"trainer = {prepare}(trainer)",
             "trainer.train()",
         ]
         text = f"def {name}({'config' if has_config else ''}):\n" + "".join(f"{unit}{line}\n" for line in body)
         anchor = self._placement(call, self.function_def(init_arg.value))
-        self.insert_before(anchor, self.parse_statement(text), take_comments=anchor is self.statement_of(call))
+        self.insert_before(anchor, self.parse_statement(synced_callback_class(self.context, synced, callback)),
+                           take_comments=anchor is self.statement_of(call))
+        self.insert_before(anchor, self.parse_statement(text))
 
         args = with_train_func(call, init_arg, name)
         args = [a.with_changes(keyword=cst.Name("train_loop_config"))

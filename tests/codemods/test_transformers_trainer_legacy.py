@@ -17,11 +17,24 @@ def init(train_dataset, eval_dataset, **config):
 '''
 
 GENERATED = '''\
+class SyncedRayTrainReportCallback(RayTrainReportCallback):
+    """RayTrainReportCallback that reports once the main process has written the checkpoint."""
+
+    def on_save(self, args, state, control, **kwargs):
+        # Every worker copies the newest checkpoint to report it; only the main process writes it.
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        return super().on_save(args, state, control, **kwargs)
+
+
 def train_func():
+    # Without a GPU, the Trainer trains distributed only when told to use the CPU.
+    if get_device().type == "cpu":
+        os.environ["ACCELERATE_USE_CPU"] = "true"
     train_dataset = ray.train.get_dataset_shard("train")
     train_iterable_ds = train_dataset.iter_torch_batches(batch_size=16)
     trainer = init(train_iterable_ds, None)
-    trainer.add_callback(RayTrainReportCallback())
+    trainer.add_callback(SyncedRayTrainReportCallback())
     trainer = prepare_trainer(trainer)
     trainer.train()
 '''
@@ -29,9 +42,11 @@ def train_func():
 IMPORTS_AFTER = '''\
 from transformers import Trainer, TrainingArguments
 from ray.train import ScalingConfig
+import os
 import ray
+import torch.distributed
 from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
-from ray.train.torch import TorchTrainer
+from ray.train.torch import TorchTrainer, get_device
 '''
 
 
@@ -157,9 +172,12 @@ def main(train_func):
 '''
     output = convert(T, before).text("output")
     assert '''
-        return Trainer(args=TrainingArguments("out", max_steps=5), train_dataset=train_dataset)
+            return super().on_save(args, state, control, **kwargs)
 
     def train_func_2():
+        # Without a GPU, the Trainer trains distributed only when told to use the CPU.
+        if get_device().type == "cpu":
+            os.environ["ACCELERATE_USE_CPU"] = "true"
         train_dataset = ray.train.get_dataset_shard("train")
 ''' in output
     assert '''        trainer.train()
