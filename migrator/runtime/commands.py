@@ -142,7 +142,7 @@ def run(script: Path, script_args: tuple[str, ...], address: str | None, num_wor
             "final_metrics": final_metrics(summary or {}),
             **{k: (summary or {}).get(k) for k in (
                 "fit_calls", "checkpoint", "path", "steps", "total_steps", "steps_per_s", "startup_s", "world_size",
-                "scaling", "error", "worker_errors", "error_traceback", "pickled", "warnings", "last_loss",
+                "scaling", "devices", "framework_processes", "error", "worker_errors", "error_traceback", "pickled", "warnings", "last_loss",
                 "latest_metrics", "losses")},
         }
         click.echo(json.dumps(data, indent=2, default=repr))

@@ -82,12 +82,15 @@ class Tally:
     warnings: list[str] = field(default_factory=list)
     #: framework -> processes it saw (from every rank's "split" event; the smallest wins).
     split: dict[str, int] = field(default_factory=dict)
+    devices: dict[int, str] = field(default_factory=dict)
 
     def add(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
         rank = int(event.get("rank", 0) or 0)
         if kind == "worker_up":
             self.workers_up.add(rank)
+            if event.get("device"):
+                self.devices[rank] = str(event["device"])
             self.world_size = event.get("world_size", self.world_size)
         elif kind == "worker_done":
             self.workers_done.add(rank)
@@ -174,5 +177,6 @@ class Tally:
             "latest_metrics": self.metrics or self.reported or None,
             "checkpoints_reported": self.checkpoints_reported,
             "framework_processes": self.split or None,
+            "devices": {str(r): d for r, d in sorted(self.devices.items())} or None,
             "scaling": {k: v for k, v in (self.fit_start or {}).items() if k not in ("kind", "rank", "t")} or None,
         }

@@ -13,7 +13,8 @@ of the train function on every Ray worker (``wrap``), so both report the same th
   single worker keeps the script's own sampler instead of a ``DistributedSampler``, which
   shuffles with a seed of its own; with one worker it splits nothing anyway.
 * **Step caps** (``max_steps``): ``TrainingArguments.max_steps`` for Transformers, ``Trainer(
-  max_steps=)`` for Lightning (both only ever lowered). For Accelerate and plain loops a
+  max_steps=)`` for Lightning (both only ever lowered; Lightning also gets ``limit_train_batches``
+  so the last step ends an epoch and validation and Ray's epoch-end report still happen). For Accelerate and plain loops a
   DataLoader that a backward pass was seen in is a *training* loader, and once ``max_steps``
   backward passes have run, training loaders stop yielding (later epochs see them empty), so the
   code after the loop (evaluation, ``ray.train.report``, saving) still runs. Ray Data iterators
@@ -286,6 +287,14 @@ def _hook_lightning(package: str, record: bool) -> None:
             current = kwargs.get("max_steps")
             if current is None or current < 0 or current > cap:
                 kwargs["max_steps"] = cap
+            # End the first epoch on the last step, so that what runs at an epoch's end (validation,
+            # on_train_epoch_end, Ray's RayTrainReportCallback) still runs: max_steps alone stops
+            # mid-epoch and skips it.
+            accumulate = kwargs.get("accumulate_grad_batches", 1)
+            batches = kwargs["max_steps"] * (accumulate if isinstance(accumulate, int) and accumulate > 0 else 1)
+            limit = kwargs.get("limit_train_batches")
+            if limit is None or limit == 1.0 or (isinstance(limit, int) and limit > batches):
+                kwargs["limit_train_batches"] = batches
         state = _state()
         if state.same_sampler and state.world_size == 1:
             # One worker splits nothing: keep the script's own sampler, so batches come in the
