@@ -72,7 +72,7 @@ class Progress:
 
     def line(self) -> str:
         tally = self.tally
-        parts = [f"[{time.monotonic() - self.start:6.1f}s]", self.phase]
+        parts = [self.phase]
         expected = (tally.fit_start or {}).get("num_workers")
         if expected:
             parts.append(f"workers {len(tally.workers_up)}/{expected}")
@@ -84,7 +84,7 @@ class Progress:
             parts.append(f"loss {loss:.4f}" if finite(loss) else f"loss {loss}")
         for key, value in interesting_metrics(tally.metrics, 3):
             parts.append(f"{key} {fmt(value)}")
-        return " | ".join(parts)
+        return f"[{time.monotonic() - self.start:6.1f}s] " + " | ".join(parts)
 
     def render(self, force: bool = False) -> None:
         if not self.enabled:
