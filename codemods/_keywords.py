@@ -2,10 +2,12 @@
 
 An entry (one keyword of one callable, in ``codemods/data/<codemod>.toml``) says, in this order:
 
-``rename``        the new keyword, exact for any value (``rename_below``: only for a number literal below it)
+``rename``        the new keyword, exact for any value (``rename_below``: only for a number literal below it;
+                  ``wrap_value``: the new value, ``{}`` standing for the old one, unless that is a string
+                  literal starting with one of ``keep_value_if``; ``wrap_imports`` are added with it)
 ``replace_if``    ``{"<value as written>" = "<keyword>=<value>"}``: an exact replacement per value
 ``remove_if``     values (as written, spaces ignored) for which dropping the keyword changes nothing; ``"*"`` any
-``unless_imports`` module prefixes: if the script imports one, none of the above is exact any more
+``unless_uses``   dotted prefixes: if the script uses one of them, none of the above is exact any more
 ``follow_up``     what a human must do in every other case; the keyword then stays where it is
 ``version``       the release that rejects the old spelling (shown in every message)
 
@@ -54,31 +56,37 @@ class KeywordCodemod(TableCodemod):
         """What to do with ``name=value``; records the change or the follow-up."""
         entry = entries[name]
         written, version = self.source(value), f"{self.LIBRARY} {entry['version']}"
-        blocked = self.imports_any(entry.get("unless_imports", ()))
+        blocked = self.uses_any(entry.get("unless_uses", ()))
         if blocked:
-            return self._keep(node, f"`{name}=` is rejected since {version} and this script uses {blocked}: {entry['follow_up']}")
+            return self._keep(node, f"`{name}=` was retired in {version}, and with {blocked} in this script the rewrite is not certain: {entry['follow_up']}")
         new = entry.get("rename")
         if new and ("rename_below" not in entry or _number_below(value, entry["rename_below"])):
             if new in present:
                 return self._keep(node, f"`{name}=` and `{new}=` are both given; {version} only accepts `{new}=`: keep one")
-            self.change(node, f"`{name}=` -> `{new}=` ({version} removed `{name}`)")
+            if "wrap_value" in entry and not _string_starting(value, entry.get("keep_value_if", ())):
+                for module in entry.get("wrap_imports", ()):
+                    self.add_needed_import(module)
+                replacement = f"{new}={entry['wrap_value'].format(written)}"
+                self.change(node, f"`{name}={written}` -> `{replacement}` (`{name}=` was retired in {version})")
+                return "replace", replacement
+            self.change(node, f"`{name}=` -> `{new}=` (`{name}=` was retired in {version})")
             return "rename", new
         replacement = _lookup(entry.get("replace_if", {}), written)
         if replacement:
             keyword = replacement.partition("=")[0]
             if keyword in present:
-                return self._keep(node, f"`{name}=` was removed in {version} and `{keyword}=` is given too: {entry['follow_up']}")
-            self.change(node, f"`{name}={written}` -> `{replacement}` ({version} removed `{name}`)")
+                return self._keep(node, f"`{name}=` was retired in {version}, and `{keyword}=` is given too: {entry['follow_up']}")
+            self.change(node, f"`{name}={written}` -> `{replacement}` (`{name}=` was retired in {version})")
             return "replace", replacement
         removable = entry.get("remove_if", [])
         reads = name in self.attributes_read()
         if ("*" in removable or _lookup(dict.fromkeys(removable, True), written)) and not reads:
             comment = trailing_comment(node) if isinstance(node, (cst.Arg, cst.DictElement)) else None
             went = f"; its comment `{comment}` went with it" if comment else ""
-            self.change(node, f"dropped `{name}={written}`: {version} removed it and here it changed nothing{went}")
+            self.change(node, f"dropped `{name}={written}`: retired in {version}, and this value changed nothing{went}")
             return "drop", None
         also = f", and this script reads `.{name}`" if reads else ""
-        return self._keep(node, f"`{name}=` was removed in {version}{also}: {entry['follow_up']}")
+        return self._keep(node, f"`{name}=` was retired in {version}{also}: {entry['follow_up']}")
 
     def _keep(self, node: cst.CSTNode, message: str) -> Outcome:
         self.follow_up(node, message)
@@ -94,7 +102,7 @@ class KeywordCodemod(TableCodemod):
                         hint = f"use '{entry['rename']}'" if "rename" in entry else entry.get("follow_up", "")
                         self.follow_up(
                             original,
-                            f"`**{original.value}` passes '{key}', which {self.LIBRARY} {entry['version']} removed; "
+                            f"`**{original.value}` passes '{key}', retired in {self.LIBRARY} {entry['version']}; "
                             f"where the dict is built: {hint}",
                         )
             return updated
@@ -137,12 +145,16 @@ def _requote(key: cst.SimpleString, text: str) -> cst.SimpleString:
     return key.with_changes(value=f"{key.prefix}{key.quote}{text}{key.quote}")
 
 
+def _string_starting(value: cst.BaseExpression, prefixes: Sequence[str]) -> bool:
+    return isinstance(value, cst.SimpleString) and value.evaluated_value.startswith(tuple(prefixes))
+
+
 def _number_below(value: cst.BaseExpression, bound: float) -> bool:
     return isinstance(value, (cst.Integer, cst.Float)) and float(value.evaluated_value) < bound
 
 
 # -- editing comma-separated items -------------------------------------------------------------
-Item = TypeVar("Item", cst.Arg, cst.DictElement, cst.StarredDictElement)
+Item = TypeVar("Item", cst.Arg, cst.DictElement, cst.StarredDictElement, cst.ImportAlias)
 
 
 def _merge(left: cst.BaseParenthesizableWhitespace, right: cst.BaseParenthesizableWhitespace | None):

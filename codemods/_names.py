@@ -103,6 +103,13 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         values = self.values_of(expr)
         return bool(values) and all(self.instance_of(v, classes, _depth + 1) for v in values)
 
+    def returned_by(self, expr: cst.BaseExpression, method: str, classes: frozenset[str], _depth: int = 0) -> bool:
+        """Whether ``expr`` is known to be what ``.method()`` of an instance of ``classes`` returned."""
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == method:
+            return self.instance_of(expr.func.value, classes)
+        values = self.values_of(expr) if isinstance(expr, cst.Name) and _depth < 3 else None
+        return bool(values) and all(self.returned_by(v, method, classes, _depth + 1) for v in values)
+
     def _is_self_of(self, name: cst.Name, classes: frozenset[str]) -> bool:
         """``self`` inside a method of a class of this file that derives from one of ``classes``."""
         scope = self.get_metadata(ScopeProvider, name, None)
@@ -114,29 +121,29 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
             return False
         return isinstance(klass, cst.ClassDef) and klass.name.value in self.local_subclasses(classes)
 
-    def imports_any(self, prefixes: Iterable[str]) -> str | None:
-        """The first of ``prefixes`` (dotted module or object names) that an import or a dotted
-        name of this file names or lies under, or None."""
-        if "_imports_cache" not in self.__dict__:
-            imported: set[str] = self.__dict__.setdefault("_imports_cache", set())
+    def uses_any(self, prefixes: Iterable[str]) -> str | None:
+        """The first of ``prefixes`` (dotted names) that something this file imports or names
+        (through its imports: ``tune.Tuner`` after ``from ray import tune``) is or lies under."""
+        if "_uses_cache" not in self.__dict__:
+            used: set[str] = self.__dict__.setdefault("_uses_cache", set())
+            outer = self
 
             class Collect(cst.CSTVisitor):
-                def visit_Import(self, node: cst.Import) -> None:
-                    imported.update(cst.helpers.get_full_name_for_node(a.name) or "" for a in node.names)
-
                 def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
                     module = cst.helpers.get_full_name_for_node(node.module) if node.module else ""
                     names = node.names if isinstance(node.names, Sequence) else ()
-                    imported.update(f"{module}.{a.evaluated_name}" for a in names)
-                    imported.add(module or "")
+                    used.update(f"{module}.{a.evaluated_name}" for a in names)
+
+                def visit_Name(self, node: cst.Name) -> None:
+                    used.update(outer.qnames(node))
 
                 def visit_Attribute(self, node: cst.Attribute) -> None:
-                    imported.add(cst.helpers.get_full_name_for_node(node) or "")  # `import ray` + `ray.tune.X`
+                    used.update(outer.qnames(node))
 
             self.module.visit(Collect())
-        imported = self.__dict__["_imports_cache"]
+        used = self.__dict__["_uses_cache"]
         for prefix in prefixes:
-            if any(name == prefix or name.startswith(prefix + ".") for name in imported):
+            if any(name == prefix or name.startswith(prefix + ".") for name in used):
                 return prefix
         return None
 

@@ -366,6 +366,7 @@ def apply(
     intended_workers: int | None = None,
     prologue: Sequence[cst.BaseStatement] = (),
     rebuild: dict[str, str] | None = None,
+    definitions: Sequence[cst.BaseStatement] = (),
 ) -> cst.Module:
     """Rewrite ``module`` according to ``the_plan``; ``rewrite`` may expand each moved statement.
 
@@ -375,6 +376,7 @@ def apply(
     the user gave no ``--num-workers``. ``prologue`` statements open the train function (after the
     ``chdir``); ``rebuild`` maps a config name to an expression template that rebuilds the value
     on the worker (``"dataclasses.replace({})"``), for objects that must not be used as pickled.
+    ``definitions`` are module-level statements (helper classes) placed right before the function.
     """
     func = unique_name(module, "train_func")
     ray_trainer = unique_name(module, "ray_trainer")
@@ -441,11 +443,12 @@ def apply(
         after = [statements[i] for i in kept if i > last]
         # What stays (definitions, constants, argument parsing) comes first, then the function
         # and its launch, so the script still reads top to bottom.
-        return module.with_changes(body=before + between + [func_def] + launch + after)
+        return module.with_changes(body=before + between + [*definitions, func_def] + launch + after)
     new_owner = owner.with_changes(body=owner.body.with_changes(body=new_block))
     new_body: list[cst.BaseStatement] = []
     for stmt in module.body:
         if stmt is owner:
+            new_body.extend(definitions)
             new_body.append(func_def)
             new_body.append(new_owner.with_changes(leading_lines=[*_blank(2), *_strip_lines(owner.leading_lines)]))
         else:

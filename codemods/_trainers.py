@@ -234,3 +234,20 @@ def training_arguments_names(codemod, module: cst.Module, is_training_arguments)
             if isinstance(target, cst.Name) and any(is_training_arguments(q) for q in qualified_names(codemod, cls)):
                 found.add(target.value)
     return found
+
+
+def launches_ray_trainer(codemod, module: cst.Module) -> bool:
+    """Whether the script already builds a Ray Train trainer (``TorchTrainer``...) anywhere.
+
+    ``TrainerFinder.already_on_ray`` looks only at top-level functions handed to one; a script
+    another codemod converted may launch a nested ``train_func``.
+    """
+    found = []
+
+    class Visit(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if any(q.startswith("ray.train.") and q.endswith("Trainer") for q in qualified_names(codemod, node.func)):
+                found.append(node)
+
+    module.visit(Visit())
+    return bool(found)

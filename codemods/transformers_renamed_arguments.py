@@ -28,7 +28,7 @@ from __future__ import annotations
 import libcst as cst
 
 from codemods._keywords import KeywordCodemod
-from codemods._names import load_table, triggers
+from codemods._names import load_table
 
 TABLE = load_table("transformers_renamed_arguments")
 CLASSES = {group: frozenset(names) for group, names in TABLE["classes"].items()}
@@ -36,7 +36,9 @@ CLASSES = {group: frozenset(names) for group, names in TABLE["classes"].items()}
 
 class TransformersRenamedArguments(KeywordCodemod):
     DESCRIPTION = "Rename or drop TrainingArguments/Trainer keywords removed in transformers 5."
-    TRIGGERS = triggers(*TABLE["classes"].values())
+    # Literal, so the registry reads it without importing this module; a test checks that it
+    # covers every class in the table.
+    TRIGGERS = (b"Trainer", b"TrainingArguments", b"SFTConfig", b"DPOConfig", b"CPOConfig", b"GRPOConfig", b"KTOConfig", b"ORPOConfig", b"RewardConfig")
     ORDER = 10
     LIBRARY = "transformers"
 
@@ -59,8 +61,18 @@ class TransformersRenamedArguments(KeywordCodemod):
             entry = entries.get(original_node.attr.value)
             if entry and self.instance_of(original_node.value, CLASSES[group]):
                 old, new = original_node.attr.value, entry["rename"]
-                self.change(original_node, f"`.{old}` -> `.{new}` (transformers {entry['version']} removed `.{old}`)")
+                self.change(original_node, f"`.{old}` -> `.{new}` (Trainer has no `.{old}` since transformers {entry['version']})")
                 return updated_node.with_changes(attr=cst.Name(new))
+        # Reading a retired field of a TrainingArguments built here: no exact rewrite (4.x kept the
+        # raw value there, the new field holds the resolved one), so a follow-up.
+        field = TABLE["keywords"]["training_arguments"].get(original_node.attr.value)
+        if field and self.instance_of(original_node.value, CLASSES["training_arguments"]):
+            hint = f"read `.{field['rename']}` instead" if "rename" in field else field["follow_up"]
+            self.follow_up(
+                original_node,
+                f"`{self.source(original_node)}`: TrainingArguments has no `{original_node.attr.value}` "
+                f"since transformers {field['version']}: {hint}",
+            )
         return updated_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:

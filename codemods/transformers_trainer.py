@@ -42,13 +42,11 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameP
 
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
+from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
 from codemods._statements import Metadata
 from codemods._save_strategy import NO_REPORT, SaveStrategyFixer, is_training_arguments
 from codemods._trainers import TrainerFinder, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
-
-CALLBACK_MODULE = "ray.train.huggingface.transformers"
-
 
 class TransformersTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Hugging Face Transformers Trainer scripts (Trainer, Seq2SeqTrainer, trl) to TorchTrainer"
@@ -88,6 +86,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             self.follow_up(site.train_call, f"not converted: {exc}")
             return tree
 
+        self.callback_class = tf.unique_name(tree, SYNCED_CALLBACK)
         callback_lines = self._callback_lines(site.var)
         statements = {stmt for _, stmt in site.constructions}
         # One pass: TrainingArguments fixes everywhere, and the callback lines after each
@@ -108,29 +107,29 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         }
         if rebuild:
             AddImportsVisitor.add_needed_import(self.context, "dataclasses")
-        result = tf.apply(self, edited, the_plan, self.options, rewrite, prologue=self._prologue(), rebuild=rebuild)
+        result = tf.apply(
+            self, edited, the_plan, self.options, rewrite,
+            prologue=self._prologue(), rebuild=rebuild, definitions=self._definitions(tree),
+        )
         self._report(site, the_plan, owner)
         return result
 
     def _prologue(self) -> list[cst.BaseStatement]:
-        """CPU workers: the Trainer's Accelerate backend trains distributed on CPU only when told to.
-
-        Without it each CPU worker trains alone on all the data (measured: world size 1 in every
-        worker). Checked at run time, so the same file runs on GPU workers unchanged.
-        """
-        AddImportsVisitor.add_needed_import(self.context, "os")
-        AddImportsVisitor.add_needed_import(self.context, "ray.train.torch", "get_device")
-        code = 'if get_device().type == "cpu":\n    os.environ["ACCELERATE_USE_CPU"] = "true"\n'
+        """CPU workers train distributed only when told to (see ``_hf_reporting``)."""
         return [
-            cst.parse_statement(code).with_changes(
-                leading_lines=[cst.EmptyLine(comment=cst.Comment("# Without a GPU, the Trainer trains distributed only when told to use the CPU."))]
+            cst.parse_statement(cpu_prologue(self.context)).with_changes(
+                leading_lines=[cst.EmptyLine(comment=cst.Comment(CPU_COMMENT))]
             )
         ]
 
+    def _definitions(self, tree: cst.Module) -> list[cst.BaseStatement]:
+        """The callback class the train function uses (see ``_hf_reporting``)."""
+        code = synced_callback_class(self.context, self.callback_class)
+        return [cst.parse_statement(code).with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)]
+
     def _callback_lines(self, var: str) -> list[cst.BaseStatement]:
-        AddImportsVisitor.add_needed_import(self.context, CALLBACK_MODULE, "RayTrainReportCallback")
         AddImportsVisitor.add_needed_import(self.context, CALLBACK_MODULE, "prepare_trainer")
-        first = cst.parse_statement(f"{var}.add_callback(RayTrainReportCallback())").with_changes(
+        first = cst.parse_statement(f"{var}.add_callback({self.callback_class}())").with_changes(
             leading_lines=[cst.EmptyLine(comment=cst.Comment("# Report metrics and checkpoints to Ray Train, and prepare the Trainer for it."))]
         )
         return [first, cst.parse_statement(f"{var} = prepare_trainer({var})")]
@@ -140,7 +139,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "module level"
         )
         self.change(site.train_call, f"training at {where} moved into a train function launched by TorchTrainer")
-        self.change(site.statement, f"`{site.var}` reports to Ray (RayTrainReportCallback) and goes through prepare_trainer")
+        self.change(site.statement, f"`{site.var}` reports to Ray (RayTrainReportCallback, after every worker is past the save) and goes through prepare_trainer")
         if the_plan.config_names:
             names = ", ".join(the_plan.config_names)
             self.change(site.train_call, f"parsed on the driver and handed to the workers through train_loop_config: {names}")

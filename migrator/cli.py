@@ -95,7 +95,7 @@ def convert(
         num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path, lightning_package=lightning_package
     )
     colour_diff = sys.stdout.isatty() if color is None else color
-    report = Report(check=check)
+    report = Report(check=check, dry_run=show_diff)
     for path in discover(paths, exclude):
         result = _convert_file(path, codemods, options)
         report.add(result)

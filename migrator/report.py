@@ -16,6 +16,8 @@ EXIT_OK, EXIT_WOULD_CHANGE, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 123
 @dataclass
 class Report:
     check: bool = False
+    #: --diff: nothing is written either, so the summary says "would be converted".
+    dry_run: bool = False
     results: list[FileResult] = field(default_factory=list)
 
     def add(self, result: FileResult) -> None:
@@ -39,7 +41,7 @@ class Report:
     def summary(self) -> str:
         converted = self.count("converted")
         parts = [
-            f"{converted} file{'s' if converted != 1 else ''} {'would be converted' if self.check else 'converted'}",
+            f"{converted} file{'s' if converted != 1 else ''} {'would be converted' if self.check or self.dry_run else 'converted'}",
             f"{self.count('unchanged')} unchanged",
             f"{self.count('failed')} failed",
         ]

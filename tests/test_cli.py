@@ -86,6 +86,7 @@ def test_diff_applies_with_p0(tmp_path: Path, tool: str) -> None:
     assert result.exit_code == 0
     assert (tmp_path / "train.py").read_bytes() == GUIDE.read_bytes(), "--diff must not write"
     assert "\x1b[" not in result.stdout, "no colour when stdout is not a terminal"
+    assert "1 file would be converted" in result.stderr
     (tmp_path / "change.diff").write_text(result.stdout)
     if tool == "git":
         cmd = ["git", "apply", "-p0", "change.diff"]

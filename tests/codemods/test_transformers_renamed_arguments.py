@@ -155,7 +155,7 @@ def test_kwargs_literal_and_name():
         """,
     )
     assert follow_ups(result) == [
-        "4: `**extra` passes 'logging_dir', which transformers 5.0 removed; where the dict is built: "
+        "4: `**extra` passes 'logging_dir', retired in transformers 5.0; where the dict is built: "
         "drop it and set the TENSORBOARD_LOGGING_DIR environment variable to this directory instead"
     ]
 
@@ -176,3 +176,23 @@ def test_train_model_path_on_known_trainer_only():
         other.train(model_path="ckpt")
         """,
     )
+
+
+def test_reading_a_retired_field_is_a_follow_up():
+    result = check_transformed(
+        CODEMOD,
+        """\
+        from transformers import TrainingArguments
+        args = TrainingArguments("o", evaluation_strategy="epoch")
+        print(args.evaluation_strategy, other.evaluation_strategy)
+        """,
+        """\
+        from transformers import TrainingArguments
+        args = TrainingArguments("o", eval_strategy="epoch")
+        print(args.evaluation_strategy, other.evaluation_strategy)
+        """,
+    )
+    assert follow_ups(result) == [
+        "3: `args.evaluation_strategy`: TrainingArguments has no `evaluation_strategy` since transformers 4.46: "
+        "read `.eval_strategy` instead"
+    ]

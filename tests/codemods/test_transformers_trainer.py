@@ -51,7 +51,7 @@ def test_own_variable_name_is_used() -> None:
         my_trainer.train()
         """
     )
-    assert "my_trainer.add_callback(RayTrainReportCallback())" in out
+    assert "my_trainer.add_callback(SyncedRayTrainReportCallback())" in out
     assert "my_trainer = prepare_trainer(my_trainer)" in out
 
 
@@ -67,7 +67,7 @@ def test_trainer_built_in_branches_gets_the_callback_in_each() -> None:
             trainer.train()
         """
     )
-    assert out.count("trainer.add_callback(RayTrainReportCallback())") == 2
+    assert out.count("trainer.add_callback(SyncedRayTrainReportCallback())") == 2
 
 
 def test_imports_are_merged_not_duplicated() -> None:

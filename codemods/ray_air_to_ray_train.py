@@ -1,0 +1,184 @@
+"""Move ``ray.air`` (Ray 2.0-2.6) names to ``ray.train``, where Train V2 expects them.
+
+Implements item 5 of the issue "Retired Ray trainers and the ray.air API", after Ray 2.7's move of
+the AIR API into ``ray.train`` and Train V2's migration guide (https://github.com/ray-project/ray/issues/49454).
+Under Train V2 ``session.report`` and ``session.get_world_rank()`` still import but silently do
+nothing, and the ``ray.air`` configs are rejected when the trainer starts. The names are data, each
+with the Ray version it moved in: ``codemods/data/ray_air_to_ray_train.toml``.
+
+Before::
+
+    from ray.air import session, ScalingConfig
+    from ray.air.checkpoint import Checkpoint
+
+    def train_func(config):
+        if session.get_world_rank() == 0:
+            print("rank 0")
+        session.report({"loss": loss}, checkpoint=Checkpoint.from_directory(path))
+
+After::
+
+    from ray.train import ScalingConfig
+    from ray.train import Checkpoint
+    import ray.train
+
+    def train_func(config):
+        if ray.train.get_context().get_world_rank() == 0:
+            print("rank 0")
+        ray.train.report({"loss": loss}, checkpoint=Checkpoint.from_directory(path))
+
+A name the script imports from ``ray.air`` keeps its spelling (the import moves, aliases kept); names
+reached through ``ray.air.`` or a module alias become ``ray.train.`` ones. ``result.log_dir`` becomes
+``result.path`` where ``result`` comes from ``trainer.fit()``. No exact rewrite (``Checkpoint.from_dict``,
+``DatasetConfig``, ``session.get_trial_name()``...) means a follow-up instead.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import ScopeProvider
+
+from codemods._keywords import drop_items
+from codemods._names import TableCodemod, load_table
+
+TABLE = load_table("ray_air_to_ray_train")
+NAMES: dict[str, dict] = TABLE["names"]
+CHECKPOINTS = frozenset(TABLE["checkpoint"]["classes"])
+METHODS: dict[str, dict] = TABLE["checkpoint"]["methods"]
+TRAINERS = frozenset(load_table("ray_train_v1_arguments")["classes"]["trainer"])
+
+
+class RayAirToRayTrain(TableCodemod):
+    DESCRIPTION = "Move ray.air session, config and checkpoint names to ray.train."
+    # "air," / ", air" / "import air": `from ray import tune, air` and friends.
+    TRIGGERS = (b"ray.air", b"import air", b", air", b"air,", b"Checkpoint", b"ray.train.huggingface", b".log_dir")
+    ORDER = 20
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._called: set[cst.CSTNode] = set()
+        self._reported: set[str] = set()
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._called.add(node.func)
+
+    # -- the rename table -------------------------------------------------------------------
+    def _entry(self, node: cst.CSTNode) -> tuple[str, dict] | tuple[None, None]:
+        for name in self.qnames(node):
+            if name in NAMES:
+                return name, NAMES[name]
+        return None, None
+
+    def _blocked(self, entry: dict) -> bool:
+        """Whether this script makes the entry's rename uncertain or inexact."""
+        return bool(self.uses_any(entry.get("unless_uses", ())) or set(entry.get("unless_reads", ())) & self.attributes_read())
+
+    def _flag(self, node: cst.CSTNode, old: str, entry: dict, once: bool = False) -> None:
+        if once and old in self._reported:
+            return
+        self._reported.add(old)
+        self.follow_up(node, f"`{old}` (Ray {entry['version']}): {entry['follow_up']}")
+
+    def _rewrite(self, original: cst.BaseExpression, updated: cst.BaseExpression) -> cst.BaseExpression:
+        """``original`` refers to a table name through a module (``session.report``, ``air.ScalingConfig``,
+        ``ray.air.Checkpoint``) or is a bare name the table turns into an expression; spell it out."""
+        old, entry = self._entry(original)
+        if entry is None:
+            return updated
+        if "new" not in entry or self._blocked(entry):
+            self._flag(original, old, entry, once="new" in entry)
+            return updated
+        new = entry["new"]
+        if "(" in new and original not in self._called:
+            self.follow_up(original, f"`{self.source(original)}` is not called here, so it cannot become `{new}()`: rewrite it by hand")
+            return updated
+        self.add_needed_import(new.split("(")[0].rsplit(".", 1)[0] if "(" in new else new.rsplit(".", 1)[0])
+        self.remove_unused_import_by_node(original)
+        self.change(original, f"`{self.source(original)}` -> `{new}` (moved in Ray {entry['version']})")
+        return cst.parse_expression(new)
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+        method = METHODS.get(original_node.attr.value)
+        if method and (self.qnames(original_node.value) & CHECKPOINTS or self._is_checkpoint(original_node.value)):
+            self.follow_up(original_node, f"`{self.source(original_node)}`: {method['follow_up']}")
+            return updated_node
+        log_dir = TABLE["attributes"]["result"].get(original_node.attr.value)
+        if log_dir and self.returned_by(original_node.value, "fit", TRAINERS):
+            self.change(original_node, f"`.{original_node.attr.value}` -> `.{log_dir['rename']}` (Ray {log_dir['version']})")
+            return updated_node.with_changes(attr=cst.Name(log_dir["rename"]))
+        return self._rewrite(original_node, updated_node)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        old, entry = self._entry(original_node)
+        if entry is None or "new" not in entry or "(" in entry["new"] or self._blocked(entry):
+            return self._rewrite(original_node, updated_node)
+        # A plain move: the import moves in leave_ImportFrom and the name stays, unless the object
+        # was renamed (TorchCheckpoint -> Checkpoint), was imported without `as` and the new name is free.
+        new_name = entry["new"].rsplit(".", 1)[1]
+        if original_node.value == old.rsplit(".", 1)[1] != new_name and self._free(new_name, entry["new"]):
+            return updated_node.with_changes(value=new_name)
+        return updated_node
+
+    def _free(self, name: str, full: str) -> bool:
+        """Whether the module-level ``name`` is unbound or bound only to what becomes ``full``."""
+        bound = {q.name for q in self.get_metadata(ScopeProvider, self.module).get_qualified_names_for(name)}
+        return all(q == full or NAMES.get(q, {}).get("new") == full for q in bound)
+
+    def _is_checkpoint(self, expr: cst.BaseExpression, depth: int = 0) -> bool:
+        """A value known to be a Ray checkpoint: ``get_checkpoint()``, ``<x>.checkpoint``, ``Checkpoint.from_...()``."""
+        if isinstance(expr, cst.Attribute):
+            return expr.attr.value == "checkpoint"
+        if isinstance(expr, cst.Call):
+            func = expr.func
+            getters = set(TABLE["checkpoint"]["getters"])
+            return bool(self.qnames(func) & getters) or (
+                isinstance(func, cst.Attribute) and func.attr.value.startswith("from_") and bool(self.qnames(func.value) & CHECKPOINTS)
+            )
+        values = self.values_of(expr) if isinstance(expr, cst.Name) and depth < 3 else None
+        return bool(values) and all(self._is_checkpoint(v, depth + 1) for v in values)
+
+    # -- imports ------------------------------------------------------------------------------
+    def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom):
+        """``from ray.air import ScalingConfig`` -> ``from ray.train import ScalingConfig``: the
+        import visitors cannot move a name from one module to another, so this is done here."""
+        if isinstance(updated_node.names, cst.ImportStar) or updated_node.relative or updated_node.module is None:
+            return updated_node
+        module = cst.helpers.get_full_name_for_node(updated_node.module)
+        moves = {}
+        for alias in updated_node.names:
+            entry = NAMES.get(f"{module}.{alias.evaluated_name}")
+            if entry and "new" in entry and "(" not in entry["new"] and not self._blocked(entry):
+                moves[alias.evaluated_name] = entry["new"].rsplit(".", 1)
+        if not moves:
+            return updated_node
+        for name, (target, new_name) in moves.items():
+            self.change(original_node, f"`{module}.{name}` -> `{target}.{new_name}` (moved in Ray {NAMES[f'{module}.{name}']['version']})")
+        targets = {target for target, _ in moves.values()}
+        if len(moves) == len(updated_node.names) and len(targets) == 1:
+            names = [a.with_changes(name=cst.Name(moves[a.evaluated_name][1]), asname=self._local(a, moves)) for a in updated_node.names]
+            return updated_node.with_changes(module=cst.parse_expression(targets.pop()), names=names)
+        drop = {i for i, a in enumerate(updated_node.names) if a.evaluated_name in moves}
+        for alias in updated_node.names:
+            if alias.evaluated_name in moves:
+                target, new_name = moves[alias.evaluated_name]
+                local = self._local(alias, moves)
+                self.add_needed_import(target, new_name, local.name.value if local else None)
+        if len(drop) == len(updated_node.names):
+            return cst.RemoveFromParent()
+        opening = updated_node.lpar.whitespace_after if updated_node.lpar else cst.SimpleWhitespace("")
+        kept, opening = drop_items(updated_node.names, drop, opening)
+        lpar = updated_node.lpar.with_changes(whitespace_after=opening) if updated_node.lpar else None
+        return updated_node.with_changes(names=kept, lpar=lpar)
+
+    def _local(self, alias: cst.ImportAlias, moves: dict[str, list[str]]) -> cst.AsName | None:
+        """The ``as`` clause of a moved import: the script's own, or one that keeps the old name
+        when the object was renamed and leave_Name could not rename its uses."""
+        target, new_name = moves[alias.evaluated_name]
+        if alias.asname is not None or new_name == alias.evaluated_name or self._free(new_name, f"{target}.{new_name}"):
+            return alias.asname
+        return cst.AsName(name=cst.Name(alias.evaluated_name))

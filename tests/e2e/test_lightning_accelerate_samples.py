@@ -1,0 +1,138 @@
+"""Converted Lightning and Accelerate samples run under Ray Train on 2 CPU workers (gloo).
+
+Each sample under ``fixtures/samples/{lightning,accelerate}/`` is a plain script that runs with
+``python x.py`` on CPU. Here it is converted with ``--num-workers 2 --no-use-gpu`` and run through
+the shared ``run_converted`` fixture (``tests/e2e/conftest.py``), which returns ``error``,
+``metrics`` and ``checkpoint``. Accelerate reports metrics without checkpoints, and Ray's
+``result.metrics`` keeps only reports that carry one (RAY-FACTS.md), so the Accelerate metric keys
+are checked only where the fixture also returns every report (``reports``).
+
+``pytorch_lightning`` needs its own Ray: Ray's integration binds to ``lightning.pytorch`` whenever
+``lightning`` is importable, so that test starts a private local Ray whose driver and workers see
+a ``lightning`` package that refuses to import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from migrator.engine import convert_source
+from migrator.options import ConvertOptions
+from migrator.registry import all_codemods
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "fixtures" / "samples"
+OPTIONS = ConvertOptions(num_workers=2, use_gpu=False)
+
+pytestmark = pytest.mark.e2e
+
+
+def convert(sample: Path, folder: Path, **options) -> Path:
+    result = convert_source(sample.read_bytes(), all_codemods(), replace(OPTIONS, **options), path=str(sample))
+    assert result.status == "converted", result.error or result.entries
+    target = folder / sample.name
+    target.write_bytes(result.output)
+    return target
+
+
+def assert_checkpoint(checkpoint) -> None:
+    assert checkpoint, "no checkpoint reported"
+    path = Path(str(getattr(checkpoint, "path", checkpoint)))
+    if path.is_dir():  # local storage: Ray's Lightning callback writes checkpoint.ckpt
+        assert (path / "checkpoint.ckpt").is_file()
+
+
+@pytest.mark.parametrize("name", ["regression_module_level", "gpu_ddp"])
+def test_lightning_sample_reports_and_checkpoints(name: str, tmp_path: Path, run_converted) -> None:
+    summary = run_converted(convert(SAMPLES / "lightning" / f"{name}.py", tmp_path))
+    assert summary["error"] is None
+    assert {"val_loss", "epoch", "step"} <= set(summary["metrics"])
+    assert_checkpoint(summary["checkpoint"])
+
+
+def test_pytorch_lightning_sample_moved_to_lightning(tmp_path: Path, run_converted) -> None:
+    script = convert(SAMPLES / "lightning" / "classifier_main_argparse.py", tmp_path, lightning_package="lightning")
+    assert "import pytorch_lightning" not in script.read_text() and "from pytorch_lightning" not in script.read_text()
+    summary = run_converted(script)
+    assert summary["error"] is None
+    assert {"val_acc", "val_loss", "epoch"} <= set(summary["metrics"])
+    assert_checkpoint(summary["checkpoint"])
+
+
+@pytest.mark.parametrize(
+    "name, keys",
+    [
+        ("regression_module_level", {"epoch", "train_loss", "val_loss"}),
+        ("classifier_main_argparse", {"epoch", "accuracy", "loss"}),
+        ("notebook_launcher_style", {"epoch", "loss"}),
+    ],
+)
+def test_accelerate_sample_reports_metrics(name: str, keys: set[str], tmp_path: Path, run_converted) -> None:
+    summary = run_converted(convert(SAMPLES / "accelerate" / f"{name}.py", tmp_path))
+    assert summary["error"] is None
+    # Ray fills result.metrics only from reports that carry a checkpoint; these carry none. A
+    # harness that records every report (UserCallback.after_report) lists them under "reports".
+    reported = summary.get("reports") or ([summary["metrics"]] if summary["metrics"] else [])
+    for metrics in reported[-1:]:
+        assert keys <= set(metrics)
+
+
+# -- pytorch_lightning, with `lightning` hidden -----------------------------------------------
+HIDDEN = 'raise ModuleNotFoundError("No module named \'lightning\' (hidden for this test)", name="lightning")\n'
+RUNNER = '''
+import json, runpy, sys
+import ray
+from ray.train.torch import TorchTrainer
+
+script, summary, temp_dir = sys.argv[1:4]
+ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir)
+fit = TorchTrainer.fit
+
+def record(self):
+    result = fit(self)
+    with open(summary, "w") as out:
+        json.dump({"error": repr(result.error) if result.error else None, "metrics": result.metrics,
+                   "checkpoint": result.checkpoint.path if result.checkpoint else None}, out)
+    return result
+
+TorchTrainer.fit = record
+sys.argv = [script]
+runpy.run_path(script, run_name="__main__")
+ray.shutdown()
+'''
+
+
+def run_hiding_lightning(script: Path, folder: Path, timeout: int = 480) -> dict:
+    """Run ``script`` on a private local Ray where ``import lightning`` fails, driver and workers alike."""
+    shadow = folder / "shadow"
+    (shadow / "lightning").mkdir(parents=True)
+    (shadow / "lightning" / "__init__.py").write_text(HIDDEN)
+    (folder / "runner.py").write_text(RUNNER)
+    summary = folder / "summary.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PYTHONPATH")}
+    env.update(PYTHONPATH=str(shadow), RAY_AUTH_MODE="disabled")
+    with tempfile.TemporaryDirectory(prefix="ray-pl-", dir="/tmp") as temp_dir:  # short: Ray's sockets live there
+        done = subprocess.run(
+            [sys.executable, str(folder / "runner.py"), str(script), str(summary), temp_dir],
+            cwd=folder, env=env, capture_output=True, text=True, timeout=timeout,
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(summary.read_text())
+
+
+def test_pytorch_lightning_sample_runs_where_lightning_is_hidden(tmp_path: Path) -> None:
+    pytest.importorskip("pytorch_lightning")
+    script = convert(SAMPLES / "lightning" / "classifier_main_argparse.py", tmp_path)
+    assert "import pytorch_lightning as pl" in script.read_text()
+    summary = run_hiding_lightning(script, tmp_path)
+    assert summary["error"] is None
+    assert {"val_acc", "val_loss", "epoch"} <= set(summary["metrics"])
+    assert_checkpoint(summary["checkpoint"])
