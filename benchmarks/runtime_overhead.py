@@ -8,7 +8,9 @@ codemod; both scripts are then run the way ``migrate validate`` runs them: the o
 Python (``migrator.runtime.original``), the converted script through ``migrator.runtime.launch``
 on a fresh embedded local cluster, one CPU worker, the same seed and the same step cap. Steps/s
 count the optimizer steps between the first and the last one (start-up excluded), from the
-timestamps the instrumented processes report.
+timestamps the instrumented processes report; the steady-state line uses the median time between
+two steps instead, which leaves out the pauses for evaluation and checkpoints (the converted
+Transformers script saves, and reports to Ray, at every epoch's end).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def main() -> int:
     parser.add_argument("sample", nargs="?", default=str(ROOT / "fixtures" / "samples" / "transformers" / "module_level.py"))
     parser.add_argument("--max-steps", type=int, default=30)
     parser.add_argument("--offline-standins", action="store_true")
+    parser.add_argument("--original-threads", type=int, metavar="N",
+                        help="Run the original with OMP_NUM_THREADS=N (Ray gives a 1-CPU worker 1 thread); default: as users run it.")
     options = parser.parse_args()
     sample = Path(options.sample).resolve()
     work = Path(tempfile.mkdtemp(prefix="migrate-bench-"))
@@ -59,15 +63,22 @@ def main() -> int:
         common.append("--offline-standins")
     env = runner.child_env(None, pythonpath=[str(sample.parent)])
 
-    _, original, _ = timed_run("migrator.runtime.original", sample, common, env, work)
+    original_env = dict(env)
+    if options.original_threads:
+        original_env["OMP_NUM_THREADS"] = str(options.original_threads)
+    _, original, _ = timed_run("migrator.runtime.original", sample, common, original_env, work)
     _, ray_run, launched = timed_run("migrator.runtime.launch", converted,
                                      [*common, "--local-cluster", "--num-workers", "1", "--cpu",
                                       "--storage-path", str(work / "results")], env, work)
     original_rate, ray_rate = original.steps_per_s(), ray_run.steps_per_s()
     print(f"sample:                          {os.path.relpath(sample, ROOT)}, {options.max_steps} steps, 1 CPU worker")
-    print(f"original (plain Python):         {original_rate:.2f} steps/s ({original.steps(0)} steps)")
-    print(f"converted, 1 Ray worker:         {ray_rate:.2f} steps/s ({ray_run.steps(0)} steps)")
+    threads = options.original_threads or f"default ({os.cpu_count()} cores)"
+    print(f"original (plain Python):         {original_rate:.2f} steps/s ({original.steps(0)} steps, threads: {threads})")
+    print(f"converted, 1 Ray worker:         {ray_rate:.2f} steps/s ({ray_run.steps(0)} steps, threads: 1, Ray's OMP_NUM_THREADS)")
     print(f"ratio (converted / original):    {ray_rate / original_rate:.3f}")
+    steady_original, steady_ray = original.median_steps_per_s(), ray_run.median_steps_per_s()
+    print(f"steady state (median step time): original {steady_original:.2f} steps/s, converted {steady_ray:.2f} steps/s, "
+          f"ratio {steady_ray / steady_original:.3f}")
     print(f"start-up of the Ray run:         {ray_run.startup_s():.1f} s from cluster up to the first step")
     if ray_run.cluster_up_t is not None and ray_run.first_step_t is not None:
         print(f"  driver start to cluster up:    {ray_run.cluster_up_t - launched:.1f} s (ray.init, imports)")

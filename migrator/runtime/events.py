@@ -67,6 +67,8 @@ class Tally:
     total_steps: int | None = None
     #: rank -> [(step, loss)], in the order reported.
     losses: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    #: rank 0's step timestamps, for steady-state rates (the benchmark's median step time).
+    step_times: list[float] = field(default_factory=list)
     first_step_t: float | None = None
     last_step_t: float | None = None
     first_rank0_t: float | None = None
@@ -107,6 +109,7 @@ class Tally:
                 self.first_step_t = t if self.first_step_t is None else min(self.first_step_t, t)
                 self.last_step_t = t if self.last_step_t is None else max(self.last_step_t, t)
                 if rank == 0:
+                    self.step_times.append(t)
                     self.first_rank0_t = self.first_rank0_t if self.first_rank0_t is not None else t
                     self.last_rank0_t = t
         elif kind == "metrics":
@@ -154,6 +157,15 @@ class Tally:
             return None
         span = self.last_rank0_t - self.first_rank0_t
         return (n - 1) / span if span > 0 else None
+
+    def median_steps_per_s(self) -> float | None:
+        """Steps/s from the median time between consecutive steps: evaluation, checkpointing and
+        other pauses between steps left out."""
+        gaps = sorted(b - a for a, b in zip(self.step_times, self.step_times[1:]))
+        if not gaps:
+            return None
+        middle = gaps[len(gaps) // 2] if len(gaps) % 2 else (gaps[len(gaps) // 2 - 1] + gaps[len(gaps) // 2]) / 2
+        return 1.0 / middle if middle > 0 else None
 
     def startup_s(self) -> float | None:
         """Cluster up (driver) to the first training step (any worker)."""
