@@ -58,8 +58,17 @@ class LocalCluster:
     def start(self, timeout_s: float = 180) -> None:
         # Short path: Ray's unix sockets live below it and must stay under ~107 characters.
         self._temp_dir = tempfile.mkdtemp(prefix="migrate-ray-", dir="/tmp")
-        port, dashboard_port = free_port(), free_port()
         worker_base = random.randrange(30000, 50000, 200)  # a private range: raylets hand out ports in order
+
+        def port_outside_range() -> int:
+            while True:
+                port = free_port()
+                if not worker_base <= port < worker_base + 200:
+                    return port
+
+        ports = iter(sorted({port_outside_range() for _ in range(40)}))  # distinct, none in the worker range
+        free = lambda: next(ports)  # noqa: E731
+        port, dashboard_port = free(), free()
         ray = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray") or "ray"
         command = [
             ray, "start", "--head",
@@ -67,10 +76,10 @@ class LocalCluster:
             "--num-cpus", str(self.num_cpus),
             "--object-store-memory", str(512 * 1024**2),
             "--disable-usage-stats", "--temp-dir", self._temp_dir,
-            "--dashboard-port", str(dashboard_port), "--node-manager-port", str(free_port()),
-            "--object-manager-port", str(free_port()), "--metrics-export-port", str(free_port()),
-            "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
-            "--runtime-env-agent-port", str(free_port()),
+            "--dashboard-port", str(dashboard_port), "--node-manager-port", str(free()),
+            "--object-manager-port", str(free()), "--metrics-export-port", str(free()),
+            "--dashboard-agent-listen-port", str(free()), "--dashboard-agent-grpc-port", str(free()),
+            "--runtime-env-agent-port", str(free()), "--ray-client-server-port", str(free()),
             "--min-worker-port", str(worker_base), "--max-worker-port", str(worker_base + 199),
         ]
         if self.num_gpus is not None:

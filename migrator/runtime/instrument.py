@@ -101,7 +101,7 @@ def _step(step: int, loss: float | None) -> None:
 
 def _check_split(framework: str, processes) -> None:
     """Say so when the framework runs fewer processes than Ray started workers (each worker then
-    trains alone on all the data), once per process, from rank 0."""
+    trains a model of its own), once per process, from rank 0."""
     state = _state()
     if getattr(state, "split_reported", False):
         return
@@ -117,8 +117,9 @@ def _check_split(framework: str, processes) -> None:
             "transformers": "on CPU workers the Trainer needs use_cpu=True or ACCELERATE_USE_CPU=true",
         }.get(framework, "")
         emit("warning", message=(
-            f"{framework} sees {processes} process(es) but Ray started {state.world_size} workers: each worker "
-            f"trains on all the data instead of its share" + (f" ({hint})" if hint else "")))
+            f"{framework} sees {processes} process(es) but Ray started {state.world_size} workers: they do not train "
+            f"together (no gradient synchronisation, and the DataLoaders {framework} prepares are not split)"
+            + (f"; {hint}" if hint else "")))
 
 
 def _generic_step(loss: float | None) -> None:

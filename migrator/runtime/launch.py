@@ -356,15 +356,23 @@ def _load_from(folder: str, tally: ev.Tally, framework: str | None) -> str:
     ckpt = os.path.join(folder, "checkpoint.ckpt")
     if os.path.isfile(ckpt):
         cls = _lightning_module_class(tally)
+        why = "the LightningModule class was not found on the driver"
         if cls is not None:
-            cls.load_from_checkpoint(ckpt, map_location="cpu")
-            return f"{cls.__name__}.load_from_checkpoint"
+            try:
+                cls.load_from_checkpoint(ckpt, map_location="cpu")
+                return f"{cls.__name__}.load_from_checkpoint"
+            except TypeError as exc:
+                if "required" not in str(exc):
+                    raise
+                # The module saved no hyperparameters: load_from_checkpoint needs its __init__
+                # arguments, which only the script knows. The weights themselves must still load.
+                why = f"{cls.__name__}.load_from_checkpoint needs its __init__ arguments ({exc}); call save_hyperparameters() to make it self-contained"
         import torch
 
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if "state_dict" not in state:
+        if not state.get("state_dict"):
             raise ValueError("checkpoint.ckpt holds no state_dict")
-        return "torch.load (the LightningModule class was not found on the driver)"
+        return f"torch.load: a state_dict of {len(state['state_dict'])} tensors ({why})"
     return _load_any(folder)
 
 

@@ -304,7 +304,12 @@ def run_validation(settings: Settings) -> Report:
         if cluster is not None:
             started.wait()
             if cluster_error:
-                raise cluster_error[0]
+                first = str(cluster_error[0]).strip().splitlines()
+                reason = f"could not start a local Ray cluster: {first[-1] if first else cluster_error[0]!r}"
+                for group, name in (("runs", "converted runs on 1 worker"), ("runs", "loss agreement (1 worker)"),
+                                    ("scales", f"finishes on {settings.num_workers} workers")):
+                    report.add(group, name, FAIL if name.startswith("converted") else SKIP, reason)
+                return report
         address = settings.address or cluster.address
         env = runner.child_env(address, pythonpath=pythonpath)
         common = runner.RunOptions(use_gpu=use_gpu, storage_path=storage, max_steps=settings.max_steps,
