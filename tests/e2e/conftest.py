@@ -3,25 +3,22 @@
 The cluster starts the first time a test runs a script (so a test that fails at conversion
 costs nothing) and is stopped at the end of the session. It uses a private temp dir and free
 ports, and is stopped by killing only the processes in the session its ``ray start`` opened:
-``ray stop`` would kill every Ray cluster on the machine, other people's included.
+``ray stop`` would kill every Ray cluster on the machine, other people's included
+(``migrator.runtime.cluster``, which ``migrate validate`` uses too).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from migrator.runtime.cluster import ClusterError, LocalCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240
@@ -29,98 +26,29 @@ RUN_TIMEOUT_S = 240
 NUM_CPUS = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-class LocalRayCluster:
-    """A head node started on first use; ``address`` is what RAY_ADDRESS should hold."""
+class LocalRayCluster(LocalCluster):
+    """The session's head node (``migrator.runtime.cluster``), started on first use.
+
+    It serves the dashboard on loopback too, so ``dashboard_url`` takes Ray Jobs API submissions.
+    """
 
     def __init__(self) -> None:
-        self._sid: int | None = None
-        self._temp_dir: str | None = None
-        self.address: str | None = None
+        super().__init__(num_cpus=NUM_CPUS, num_gpus=0, dashboard=True)
 
-    def ensure_started(self) -> str:
-        if self.address is None:
-            self._start()
-        assert self.address is not None
-        return self.address
+    def ensure_jobs_url(self) -> str:
+        self.ensure_started()
+        assert self.dashboard_url is not None
+        return self.dashboard_url
 
-    def _start(self) -> None:
-        # Short path: Ray's unix sockets live below it and must stay under ~107 characters.
-        self._temp_dir = tempfile.mkdtemp(prefix="migrate-e2e-ray-")
-        port = _free_port()
-        worker_base = random.randrange(30000, 50000, 200)  # a private range: raylets hand out ports in order
-        command = [
-            str(Path(sys.executable).with_name("ray")), "start", "--head",
-            "--node-ip-address", "127.0.0.1", "--port", str(port),
-            "--num-cpus", str(NUM_CPUS), "--num-gpus", "0", "--object-store-memory", str(512 * 1024**2),
-            "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", self._temp_dir,
-            "--dashboard-port", str(_free_port()), "--node-manager-port", str(_free_port()),
-            "--object-manager-port", str(_free_port()), "--metrics-export-port", str(_free_port()),
-            "--dashboard-agent-listen-port", str(_free_port()), "--dashboard-agent-grpc-port", str(_free_port()),
-            "--runtime-env-agent-port", str(_free_port()),
-            "--min-worker-port", str(worker_base), "--max-worker-port", str(worker_base + 199),
-        ]
-        # A new session: every Ray process started from here carries its id, which is how stop() finds them.
-        # Output goes to a file, not a pipe: the daemons inherit it and would hold a pipe open.
-        log = Path(self._temp_dir, "ray-start.log")
-        with log.open("w") as out:
-            process = subprocess.Popen(
-                command, cwd=self._temp_dir, env={**os.environ, "RAY_AUTH_MODE": "disabled"},
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        self._sid = process.pid
-        if process.wait(timeout=120) != 0:
-            output = log.read_text(errors="replace")
-            self.stop()
-            pytest.fail(f"ray start failed (exit {process.returncode}):\n{_tail(output)}")
-        self.address = f"127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        if self._sid is not None:
-            _kill_session(self._sid)
-            self._sid = None
-        if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
-            self._temp_dir = None
-        self.address = None
-
-
-def _kill_session(sid: int, grace_s: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL, the processes of one session, as ``ray stop`` does for all of Ray's.
-
-    gcs_server, raylet, the autoscaler monitor and the runtime-env agent are still alive 10 s
-    after SIGTERM, so waiting longer buys nothing: the temp dir they would tidy is removed anyway.
-    """
-    import psutil  # comes with ray, which the e2e tests need anyway
-
-    def members() -> list[int]:
-        found = []
-        for pid in psutil.pids():
-            try:
-                if pid != os.getpid() and os.getsid(pid) == sid:
-                    found.append(pid)
-            except OSError:
-                pass
-        return found
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in members():
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        deadline = time.monotonic() + grace_s
-        while members() and time.monotonic() < deadline:
-            time.sleep(0.2)
+    def start(self, timeout_s: float = 180) -> None:
+        try:
+            super().start(timeout_s)
+        except ClusterError as exc:
+            pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -127,3 +127,39 @@ def test_the_patch_is_undone(tmp_path: Path) -> None:
     before = ray.train.torch.TorchTrainer
     run_script(str(write(tmp_path, "raise KeyError('x')")))
     assert ray.train.torch.TorchTrainer is before
+
+
+@pytest.mark.parametrize("workers, gpus, share", [(2, 1, 0.5), (3, 1, 0.3333), (3, 2, 0.5), (2, 2, None), (4, 8, None), (2, 0, None)])
+def test_gpu_share(workers: int, gpus: float, share: float | None) -> None:
+    from migrator.runtime.launch import gpu_share
+
+    assert gpu_share(workers, gpus) == share
+
+
+def test_fractional_gpus_use_gloo_and_cpu_drops_gpu_resources(tmp_path: Path) -> None:
+    out = tmp_path / "seen.json"
+    script = write(tmp_path, f"""
+        import json
+        from ray.train import ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+        seen = []
+        for scaling in (ScalingConfig(num_workers=2), ScalingConfig(num_workers=2, use_gpu=True, resources_per_worker={{"GPU": 1, "CPU": 2}})):
+            t = TorchTrainer(lambda: None, scaling_config=scaling)
+            seen.append([t.scaling_config.use_gpu, t.scaling_config.resources_per_worker, t.backend_config.backend])
+        json.dump(seen, open({str(out)!r}, "w"))
+    """)
+    run_script(str(script), [], Overrides(gpus_per_worker=0.5))
+    assert json.loads(out.read_text()) == [[True, {"GPU": 0.5}, "gloo"], [True, {"GPU": 0.5, "CPU": 2}, "gloo"]]
+    run_script(str(script), [], Overrides(use_gpu=False))
+    assert [seen[:2] for seen in json.loads(out.read_text())] == [[False, None], [False, {"CPU": 2}]]
+
+
+def test_a_lightning_mismatch_stops_before_anything_runs(tmp_path: Path) -> None:
+    script = write(tmp_path, """
+        import pytorch_lightning as pl
+        from ray.train.lightning import prepare_trainer
+        raise SystemExit("the script body must not run")
+    """)
+    summary = run_script(str(script))
+    assert summary.error.startswith("LightningPackageMismatch: line 2: the script imports pytorch_lightning")

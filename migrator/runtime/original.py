@@ -1,0 +1,101 @@
+"""Run an original (unconverted) script in plain Python, instrumented like a Ray worker.
+
+``migrate validate`` runs this in a subprocess: the process is seeded first thing (``random``,
+``numpy``, ``torch``), the same hooks as on the workers record each step's training loss and cap
+the steps, and the events are printed as marked lines, then a ``summary`` event. No Ray here.
+
+    python -m migrator.runtime.original SCRIPT [--seed S] [--max-steps N] [--offline-standins]
+        [--events] [--summary PATH] [-- SCRIPT_ARGS...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import sys
+import time
+import traceback
+from typing import Any, Sequence
+
+from migrator.runtime import events as ev
+from migrator.runtime import instrument, preflight
+
+
+def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: int | None,
+                 standins: bool, print_events: bool) -> dict[str, Any]:
+    script = os.path.abspath(script)
+    tally = ev.Tally()
+
+    def sink(event: dict[str, Any]) -> None:
+        tally.add(event)
+        if print_events:
+            ev.write(event)
+
+    with open(script, encoding="utf-8") as f:
+        source = f.read()
+    settings: dict[str, Any] = {"seed": seed, "max_steps": max_steps, "frameworks": sorted(preflight.frameworks(source))}
+    if standins:
+        from migrator.runtime import standins as module
+
+        settings["standins"] = module.config_from(source)
+        settings["standins_install"] = module.install
+    error = error_traceback = None
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    sys.argv = [script, *args]
+    sys.path.insert(0, os.path.dirname(script))
+    start = time.monotonic()
+    try:
+        instrument.install(settings, sink=sink, rank=0, record=True)
+        sink({"kind": "worker_up", "rank": 0, "world_size": 1, "t": time.time(), "pid": os.getpid()})
+        if seed is not None:
+            instrument.seed_everything(seed)
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            error = f"SystemExit: {exc.code}"
+    except BaseException as exc:
+        traceback.print_exc()
+        error = f"{type(exc).__name__}: {exc}"
+        error_traceback = instrument.format_error(exc)
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    return {
+        "script": script,
+        "argv": list(args),
+        "ok": error is None,
+        "error": error,
+        "error_traceback": error_traceback,
+        "wall_s": round(time.monotonic() - start, 2),
+        "framework": preflight.framework(source),
+        **tally.figures(),
+        "losses": {str(rank): series for rank, series in sorted(tally.losses.items())},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ours, theirs = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    parser = argparse.ArgumentParser(prog="python -m migrator.runtime.original",
+                                     description="Run an original training script, seeded and instrumented.")
+    parser.add_argument("script")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--offline-standins", action="store_true")
+    parser.add_argument("--events", action="store_true")
+    parser.add_argument("--summary")
+    options = parser.parse_args(ours)
+    summary = run_original(options.script, theirs, options.seed, options.max_steps, options.offline_standins,
+                           options.events)
+    data = json.loads(json.dumps(summary, default=ev._json_safe))
+    if options.summary:
+        with open(options.summary, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+    if options.events:
+        ev.write({"kind": "summary", "summary": data})
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

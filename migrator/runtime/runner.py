@@ -1,0 +1,182 @@
+"""Start a run and follow it: a driver child process, or a Ray Job followed over HTTP.
+
+Either way the driver is ``migrator.runtime.launch`` with ``--events``; its output is read line
+by line, events go to ``on_event`` (progress) and everything else to ``on_line`` (the log), and
+the last event is the run's summary. Nothing heavy is imported here; the Jobs path imports
+``ray.job_submission`` only when it is used.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from migrator.runtime import events as ev
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds `migrator/`
+Handler = Callable[[dict[str, Any]], None]
+LineHandler = Callable[[str], None]
+
+
+@dataclass
+class RunOptions:
+    num_workers: int | None = None
+    use_gpu: bool | None = None
+    gpus_per_worker: float | None = None
+    resources_per_worker: str | None = None  # JSON
+    storage_path: str | None = None
+    max_steps: int | None = None
+    seed: int | None = None
+    standins: bool = False
+    check_checkpoint: bool = False
+    num_cpus: int | None = None
+    pickle_warn_mb: float | None = None
+    same_sampler: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def launch_flags(self) -> list[str]:
+        flags: list[str] = ["--events"]
+        if self.num_workers is not None:
+            flags += ["--num-workers", str(self.num_workers)]
+        if self.use_gpu is not None:
+            flags.append("--gpu" if self.use_gpu else "--cpu")
+        if self.gpus_per_worker is not None:
+            flags += ["--gpus-per-worker", repr(self.gpus_per_worker)]
+        if self.resources_per_worker:
+            flags += ["--resources-per-worker", self.resources_per_worker]
+        if self.storage_path is not None:
+            flags += ["--storage-path", self.storage_path]
+        if self.max_steps is not None:
+            flags += ["--max-steps", str(self.max_steps)]
+        if self.seed is not None:
+            flags += ["--seed", str(self.seed)]
+        if self.standins:
+            flags.append("--offline-standins")
+        if self.check_checkpoint:
+            flags.append("--check-checkpoint")
+        if self.num_cpus is not None:
+            flags += ["--num-cpus", str(self.num_cpus)]
+        if self.same_sampler:
+            flags.append("--same-sampler")
+        if self.pickle_warn_mb is not None:
+            flags += ["--pickle-warn-mb", repr(self.pickle_warn_mb)]
+        return flags
+
+
+@dataclass
+class Outcome:
+    summary: dict[str, Any] | None
+    returncode: int
+    output_tail: list[str]
+    mode: str
+    job_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.summary is not None and bool(self.summary.get("ok"))
+
+
+def is_jobs_address(address: str | None) -> bool:
+    return bool(address) and address.startswith(("http://", "https://"))
+
+
+def child_env(address: str | None, extra: dict[str, str] | None = None, pythonpath: list[str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("RAY_AUTH_MODE", "disabled")  # else Ray prints a token-auth notice on every run
+    paths = [str(PACKAGE_ROOT), *(pythonpath or []), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    if address:
+        env["RAY_ADDRESS"] = address
+    else:
+        env.pop("RAY_ADDRESS", None)
+    env.update(extra or {})
+    return env
+
+
+def _consume(line: str, on_event: Handler, on_line: LineHandler, box: dict[str, Any], tail: list[str]) -> None:
+    event = ev.parse(line)
+    if event is None:
+        text = line.rstrip("\n")
+        on_line(text)
+        tail.append(text)
+        del tail[:-200]
+    elif event.get("kind") == "summary":
+        box["summary"] = event.get("summary")
+    else:
+        on_event(event)
+
+
+def run_module(module: str, script: str, flags: list[str], script_args: list[str], *, cwd: str | None,
+               env: dict[str, str], on_event: Handler, on_line: LineHandler, timeout_s: float | None = None) -> Outcome:
+    """Run ``python -m MODULE SCRIPT FLAGS -- ARGS`` and follow its output."""
+    command = [sys.executable, "-m", module, script, *flags, "--", *script_args]
+    box: dict[str, Any] = {"summary": None}
+    tail: list[str] = []
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            _consume(line, on_event, on_line, box, tail)
+            if deadline and time.monotonic() > deadline:
+                process.terminate()
+                tail.append(f"(stopped: ran past {timeout_s:.0f} s)")
+                break
+        code = process.wait(timeout=60)
+    except KeyboardInterrupt:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
+    return Outcome(box["summary"], code, tail, mode="local" if "RAY_ADDRESS" not in env else "address")
+
+
+def submit_job(address: str, script: str, flags: list[str], script_args: list[str], *, on_event: Handler,
+               on_line: LineHandler, env_vars: dict[str, str] | None = None, poll_s: float = 1.0) -> Outcome:
+    """Submit ``launch`` as a Ray Job (the script's folder as ``working_dir``) and follow its logs."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    path = Path(script).resolve()
+    entrypoint = shlex.join(["python", "-m", "migrator.runtime.launch", path.name, *flags, "--", *script_args])
+    runtime_env = {
+        "working_dir": str(path.parent),
+        "py_modules": [str(PACKAGE_ROOT / "migrator")],  # the cluster needs no `migrate` installed
+        "env_vars": {"PYTHONUNBUFFERED": "1", **(env_vars or {})},
+    }
+    client = JobSubmissionClient(address)
+    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
+    on_line(f"migrate: submitted Ray Job {job_id} to {address}")
+    box: dict[str, Any] = {"summary": None}
+    tail: list[str] = []
+    consumed = 0
+    terminal = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}
+    try:
+        while True:
+            status = client.get_job_status(job_id)
+            logs = client.get_job_logs(job_id)
+            done = status in terminal
+            end = len(logs) if done else logs.rfind("\n", consumed) + 1
+            if end > consumed:
+                for line in logs[consumed:end].splitlines():
+                    _consume(line, on_event, on_line, box, tail)
+                consumed = end
+            if done:
+                break
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        client.stop_job(job_id)
+        raise
+    info = client.get_job_info(job_id)
+    if status != JobStatus.SUCCEEDED and info.message:
+        tail.append(f"Ray Job {job_id} {status}: {info.message}")
+    return Outcome(box["summary"], 0 if status == JobStatus.SUCCEEDED else 1, tail, mode="job", job_id=job_id)

@@ -1,0 +1,93 @@
+"""The hooks inside the training process, without Ray: the original runner on small scripts.
+
+Each case runs ``python -m migrator.runtime.original`` in a subprocess (the hooks patch torch,
+Lightning and Accelerate classes, which must not leak into the test process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "e2e" / "data" / "runtime"
+
+
+def run_original(script: Path, *flags: str, cwd: Path) -> dict:
+    summary = cwd / "summary.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "migrator.runtime.original", str(script), "--summary", str(summary),
+                           *flags], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert summary.exists(), done.stderr[-3000:]
+    data = json.loads(summary.read_text())
+    assert done.returncode == (0 if data["ok"] else 1)
+    return data
+
+
+PLAIN_LOOP = """
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x = torch.randn(64, 4)
+    loader = DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=8, shuffle=True)
+    eval_loader = DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=8)
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+    for epoch in range(3):
+        batches = 0
+        for xb, yb in loader:
+            loss = torch.nn.functional.mse_loss(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            batches += 1
+        with torch.no_grad():
+            evaluated = sum(1 for _ in eval_loader)
+        seen.append((batches, evaluated))
+    print("SEEN", seen)
+"""
+
+
+def test_plain_loop_is_seeded_capped_and_recorded(tmp_path: Path) -> None:
+    script = tmp_path / "loop.py"
+    script.write_text(textwrap.dedent(PLAIN_LOOP))
+    first = run_original(script, "--seed", "3", "--max-steps", "10", cwd=tmp_path)
+    second = run_original(script, "--seed", "3", "--max-steps", "10", cwd=tmp_path)
+    assert first["ok"] and first["framework"] == "torch"
+    assert [s for s, _ in first["losses"]["0"]] == list(range(1, 11))
+    assert first["losses"] == second["losses"]  # same seed, same losses
+    other = run_original(script, "--seed", "4", "--max-steps", "10", cwd=tmp_path)
+    assert other["losses"] != first["losses"]
+
+
+def test_plain_loop_cap_stops_training_loaders_only(tmp_path: Path) -> None:
+    script = tmp_path / "loop.py"
+    script.write_text(textwrap.dedent(PLAIN_LOOP).replace('print("SEEN", seen)', 'open("seen.json", "w").write(repr(seen))'))
+    run_original(script, "--max-steps", "10", cwd=tmp_path)
+    # 8 batches an epoch: epoch 1 full, epoch 2 stops after 2, epoch 3 empty; evaluation untouched.
+    assert (tmp_path / "seen.json").read_text() == "[(8, 8), (2, 8), (0, 8)]"
+
+
+@pytest.mark.parametrize("name, framework", [("accelerate_regression.py", "accelerate"),
+                                             ("lightning_regression.py", "lightning")])
+def test_framework_hooks_record_each_step(name: str, framework: str, tmp_path: Path) -> None:
+    data = run_original(DATA / name, "--seed", "0", "--max-steps", "5", cwd=tmp_path)
+    assert data["ok"], data["error_traceback"]
+    assert data["framework"] == framework
+    assert [s for s, _ in data["losses"]["0"]] == [1, 2, 3, 4, 5]
+    assert all(isinstance(v, float) for _, v in data["losses"]["0"])
+
+
+def test_a_failing_original_reports_its_traceback(tmp_path: Path) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text("import torch\nmodel = torch.nn.Linear(2, 2).cuda()\n")
+    data = run_original(script, cwd=tmp_path)
+    assert not data["ok"]
+    assert "bad.py" in data["error_traceback"] and "line 2" in data["error_traceback"]
