@@ -77,28 +77,3 @@ def check_converted(converted: str, original: str | None = None) -> list[Problem
         if reads_argv(fn.body, parsing):
             problems.append(Problem(positions[fn].start.line, f"{fn.name.value}() parses the command line, but workers have other argv"))
     return problems
-
-
-def lightning_package_problem(source: str, lightning_installed: bool) -> Problem | None:
-    """The one-line reason a Lightning script would fail in ``prepare_trainer``, or None.
-
-    Ray's integration binds to ``lightning.pytorch`` when ``lightning`` is installed, else to
-    ``pytorch_lightning``; a script importing the other package hands Ray a strategy of the wrong
-    class. ``migrate run``/``validate`` pass ``importlib.util.find_spec("lightning") is not None``.
-    """
-    from codemods._lightning import imported_packages
-
-    module = cst.parse_module(source)
-    if "ray.train.lightning" not in source:
-        return None
-    ray_binds = "lightning" if lightning_installed else "pytorch_lightning"
-    imported = imported_packages(module)
-    other = sorted(set(imported) - {ray_binds})
-    if not other:
-        return None
-    line = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)[imported[other[0]]].start.line
-    return Problem(line, (
-        f"this script imports {other[0]}, but Ray's Lightning integration here binds to {ray_binds} "
-        f"(`lightning` is {'' if lightning_installed else 'not '}installed): "
-        f"convert with --lightning-package {ray_binds} or change the environment"
-    ))

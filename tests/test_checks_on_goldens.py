@@ -32,12 +32,12 @@ def test_check_catches_parsing_on_workers() -> None:
 
 
 def test_lightning_package_mismatch_is_one_line_before_any_worker_starts() -> None:
-    from migrator.checks import lightning_package_problem
+    from migrator.runtime.preflight import lightning_mismatch
 
     script = "import pytorch_lightning as pl\nfrom ray.train.lightning import prepare_trainer\n"
-    problem = lightning_package_problem(script, lightning_installed=True)
-    assert problem is not None and problem.line == 1 and "\n" not in problem.message
-    assert "--lightning-package lightning" in problem.message
-    assert lightning_package_problem(script, lightning_installed=False) is None
-    assert lightning_package_problem(script.replace("pytorch_lightning", "lightning.pytorch"), lightning_installed=True) is None
-    assert lightning_package_problem("import pytorch_lightning as pl\n", lightning_installed=True) is None  # not converted
+    problem = lightning_mismatch(script, lightning_installed=True)
+    assert problem is not None and problem.startswith("line 1:") and "\n" not in problem
+    assert "--lightning-package lightning" in problem
+    assert lightning_mismatch(script, lightning_installed=False) is None
+    assert lightning_mismatch(script.replace("pytorch_lightning", "lightning.pytorch"), lightning_installed=True) is None
+    assert lightning_mismatch("import pytorch_lightning as pl\n", lightning_installed=True) is None  # not converted
