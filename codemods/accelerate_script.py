@@ -45,6 +45,7 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
+from codemods._hf_reporting import cpu_prologue
 from codemods import _accelerate as acc
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
@@ -54,6 +55,9 @@ from migrator.codemod import MigrationCodemod
 
 ACCELERATOR = ("accelerate.Accelerator", "accelerate.accelerator.Accelerator")
 LAUNCHER = ("accelerate.notebook_launcher", "accelerate.launchers.notebook_launcher")
+
+
+ACCELERATE_CPU_COMMENT = "# Without a GPU, Accelerate trains distributed only when told to use the CPU."
 
 
 class AccelerateScriptToTorchTrainer(MigrationCodemod):
@@ -114,7 +118,12 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
             anchor = stmt.body.body[list(metrics.loop.body.body).index(metrics.after)]
             return [stmt.visit(_AddAfter(anchor, metrics.report))]
 
-        result = tf.apply(self, edited, the_plan, self.options, rewrite, intended_workers=workers)
+        # Without a GPU, a plain Accelerator() on a Ray worker sees no distributed set-up and trains
+        # alone (measured: DistributedType.NO, no gradient sync); the shared prologue fixes that.
+        prologue = cst.parse_statement(cpu_prologue(self.context)).with_changes(
+            leading_lines=[cst.EmptyLine(comment=cst.Comment(ACCELERATE_CPU_COMMENT))]
+        )
+        result = tf.apply(self, edited, the_plan, self.options, rewrite, intended_workers=workers, prologue=[prologue])
         self._report(site, the_plan, owner, workers)
         return result
 
