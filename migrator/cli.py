@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from migrator import __version__
+from migrator.config import project_defaults
 from migrator.diffs import colour, unified_diff
 from migrator.engine import convert_source
 from migrator.files import discover, write_atomic
@@ -59,6 +60,10 @@ def list_codemods() -> None:
 @click.option("--skip", multiple=True, metavar="ID", help="Do not run this codemod (repeatable).")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: only on a terminal).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary.")
+@click.option("--output-format", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True,
+              help="Print the findings (changes, follow-ups, failures) on stdout as JSON, GitHub Actions annotations or SARIF 2.1.0; text prints them on stderr.")
+@click.option("--since", metavar="REF", help="Only the files changed since the git REF (committed since the merge base, staged, unstaged or new).")
+@project_defaults
 def convert(
     paths: tuple[Path, ...],
     output: Path | None,
@@ -74,6 +79,8 @@ def convert(
     skip: tuple[str, ...],
     color: bool | None,
     quiet: bool,
+    output_format: str,
+    since: str | None,
 ) -> None:
     """Rewrite training scripts in PATHS (files, or folders searched for .py files) for Ray Train.
 
@@ -91,17 +98,29 @@ def convert(
             raise click.UsageError("-o/--output takes exactly one input file")
         if show_diff or check:
             raise click.UsageError("-o/--output cannot be combined with --diff or --check")
+    if output_format != "text" and (show_diff or str(output) == "-"):
+        raise click.UsageError(f"--output-format {output_format} prints on stdout, as --diff and -o - do: choose one")
     options = ConvertOptions(
         num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path, lightning_package=lightning_package
     )
     colour_diff = sys.stdout.isatty() if color is None else color
     report = Report(check=check, dry_run=show_diff)
-    for path in discover(paths, exclude):
+    files = discover(paths, exclude)
+    if since is not None:
+        from migrator.since import only_changed
+
+        files = only_changed(files, since, paths)
+    for path in files:
         result = _convert_file(path, codemods, options)
         report.add(result)
-        _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet)
+        _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet,
+              follow_ups=output_format == "text")
     if report_path is not None:
         report.write(report_path)
+    if output_format != "text":
+        from migrator.formats import render
+
+        click.echo(render(output_format, report), nl=False)
     click.echo(report.summary(), err=True)
     sys.exit(report.exit_code)
 
@@ -114,13 +133,14 @@ def _convert_file(path: Path, codemods, options: ConvertOptions) -> FileResult:
     return convert_source(data, codemods, options, path=str(path))
 
 
-def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool, quiet: bool) -> None:
+def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool, quiet: bool,
+          follow_ups: bool = True) -> None:
     if result.status == "failed":
         where = f"{result.path}:{result.error_line}" if result.error_line else result.path
         click.echo(f"error: cannot convert {where}: {result.error}", err=True)
         return
     for entry in result.follow_ups:
-        if not quiet:
+        if follow_ups and not quiet:
             click.echo(f"follow-up: {result.path}:{entry.line}: {entry.message} [{entry.codemod}]", err=True)
     if output is not None:
         data = result.output if result.output is not None else result.source

@@ -1,4 +1,4 @@
-"""The run's report: counts, the exit code, and the report file in text, JSON or Markdown."""
+"""The run's report: counts, the exit code, and the report file in text, JSON, Markdown or HTML."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrator.diffs import unified_diff
 from migrator.results import FileResult
 
 #: Exit codes, as black has them.
@@ -58,6 +57,8 @@ class Report:
             text = self.to_json()
         elif suffix == ".md":
             text = self.to_markdown()
+        elif suffix in (".html", ".htm"):
+            text = self.to_html()
         else:
             text = self.to_text()
         path.write_text(text, encoding="utf-8")
@@ -94,23 +95,11 @@ class Report:
         return "\n".join(lines).rstrip() + "\n"
 
     def to_markdown(self) -> str:
-        out = ["# Ray Train migration", "", self.summary(), ""]
-        for r in self.results:
-            if r.status == "unchanged" and not r.entries:
-                continue
-            out += [f"## `{r.path}` ({r.status})", ""]
-            if r.error:
-                out += [f"**Could not convert** (line {r.error_line or '?'}): {r.error}", ""]
-            if r.changes:
-                out += ["### Changes", ""]
-                out += [f"- line {e.line}: {e.message} (`{e.codemod}`)" for e in r.changes]
-                out.append("")
-            if r.follow_ups:
-                out += ["### Follow-ups", ""]
-                out += [f"- [ ] line {e.line}: {e.message} (`{e.codemod}`)" for e in r.follow_ups]
-                out.append("")
-            if r.status == "converted":
-                diff = unified_diff(r.text("source"), r.text("output"), r.path)
-                fence = "````" if "```" in diff else "```"
-                out += ["<details><summary>Diff</summary>", "", f"{fence}diff", diff.rstrip("\n"), fence, "", "</details>", ""]
-        return "\n".join(out).rstrip() + "\n"
+        from migrator.report_markdown import render
+
+        return render(self)
+
+    def to_html(self) -> str:
+        from migrator.report_html import render
+
+        return render(self)

@@ -18,8 +18,15 @@ class Entry:
     message: str
     kind: EntryKind
 
+    @property
+    def code(self) -> str:
+        """The finding's stable code (``RT102``), from ``migrator/data/codes.toml``."""
+        from migrator.codes import code_for
+
+        return code_for(self.codemod, self.kind)
+
     def to_dict(self) -> dict[str, object]:
-        return {"codemod": self.codemod, "line": self.line, "message": self.message, "kind": self.kind}
+        return {"codemod": self.codemod, "code": self.code, "line": self.line, "message": self.message, "kind": self.kind}
 
 
 @dataclass(frozen=True)
