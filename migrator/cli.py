@@ -44,8 +44,8 @@ def list_codemods() -> None:
               help="With one input file, write the result to this path ('-' for stdout) and leave the input untouched.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of what would change and write nothing.")
 @click.option("--check", is_flag=True, help="Write nothing; exit with 1 if any file would change.")
-@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write a report of changes and follow-ups: JSON for .json, Markdown for .md, text otherwise.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
+              help="Write a report of changes and follow-ups: JSON for .json, Markdown for .md, a side-by-side review page for .html, text otherwise (repeatable).")
 @click.option("--num-workers", type=click.IntRange(min=1), default=None,
               help="Number of Ray Train workers in the generated ScalingConfig. "
                    "Default: the count the script itself asks for where it can be read (Lightning's devices and num_nodes), else 2.")
@@ -69,7 +69,7 @@ def convert(
     output: Path | None,
     show_diff: bool,
     check: bool,
-    report_path: Path | None,
+    report_path: tuple[Path, ...],
     num_workers: int | None,
     use_gpu: bool,
     storage_path: str | None,
@@ -115,8 +115,8 @@ def convert(
         report.add(result)
         _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet,
               follow_ups=output_format == "text")
-    if report_path is not None:
-        report.write(report_path)
+    for path in report_path:
+        report.write(path)
     if output_format != "text":
         from migrator.formats import render
 
