@@ -85,7 +85,8 @@ def convert(
     """Rewrite training scripts in PATHS (files, or folders searched for .py files) for Ray Train.
 
     Changed files are rewritten in place unless --diff, --check or -o is given. A file that cannot
-    be converted is left exactly as it was, and the run goes on with the others.
+    be converted is left exactly as it was, and the run goes on with the others. Defaults for the
+    options come from [tool.migrate] in the nearest pyproject.toml above PATHS; the command line wins.
     """
     from migrator.registry import select
 
