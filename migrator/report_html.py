@@ -29,6 +29,7 @@ code, pre, td.code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas,
 table.overview { border-collapse: collapse; background: #fff; border: 1px solid var(--line); margin: 0 0 24px; }
 table.overview th, table.overview td { padding: 5px 12px; border-bottom: 1px solid var(--line); text-align: left; }
 table.overview td.n { text-align: right; font-variant-numeric: tabular-nums; }
+table.overview td.failed { color: #d1242f; font-weight: 600; }
 .badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
          margin-left: 8px; vertical-align: middle; }
 .badge.converted { background: var(--ins-strong); } .badge.unchanged { background: #eaeef2; }
@@ -36,7 +37,7 @@ table.overview td.n { text-align: right; font-variant-numeric: tabular-nums; }
 section.file { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 0 0 24px; overflow: hidden; }
 p.error { margin: 0; padding: 10px 14px; background: var(--del); }
 table.diff { width: 100%; border-collapse: collapse; table-layout: fixed; font-size: 12.5px; }
-table.diff col.num { width: 3.6em; } table.diff col.notes { width: 24%; }
+table.diff col.num { width: 3.6em; } table.diff col.notes { width: 28%; }
 table.diff th { font-weight: 600; text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line);
                 background: #fff; color: var(--muted); }
 table.diff td { vertical-align: top; padding: 0 8px; }
@@ -46,7 +47,8 @@ td.del { background: var(--del); } td.num.del { background: var(--del-strong); }
 td.ins { background: var(--ins); } td.num.ins { background: var(--ins-strong); }
 td.empty { background: #f6f8fa; }
 td.notes { border-left: 1px solid var(--line); padding: 0 6px; }
-.note { margin: 2px 0; padding: 3px 7px; border-left: 3px solid; border-radius: 3px; font-size: 12px; line-height: 1.35; }
+.note { margin: 2px 0; padding: 3px 7px; border-left: 3px solid; border-radius: 3px; font-size: 12px; line-height: 1.35;
+        overflow-wrap: anywhere; }
 .note.follow-up { background: var(--warn); border-color: var(--warn-edge); }
 .note.change { background: var(--note); border-color: var(--note-edge); color: #1f2328; }
 .note b { font-family: ui-monospace, monospace; font-weight: 600; margin-right: 4px; }
@@ -74,7 +76,7 @@ def render(report) -> str:
                      "<th>follow-ups</th></tr></thead><tbody>")
         for i, r in enumerate(results):
             parts.append(
-                f'<tr><td><a href="#file-{i}"><code>{escape(r.path)}</code></a></td><td>{r.status}</td>'
+                f'<tr><td><a href="#file-{i}"><code>{escape(r.path)}</code></a></td><td class="{r.status}">{r.status}</td>'
                 f'<td class="n">{len(r.changes)}</td><td class="n">{len(r.follow_ups)}</td></tr>'
             )
         parts.append("</tbody></table>")
