@@ -11,21 +11,37 @@ from migrator.registry import codemod_ids
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def _next_free_prefix() -> str:
+#: Code families by the start of a codemod's id (the order decides: first match wins).
+FAMILIES = (("transformers", 1), ("trl", 1), ("peft", 1), ("accelerate", 2), ("lightning", 3), ("ray", 4),
+            ("torch", 5), ("pytorch", 5), ("ddp", 5), ("launch", 5))
+
+
+def _suggest(missing: list[str]) -> dict[str, str]:
+    """The next free prefix in each missing codemod's family (RT6x when no family fits)."""
     used = set(table()["codemods"].values())
-    return next(f"RT{n}" for n in range(60, 100) if f"RT{n}" not in used)
+    suggestions = {}
+    for codemod in missing:
+        family = next((digit for start, digit in FAMILIES if codemod.startswith(start)), 6)
+        prefix = next(f"RT{family}{n}" for n in range(10) if f"RT{family}{n}" not in used)
+        used.add(prefix)
+        suggestions[codemod] = prefix
+    return suggestions
 
 
 def test_every_registered_codemod_has_a_code() -> None:
     missing = [codemod for codemod in codemod_ids() if codemod not in table()["codemods"]]
-    hint = "\n".join(f'    {codemod} = "RTxy"' for codemod in missing)
+    suggestions = _suggest(missing)
+    toml_lines = "\n".join(f'    {codemod} = "{prefix}"' for codemod, prefix in suggestions.items())
+    readme_rows = "\n".join(
+        f"    | `{prefix}1` | {codemod} <what a change by it does, one sentence>. |\n"
+        f"    | `{prefix}2` | {codemod} <what its follow-ups ask of a person, one sentence>. |"
+        for codemod, prefix in suggestions.items()
+    )
     assert not missing, (
         f"codemods without a finding code: {', '.join(missing)}.\n"
-        f"Add under [codemods] in {CODES_FILE.relative_to(README.parent)}, taking the next free prefix of the "
-        f"family (RT1x Transformers, RT2x Accelerate, RT3x Lightning, RT4x Ray, RT5x PyTorch; e.g. {_next_free_prefix()}):\n"
-        f"{hint}\n"
-        "and a row per code (prefix + 1 for a change, prefix + 2 for a follow-up) in the README's "
-        "'Finding codes' table."
+        f"Add under [codemods] in {CODES_FILE.relative_to(README.parent)} (the next free prefix of each family):\n"
+        f"{toml_lines}\n"
+        f"and these rows to the README's 'Finding codes' table, with the sentences filled in:\n{readme_rows}"
     )
 
 
