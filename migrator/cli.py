@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from migrator import __version__
-from migrator.diffs import colour, unified_diff
+from migrator.diffs import colour, result_diff
 from migrator.engine import convert_source
 from migrator.files import discover, write_atomic
 from migrator.options import ConvertOptions
@@ -111,6 +111,10 @@ def _convert_file(path: Path, codemods, options: ConvertOptions) -> FileResult:
         data = path.read_bytes()
     except OSError as exc:
         return FileResult(str(path), "failed", b"", error=f"cannot read: {exc.strerror or exc}")
+    if path.suffix.lower() == ".ipynb":
+        from migrator import notebooks
+
+        return notebooks.convert(data, codemods, options, path=str(path))
     return convert_source(data, codemods, options, path=str(path))
 
 
@@ -121,7 +125,7 @@ def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bo
         return
     for entry in result.follow_ups:
         if not quiet:
-            click.echo(f"follow-up: {result.path}:{entry.line}: {entry.message} [{entry.codemod}]", err=True)
+            click.echo(f"follow-up: {entry.where(result.path)}: {entry.message} [{entry.codemod}]", err=True)
     if output is not None:
         data = result.output if result.output is not None else result.source
         if str(output) == "-":
@@ -133,7 +137,7 @@ def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bo
     if result.status != "converted":
         return
     if show_diff:
-        diff = unified_diff(result.text("source"), result.text("output"), result.path)
+        diff = result_diff(result)
         click.echo(colour(diff) if colour_diff else diff, nl=False, color=colour_diff)
     if check or show_diff:
         if not quiet:

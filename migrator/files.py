@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 #: Folders never recursed into (hidden folders are skipped too).
 SKIPPED_DIRS = frozenset({"venv", "build", "dist", "site-packages", "__pycache__", "node_modules"})
-SOURCE_SUFFIXES = (".py",)
+SOURCE_SUFFIXES = (".py", ".ipynb")
 
 
 def excluded(path: Path, patterns: Iterable[str]) -> bool:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrator.diffs import unified_diff
+from migrator.diffs import result_diff
 from migrator.results import FileResult
 
 #: Exit codes, as black has them.
@@ -87,9 +87,9 @@ class Report:
             if r.error:
                 lines.append(f"  error (line {r.error_line or '?'}): {r.error}")
             for e in r.changes:
-                lines.append(f"  changed   {r.path}:{e.line} [{e.codemod}] {e.message}")
+                lines.append(f"  changed   {e.where(r.path)} [{e.codemod}] {e.message}")
             for e in r.follow_ups:
-                lines.append(f"  follow-up {r.path}:{e.line} [{e.codemod}] {e.message}")
+                lines.append(f"  follow-up {e.where(r.path)} [{e.codemod}] {e.message}")
             lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 
@@ -103,14 +103,18 @@ class Report:
                 out += [f"**Could not convert** (line {r.error_line or '?'}): {r.error}", ""]
             if r.changes:
                 out += ["### Changes", ""]
-                out += [f"- line {e.line}: {e.message} (`{e.codemod}`)" for e in r.changes]
+                out += [f"- {_at(e)}: {e.message} (`{e.codemod}`)" for e in r.changes]
                 out.append("")
             if r.follow_ups:
                 out += ["### Follow-ups", ""]
-                out += [f"- [ ] line {e.line}: {e.message} (`{e.codemod}`)" for e in r.follow_ups]
+                out += [f"- [ ] {_at(e)}: {e.message} (`{e.codemod}`)" for e in r.follow_ups]
                 out.append("")
             if r.status == "converted":
-                diff = unified_diff(r.text("source"), r.text("output"), r.path)
+                diff = result_diff(r)
                 fence = "````" if "```" in diff else "```"
                 out += ["<details><summary>Diff</summary>", "", f"{fence}diff", diff.rstrip("\n"), fence, "", "</details>", ""]
         return "\n".join(out).rstrip() + "\n"
+
+
+def _at(entry) -> str:
+    return f"cell {entry.cell}, line {entry.line}" if entry.cell is not None else f"line {entry.line}"

@@ -17,9 +17,18 @@ class Entry:
     line: int
     message: str
     kind: EntryKind
+    #: In a notebook: the cell (1-based, as Jupyter counts them) that ``line`` is a line of.
+    cell: int | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"codemod": self.codemod, "line": self.line, "message": self.message, "kind": self.kind}
+        data: dict[str, object] = {"codemod": self.codemod, "line": self.line, "message": self.message, "kind": self.kind}
+        if self.cell is not None:
+            data["cell"] = self.cell
+        return data
+
+    def where(self, path: str) -> str:
+        """``path:line``, or ``path:cell N:line`` in a notebook."""
+        return f"{path}:cell {self.cell}:{self.line}" if self.cell is not None else f"{path}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class FileResult:
     error: str | None = None
     error_line: int | None = None
     encoding: str = "utf-8"
+    #: A converted notebook's changed cells (``migrator.notebooks.CellChange``), for per-cell diffs.
+    notebook_cells: tuple = ()
 
     @property
     def changes(self) -> list[Entry]:
