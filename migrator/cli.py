@@ -8,6 +8,7 @@ validate`` import the runtime only when they are invoked.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from migrator.files import discover, write_atomic
 from migrator.options import ConvertOptions
 from migrator.report import Report
 from migrator.results import FileResult
+from migrator.vcs import UnstagedGuard
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,6 +61,7 @@ def list_codemods() -> None:
 @click.option("--skip", multiple=True, metavar="ID", help="Do not run this codemod (repeatable).")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: only on a terminal).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary.")
+@click.option("--force", is_flag=True, help="Rewrite files even when git shows unstaged changes in them.")
 def convert(
     paths: tuple[Path, ...],
     output: Path | None,
@@ -74,6 +77,7 @@ def convert(
     skip: tuple[str, ...],
     color: bool | None,
     quiet: bool,
+    force: bool,
 ) -> None:
     """Rewrite training scripts in PATHS (files, or folders searched for .py files) for Ray Train.
 
@@ -96,10 +100,15 @@ def convert(
     )
     colour_diff = sys.stdout.isatty() if color is None else color
     report = Report(check=check, dry_run=show_diff)
+    in_place = output is None and not show_diff and not check
+    guard = UnstagedGuard() if in_place and not force else None
     for path in discover(paths, exclude):
         result = _convert_file(path, codemods, options)
+        if guard is not None and result.status == "converted" and guard.has_unstaged_changes(path):
+            result = FileResult(result.path, "failed", result.source, error="it has unstaged changes in git; "
+                                "commit or stage them first, or pass --force to rewrite it anyway")
+        result = _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet)
         report.add(result)
-        _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet)
     if report_path is not None:
         report.write(report_path)
     click.echo(report.summary(), err=True)
@@ -108,6 +117,8 @@ def convert(
 
 def _convert_file(path: Path, codemods, options: ConvertOptions) -> FileResult:
     try:
+        if path.is_dir():  # a folder the walk could not enter
+            os.listdir(path)
         data = path.read_bytes()
     except OSError as exc:
         return FileResult(str(path), "failed", b"", error=f"cannot read: {exc.strerror or exc}")
@@ -118,7 +129,18 @@ def _convert_file(path: Path, codemods, options: ConvertOptions) -> FileResult:
     return convert_source(data, codemods, options, path=str(path))
 
 
-def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool, quiet: bool) -> None:
+def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool,
+          quiet: bool) -> FileResult:
+    try:
+        _emit_or_raise(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet)
+    except OSError as exc:  # a folder or target we may not write: reported, and the run goes on
+        result = FileResult(result.path, "failed", result.source, error=f"cannot write: {exc.strerror or exc}")
+        _emit_or_raise(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet)
+    return result
+
+
+def _emit_or_raise(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool,
+                   quiet: bool) -> None:
     if result.status == "failed":
         where = f"{result.path}:{result.error_line}" if result.error_line else result.path
         click.echo(f"error: cannot convert {where}: {result.error}", err=True)
