@@ -8,6 +8,7 @@ validate`` import the runtime only when they are invoked.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,12 +16,13 @@ import click
 
 from migrator import __version__
 from migrator.config import project_defaults
-from migrator.diffs import colour, unified_diff
+from migrator.diffs import colour, result_diff
 from migrator.engine import convert_source
 from migrator.files import discover, write_atomic
 from migrator.options import ConvertOptions
 from migrator.report import Report
 from migrator.results import FileResult
+from migrator.vcs import UnstagedGuard
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +65,7 @@ def list_codemods() -> None:
 @click.option("--output-format", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True,
               help="Print the findings (changes, follow-ups, failures) on stdout as JSON, GitHub Actions annotations or SARIF 2.1.0; text prints them on stderr.")
 @click.option("--since", metavar="REF", help="Only the files changed since the git REF (committed since the merge base, staged, unstaged or new).")
+@click.option("--force", is_flag=True, help="Rewrite files even when git shows unstaged changes in them.")
 @project_defaults
 def convert(
     paths: tuple[Path, ...],
@@ -81,6 +84,7 @@ def convert(
     quiet: bool,
     output_format: str,
     since: str | None,
+    force: bool,
 ) -> None:
     """Rewrite training scripts in PATHS (files, or folders searched for .py files) for Ray Train.
 
@@ -111,11 +115,16 @@ def convert(
         from migrator.since import only_changed
 
         files = only_changed(files, since, paths)
+    in_place = output is None and not show_diff and not check
+    guard = UnstagedGuard() if in_place and not force else None
     for path in files:
         result = _convert_file(path, codemods, options)
+        if guard is not None and result.status == "converted" and guard.has_unstaged_changes(path):
+            result = FileResult(result.path, "failed", result.source, error="it has unstaged changes in git; "
+                                "commit or stage them first, or pass --force to rewrite it anyway")
+        result = _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet,
+                       follow_ups=output_format == "text")
         report.add(result)
-        _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet,
-              follow_ups=output_format == "text")
     for path in report_path:
         report.write(path)
     if output_format != "text":
@@ -128,21 +137,39 @@ def convert(
 
 def _convert_file(path: Path, codemods, options: ConvertOptions) -> FileResult:
     try:
+        if path.is_dir():  # a folder the walk could not enter
+            os.listdir(path)
         data = path.read_bytes()
     except OSError as exc:
         return FileResult(str(path), "failed", b"", error=f"cannot read: {exc.strerror or exc}")
+    if path.suffix.lower() == ".ipynb":
+        from migrator import notebooks
+
+        return notebooks.convert(data, codemods, options, path=str(path))
     return convert_source(data, codemods, options, path=str(path))
 
 
-def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool, quiet: bool,
-          follow_ups: bool = True) -> None:
+def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool,
+          quiet: bool, follow_ups: bool = True) -> FileResult:
+    kwargs = dict(output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet,
+                  follow_ups=follow_ups)
+    try:
+        _emit_or_raise(result, **kwargs)
+    except OSError as exc:  # a folder or target we may not write: reported, and the run goes on
+        result = FileResult(result.path, "failed", result.source, error=f"cannot write: {exc.strerror or exc}")
+        _emit_or_raise(result, **kwargs)
+    return result
+
+
+def _emit_or_raise(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool,
+                   quiet: bool, follow_ups: bool = True) -> None:
     if result.status == "failed":
         where = f"{result.path}:{result.error_line}" if result.error_line else result.path
         click.echo(f"error: cannot convert {where}: {result.error}", err=True)
         return
     for entry in result.follow_ups:
         if follow_ups and not quiet:
-            click.echo(f"follow-up: {result.path}:{entry.line}: {entry.message} [{entry.codemod}]", err=True)
+            click.echo(f"follow-up: {entry.where(result.path)}: {entry.message} [{entry.codemod}]", err=True)
     if output is not None:
         data = result.output if result.output is not None else result.source
         if str(output) == "-":
@@ -154,7 +181,7 @@ def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bo
     if result.status != "converted":
         return
     if show_diff:
-        diff = unified_diff(result.text("source"), result.text("output"), result.path)
+        diff = result_diff(result)
         click.echo(colour(diff) if colour_diff else diff, nl=False, color=colour_diff)
     if check or show_diff:
         if not quiet:

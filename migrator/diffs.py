@@ -34,3 +34,12 @@ def colour(diff: str) -> str:
         else:
             out.append(line)
     return "".join(out)
+
+
+def result_diff(result) -> str:
+    """The diff of one ``FileResult``: per cell for a notebook, else of the whole file."""
+    if result.notebook_cells:
+        from migrator.notebooks import diff
+
+        return diff(result)
+    return unified_diff(result.text("source"), result.text("output"), result.path)

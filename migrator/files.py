@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 #: Folders never recursed into (hidden folders are skipped too).
 SKIPPED_DIRS = frozenset({"venv", "build", "dist", "site-packages", "__pycache__", "node_modules"})
-SOURCE_SUFFIXES = (".py",)
+SOURCE_SUFFIXES = (".py", ".ipynb")
 
 
 def excluded(path: Path, patterns: Iterable[str]) -> bool:
@@ -38,7 +38,15 @@ def discover(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Iterator[Pat
 
 
 def _walk(root: Path, exclude: tuple[str, ...]) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
+    """Source files below ``root``; symbolic links leading out of it are not followed.
+
+    A folder that cannot be listed is yielded itself, so that the caller reports it.
+    """
+    inside = os.path.realpath(root)
+    unreadable: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda exc: unreadable.append(Path(exc.filename))):
+        yield from unreadable
+        unreadable.clear()
         here = Path(dirpath)
         dirnames[:] = sorted(
             d
@@ -47,8 +55,16 @@ def _walk(root: Path, exclude: tuple[str, ...]) -> Iterator[Path]:
             and not excluded(here / d, exclude)
         )
         for name in sorted(filenames):
-            if name.endswith(SOURCE_SUFFIXES):
+            if name.endswith(SOURCE_SUFFIXES) and _within(here / name, inside):
                 yield here / name
+    yield from unreadable
+
+
+def _within(path: Path, root: str) -> bool:
+    if not path.is_symlink():
+        return True
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -88,9 +88,9 @@ class Report:
             if r.error:
                 lines.append(f"  error (line {r.error_line or '?'}): {r.error}")
             for e in r.changes:
-                lines.append(f"  changed   {r.path}:{e.line} [{e.codemod}] {e.message}")
+                lines.append(f"  changed   {e.where(r.path)} [{e.codemod}] {e.message}")
             for e in r.follow_ups:
-                lines.append(f"  follow-up {r.path}:{e.line} [{e.codemod}] {e.message}")
+                lines.append(f"  follow-up {e.where(r.path)} [{e.codemod}] {e.message}")
             lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 

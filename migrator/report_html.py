@@ -103,10 +103,18 @@ def _file_section(i: int, r: FileResult) -> str:
 
 
 def _side_by_side(r: FileResult) -> str:
-    before = r.text("source").splitlines()
-    after = r.text("output").splitlines()
+    if r.notebook_cells:  # a notebook: its changed code cells, each side by side, not its JSON
+        return "\n".join(
+            f"<h3>cell {c.number}</h3>\n" + _table(c.before.splitlines(), c.after.splitlines(),
+                                                   [e for e in r.entries if e.cell == c.number])
+            for c in r.notebook_cells
+        )
+    return _table(r.text("source").splitlines(), r.text("output").splitlines(), r.entries)
+
+
+def _table(before: list[str], after: list[str], entries) -> str:
     notes: dict[int, list[Entry]] = defaultdict(list)
-    for entry in r.entries:
+    for entry in entries:
         # Lines are those of the code the codemod was given: the original's, as near as can be.
         notes[min(max(entry.line, 1), max(len(before), 1))].append(entry)
     rows = ['<table class="diff"><colgroup><col class="num"><col><col class="num"><col><col class="notes">'

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from migrator.codes import all_codes
-from migrator.diffs import unified_diff
+from migrator.diffs import result_diff
 from migrator.results import FileResult
 
 
@@ -52,16 +52,16 @@ def _file_section(r: FileResult) -> list[str]:
         out += [f"**Could not convert** (line {r.error_line or '?'}): {r.error}. The file was left as it was.", ""]
     if r.follow_ups:
         out += ["### Follow-ups", ""]
-        out += [f"- [ ] line {e.line}: {e.message} (`{e.code}` `{e.codemod}`)" for e in r.follow_ups]
+        out += [f"- [ ] {_at(e)}: {e.message} (`{e.code}` `{e.codemod}`)" for e in r.follow_ups]
         out.append("")
     if r.changes or r.status == "converted":
         out += [f"<details><summary>Changes and diff ({_plural(len(r.changes), 'change')})</summary>", ""]
         if r.changes:
             out += ["### Changes", ""]
-            out += [f"- line {e.line}: {e.message} (`{e.code}` `{e.codemod}`)" for e in r.changes]
+            out += [f"- {_at(e)}: {e.message} (`{e.code}` `{e.codemod}`)" for e in r.changes]
             out.append("")
         if r.status == "converted":
-            diff = unified_diff(r.text("source"), r.text("output"), r.path)
+            diff = result_diff(r)
             fence = "`" * max(3, _longest_backtick_run(diff) + 1)
             out += [f"{fence}diff", diff.rstrip("\n"), fence, ""]
         out += ["</details>", ""]
@@ -74,3 +74,8 @@ def _longest_backtick_run(text: str) -> int:
         run = run + 1 if char == "`" else 0
         longest = max(longest, run)
     return longest
+
+
+def _at(entry) -> str:
+    """Where a finding is: its line, and in a notebook its cell."""
+    return f"cell {entry.cell}, line {entry.line}" if entry.cell is not None else f"line {entry.line}"

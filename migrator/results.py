@@ -17,6 +17,8 @@ class Entry:
     line: int
     message: str
     kind: EntryKind
+    #: In a notebook: the cell (1-based, as Jupyter counts them) that ``line`` is a line of.
+    cell: int | None = None
 
     @property
     def code(self) -> str:
@@ -26,7 +28,15 @@ class Entry:
         return code_for(self.codemod, self.kind)
 
     def to_dict(self) -> dict[str, object]:
-        return {"codemod": self.codemod, "code": self.code, "line": self.line, "message": self.message, "kind": self.kind}
+        data: dict[str, object] = {"codemod": self.codemod, "code": self.code, "line": self.line, "message": self.message,
+                                   "kind": self.kind}
+        if self.cell is not None:
+            data["cell"] = self.cell
+        return data
+
+    def where(self, path: str) -> str:
+        """``path:line``, or ``path:cell N:line`` in a notebook."""
+        return f"{path}:cell {self.cell}:{self.line}" if self.cell is not None else f"{path}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class FileResult:
     error: str | None = None
     error_line: int | None = None
     encoding: str = "utf-8"
+    #: A converted notebook's changed cells (``migrator.notebooks.CellChange``), for per-cell diffs.
+    notebook_cells: tuple = ()
 
     @property
     def changes(self) -> list[Entry]:

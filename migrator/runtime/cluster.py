@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from migrator.runtime import privacy
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -48,6 +50,7 @@ class LocalCluster:
         self._temp_dir: str | None = None
         self.address: str | None = None
         self.dashboard_url: str | None = None
+        self.auth_env: dict[str, str] = {}
 
     def ensure_started(self) -> str:
         if self.address is None:
@@ -85,7 +88,11 @@ class LocalCluster:
         if self.num_gpus is not None:
             command += ["--num-gpus", str(self.num_gpus)]
         command += ["--include-dashboard=true", "--dashboard-host", "127.0.0.1"] if self.dashboard else ["--include-dashboard=false"]
-        env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"), **self.env}
+        # Some of Ray's servers listen on every interface whatever the options say: token
+        # authentication stays on (migrator.runtime.privacy). A driver attaching needs the token:
+        # ``auth_env`` is what to add to its environment.
+        env = dict(privacy.private_env({**os.environ, **self.env}))
+        self.auth_env = {k: env[k] for k in privacy.AUTH_VARS if k in env}
         # The Jobs API runs `python` from the head's PATH: make it this interpreter.
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         # A new session: every Ray process started from here carries its id, which is how stop() finds them.

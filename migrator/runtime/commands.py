@@ -54,6 +54,22 @@ def _read_source(path: Path) -> str:
         raise click.ClickException(f"cannot read {path}: {exc}") from None
 
 
+def _script_of_notebook(path: Path) -> Path:
+    """A notebook runs as its code cells joined into a script (IPython lines skipped, with a note)."""
+    if path is None or path.suffix.lower() != ".ipynb":
+        return path
+    from migrator import notebooks
+
+    try:
+        text, skipped = notebooks.script_of(path.read_bytes())
+    except (OSError, notebooks.NotebookError) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from None
+    target = Path(tempfile.mkdtemp(prefix="migrate-nb-")) / f"{path.stem}.py"
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"note: {path} runs as its code cells ({target}); {skipped} IPython-only line(s) skipped", err=True)
+    return target
+
+
 def _preflight(path: Path, source: str) -> None:
     """Refuse, in one line and before anything starts, a script that cannot work."""
     mismatch = preflight.lightning_mismatch(source)
@@ -86,6 +102,8 @@ def run(script: Path, script_args: tuple[str, ...], address: str | None, num_wor
     from migrator.runtime import runner
     from migrator.runtime.progress import Progress, error_block, final_metrics, render_summary
 
+    notebook_folder = [str(script.resolve().parent)] if script.suffix.lower() == ".ipynb" else None
+    script = _script_of_notebook(script)
     source = _read_source(script)
     _preflight(script, source)
     if not preflight.uses_torch_trainer(source):
@@ -117,7 +135,8 @@ def run(script: Path, script_args: tuple[str, ...], address: str | None, num_wor
             else:
                 flags = options.launch_flags() + ([] if address else ["--local-cluster"])
                 outcome = runner.run_module("migrator.runtime.launch", str(script.resolve()), flags, list(script_args),
-                                            cwd=os.getcwd(), env=runner.child_env(address), on_event=progress.event,
+                                            cwd=os.getcwd(), env=runner.child_env(address, pythonpath=notebook_folder),
+                                            on_event=progress.event,
                                             on_line=on_line)
         except KeyboardInterrupt:
             progress.close()
@@ -197,6 +216,7 @@ def validate(original: Path, script_args: tuple[str, ...], converted: Path | Non
     """
     from migrator.runtime.validate import Settings, render_table, run_validation, to_json
 
+    original, converted = _script_of_notebook(original), _script_of_notebook(converted)
     settings = Settings(
         original=original, converted=converted, script_args=list(script_args), max_steps=max_steps, seed=seed,
         tolerance=tolerance, num_workers=num_workers, use_gpu=use_gpu, standins=offline_standins,

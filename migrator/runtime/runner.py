@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from migrator.runtime import events as ev
+from migrator.runtime import privacy
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds `migrator/`
 Handler = Callable[[dict[str, Any]], None]
@@ -89,7 +90,8 @@ def is_jobs_address(address: str | None) -> bool:
 def child_env(address: str | None, extra: dict[str, str] | None = None, pythonpath: list[str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("RAY_AUTH_MODE", "disabled")  # else Ray prints a token-auth notice on every run
+    # Token authentication on, explicitly (which also quiets Ray's notice): migrator.runtime.privacy.
+    privacy.private_env(env)
     paths = [str(PACKAGE_ROOT), *(pythonpath or []), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     if address:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from migrator.runtime import privacy
+
 from migrator.engine import convert_source
 from migrator.options import ConvertOptions
 from migrator.registry import all_codemods
@@ -57,7 +59,8 @@ def _free_ports(n: int) -> list[int]:
 
 
 def _base_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ, HOME=str(home), RAY_AUTH_MODE="disabled", PYTHONUNBUFFERED="1")
+    # Token authentication on, one token for the cluster and the scripts (migrator/runtime/privacy.py).
+    env = dict(privacy.private_env(dict(os.environ, HOME=str(home), PYTHONUNBUFFERED="1")))
     env.pop("RAY_TRAIN_V2_ENABLED", None)  # what users get: the default, V2
     return env
 

@@ -33,10 +33,10 @@ TIMEOUT_S = 600
 pytestmark = pytest.mark.e2e
 
 
-def migrate(*args: str, cwd: Path, timeout: int = TIMEOUT_S) -> subprocess.CompletedProcess:
+def migrate(*args: str, cwd: Path, timeout: int = TIMEOUT_S, auth: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "RAY_AUTH_MODE": "disabled",
+        **(auth or {}),  # a cluster of the test's own: its token (token authentication stays on)
         "HOME": str(cwd),  # ~/ray_results, caches: the test's own
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
@@ -49,8 +49,8 @@ def migrate(*args: str, cwd: Path, timeout: int = TIMEOUT_S) -> subprocess.Compl
         pytest.fail(f"migrate {' '.join(args)} ran past {timeout} s; stderr ended with:\n{err[-3000:]}")
 
 
-def run_json(*args: str, cwd: Path) -> tuple[dict, subprocess.CompletedProcess]:
-    done = migrate(*args, "--json", cwd=cwd)
+def run_json(*args: str, cwd: Path, auth: dict[str, str] | None = None) -> tuple[dict, subprocess.CompletedProcess]:
+    done = migrate(*args, "--json", cwd=cwd, auth=auth)
     try:
         data = json.loads(done.stdout)
     except ValueError:
@@ -94,7 +94,7 @@ def test_run_transformers_sample_on_its_own_local_cluster(tmp_path: Path) -> Non
 def test_run_lightning_on_an_existing_cluster(ray_cluster, tmp_path: Path) -> None:
     data, done = run_json("run", str(DATA / "lightning_regression_converted.py"), "--address",
                           ray_cluster.ensure_started(), "--cpu", "--num-workers", "2", "--max-steps", "5",
-                          "--storage-path", str(tmp_path / "results"), cwd=tmp_path)
+                          "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.auth_env)
     assert_ok(data, done)
     assert data["mode"] == "address" and data["world_size"] == 2
     assert data["steps"] == 5, data["losses"]
@@ -104,7 +104,7 @@ def test_run_lightning_on_an_existing_cluster(ray_cluster, tmp_path: Path) -> No
 def test_run_accelerate_on_one_worker_is_capped(ray_cluster, tmp_path: Path) -> None:
     data, done = run_json("run", str(DATA / "accelerate_regression_converted.py"), "--address",
                           ray_cluster.ensure_started(), "--cpu", "--num-workers", "1", "--max-steps", "7",
-                          "--storage-path", str(tmp_path / "results"), cwd=tmp_path)
+                          "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.auth_env)
     assert_ok(data, done)
     assert data["world_size"] == 1
     # 14 batches an epoch, 3 epochs: the cap stops the training loader, the epochs still report.
@@ -114,7 +114,7 @@ def test_run_accelerate_on_one_worker_is_capped(ray_cluster, tmp_path: Path) -> 
 
 def test_run_converted_legacy_ray_script(ray_cluster, tmp_path: Path) -> None:
     data, done = run_json("run", str(DATA / "legacy_accelerate_trainer_converted.py"), "--address",
-                          ray_cluster.ensure_started(), "--storage-path", str(tmp_path / "results"), cwd=tmp_path)
+                          ray_cluster.ensure_started(), "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.auth_env)
     assert_ok(data, done)
     assert data["world_size"] == 2 and data["steps"] > 0
     assert (Path(data["checkpoint"]) / "model.pt").is_file()
@@ -129,7 +129,7 @@ def test_run_as_a_ray_job(ray_cluster, tmp_path: Path) -> None:
     script.write_bytes((DATA / "accelerate_regression_converted.py").read_bytes())
     data, done = run_json("run", str(script), "--address", ray_cluster.ensure_jobs_url(), "--cpu",
                           "--num-workers", "2", "--max-steps", "4", "--storage-path", str(tmp_path / "results"),
-                          cwd=tmp_path)
+                          cwd=tmp_path, auth=ray_cluster.auth_env)
     assert_ok(data, done)
     assert data["mode"] == "job" and data["job_id"]
     assert data["world_size"] == 2 and data["steps"] == 4
@@ -139,7 +139,7 @@ def test_run_as_a_ray_job(ray_cluster, tmp_path: Path) -> None:
 
 def test_run_failure_shows_the_worker_error(ray_cluster, tmp_path: Path) -> None:
     done = migrate("run", str(DATA / "broken_driver_name_converted.py"), "--address", ray_cluster.ensure_started(),
-                   "--cpu", "--storage-path", str(tmp_path / "results"), cwd=tmp_path)
+                   "--cpu", "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.auth_env)
     assert done.returncode == 1
     err = done.stderr
     assert "migrate run: FAILED" in err

@@ -1,0 +1,26 @@
+"""A converted notebook trains under `migrate run` (its code cells as a script, magics skipped)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_runtime import migrate, run_json
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "fixtures" / "notebooks" / "guide_first_tab.ipynb"
+
+pytestmark = pytest.mark.e2e
+
+
+def test_run_a_converted_notebook(tmp_path: Path) -> None:
+    nb = tmp_path / "nb.ipynb"
+    shutil.copy(NOTEBOOK, nb)
+    converted = migrate("convert", str(nb), "--no-use-gpu", cwd=tmp_path)
+    assert converted.returncode == 0, converted.stderr
+    data, done = run_json("run", str(nb), "--cpu", "--num-workers", "2", "--max-steps", "4", cwd=tmp_path)
+    assert data["ok"], (data.get("error"), done.stderr[-3000:])
+    assert data["fit_calls"] == 1 and data["world_size"] == 2
+    assert "6 IPython-only line(s) skipped" in done.stderr

@@ -1,0 +1,112 @@
+"""Every cluster the runtime starts is private: loopback only, or token authentication on.
+
+Starts each kind (the embedded one of ``migrate run``, the private head of ``validate``, the
+head with the Jobs dashboard) and lists the listening sockets of its processes with psutil.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from migrator.runtime import runner
+from migrator.runtime.cluster import LocalCluster
+
+# Measured (Ray 2.60, this machine): the GCS, the raylet and the client server listen on every
+# interface but run with token authentication on; the dashboard agent (0.0.0.0, ::, the machine's
+# address) and the runtime-env agent (the machine's address) are started by the raylet without
+# RAY_AUTH_MODE/RAY_AUTH_TOKEN in their environment, so this test cannot show them protected, and
+# no `ray start` option found binds them to loopback. Kept as an expected failure until that holds.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.xfail(reason="Ray 2.60's dashboard and runtime-env agents listen beyond loopback and "
+                             "their processes carry no token settings (see the comment above)", strict=False),
+]
+
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def _listening(pids: set[int]) -> list[tuple[str, str, int, bool]]:
+    """(process name, address, port, token auth on) for each listening TCP socket of ``pids``."""
+    found = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            auth = process.environ().get("RAY_AUTH_MODE", "").lower() == "token" and bool(
+                process.environ().get("RAY_AUTH_TOKEN") or process.environ().get("RAY_AUTH_TOKEN_PATH"))
+            for conn in process.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.append((process.name(), conn.laddr.ip, conn.laddr.port, auth))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _session(sid: int) -> set[int]:
+    pids = set()
+    for pid in psutil.pids():
+        try:
+            if __import__("os").getsid(pid) == sid:
+                pids.add(pid)
+        except OSError:
+            pass
+    return pids
+
+
+def _assert_private(sockets: list[tuple[str, str, int, bool]]) -> None:
+    assert len(sockets) >= 3, sockets  # GCS, raylet, ... : something was measured
+    exposed = [s for s in sockets if s[1] not in LOOPBACK]
+    assert all(auth for *_, auth in exposed), f"listening beyond loopback without token authentication: {exposed}"
+
+
+@pytest.mark.parametrize("dashboard", [False, True], ids=["validate-head", "jobs-dashboard-head"])
+def test_head_nodes_stay_private(dashboard: bool) -> None:
+    cluster = LocalCluster(num_cpus=1, num_gpus=0, dashboard=dashboard)
+    try:
+        cluster.start()
+        assert cluster.auth_env.get("RAY_AUTH_MODE") == "token" and cluster.auth_env.get("RAY_AUTH_TOKEN")
+        time.sleep(3)  # the dashboard agent and the client server come up after `ray start` returns
+        sockets = _listening(_session(cluster._sid))
+        print(sockets)
+        _assert_private(sockets)
+        if dashboard:
+            assert any(ip in LOOPBACK and port == int(cluster.dashboard_url.rsplit(":", 1)[1])
+                       for _, ip, port, _ in sockets)
+    finally:
+        cluster.stop()
+
+
+EMBEDDED = """
+import sys, time
+from migrator.runtime.launch import Harness, local_cluster_defaults
+with local_cluster_defaults(Harness(local_cluster=True, num_cpus=1)):
+    import ray
+    ray.init()
+    print("ready", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_the_embedded_cluster_of_migrate_run_stays_private() -> None:
+    env = runner.child_env(None)  # what `migrate run` gives its driver
+    driver = subprocess.Popen([sys.executable, "-c", EMBEDDED], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert driver.stdout.readline().strip() == "ready"
+        time.sleep(3)
+        sockets = _listening(_session(driver.pid))
+        print(sockets)
+        _assert_private(sockets)
+    finally:
+        driver.stdin.close()
+        try:
+            driver.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+        from migrator.runtime.cluster import kill_session
+
+        kill_session(driver.pid)
