@@ -67,11 +67,19 @@ def is_main_guard(node: cst.CSTNode) -> bool:
     return "__name__" in names and "__main__" in strings
 
 
-def owner_of(node: cst.CSTNode, module: cst.Module, parents) -> Owner:
-    """The block that holds ``node`` at statement level: a top-level function, the main guard, or the module."""
+def owner_of(node: cst.CSTNode, module: cst.Module, parents, *, through_nested: bool = False) -> Owner:
+    """The block that holds ``node`` at statement level: a top-level function, the main guard, or the module.
+
+    With ``through_nested``, a function nested in another (``@find_executable_batch_size``'s inner
+    loop, a ``train()`` defined inside ``main()``) counts as part of the function around it: the
+    outer function's block holds its ``def`` and its call, and both move together.
+    """
     current = node
     while current is not module:
         parent = parents[current]
+        if through_nested and isinstance(parent, cst.FunctionDef) and parents[parent] is not module and _in_function(parent, module, parents):
+            current = parent
+            continue
         if isinstance(parent, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
             if isinstance(parent, cst.FunctionDef) and parents[parent] is module:
                 if not isinstance(parent.body, cst.IndentedBlock):
@@ -83,6 +91,18 @@ def owner_of(node: cst.CSTNode, module: cst.Module, parents) -> Owner:
             return parent
         current = parent
     return module
+
+
+def _in_function(node: cst.CSTNode, module: cst.Module, parents) -> bool:
+    """Whether ``node`` sits inside a function, not directly in a class."""
+    current = parents[node]
+    while current is not module:
+        if isinstance(current, cst.ClassDef):
+            return False
+        if isinstance(current, cst.FunctionDef):
+            return True
+        current = parents[current]
+    return False
 
 
 def block_of(owner: Owner) -> list[cst.BaseStatement]:
@@ -259,6 +279,57 @@ def plan(
     )
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
     return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons)
+
+
+@dataclass
+class SitePlan:
+    """Where one training lives and what of it moves: the step every framework codemod starts with."""
+
+    owner: Owner
+    block: list[cst.BaseStatement]
+    plan: Plan
+
+    @property
+    def where(self) -> str:
+        """The owner in words, for the report: ``main()``, ``main guard``, ``module level``."""
+        if isinstance(self.owner, cst.If):
+            return "main guard"
+        return f"{self.owner.name.value}()" if isinstance(self.owner, cst.FunctionDef) else "module level"
+
+
+def plan_for_site(
+    codemod: cst.codemod.Codemod,
+    module: cst.Module,
+    trained: Sequence[cst.CSTNode],
+    built: Sequence[cst.BaseStatement],
+    *,
+    what: str = "Trainer",
+    verb: str = "trained",
+) -> SitePlan:
+    """Trained site -> owner -> seeds -> plan, for one training. Raises ``Unsupported``.
+
+    ``trained`` are the calls that train (``trainer.fit(...)``, every ``accelerator.prepare(...)``);
+    the first decides the owner. ``built`` are the statements that build the trainer; they must
+    sit in the same block. A training inside a nested function moves with the function around it.
+    """
+    parents = Metadata(codemod, ParentNodeProvider)
+    owner = owner_of(trained[0], module, parents, through_nested=True)
+    block = block_of(owner)
+    seeds = {statement_index(block, node, parents) for node in trained}
+    for stmt in built:
+        if owner_of(stmt, module, parents, through_nested=True) is not owner:
+            raise Unsupported(f"the {what} is built in one function and {verb} in another")
+        seeds.add(statement_index(block, stmt, parents))
+    return SitePlan(owner, block, plan(codemod, module, owner, seeds))
+
+
+def plan_or_follow_up(codemod, module: cst.Module, trained, built, **words) -> SitePlan | None:
+    """``plan_for_site``, or a follow-up on the training (and None) when it cannot move."""
+    try:
+        return plan_for_site(codemod, module, trained, built, **words)
+    except Unsupported as exc:
+        codemod.follow_up(trained[0], f"not converted: {exc}")
+        return None
 
 
 def _param_list(fn: cst.FunctionDef) -> list[str]:

@@ -46,7 +46,6 @@ from codemods import _lightning as lt
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._lightning_edit import TrainerEdit, checkpoint_config, hand_made_trainers
-from codemods._statements import Metadata
 from codemods._trainers import TrainerFinder, launches_ray_trainer
 from migrator.codemod import MigrationCodemod
 
@@ -86,20 +85,10 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
                     self.follow_up(site.call, f"this Trainer is never fitted here (no `{site.var}.fit(...)` beside it): nothing to launch")
             return None
         site = trained[0]
-        parents = Metadata(self, ParentNodeProvider)
-        try:
-            owner = tf.owner_of(site.train_call, tree, parents)
-            block = tf.block_of(owner)
-            fit_index = tf.statement_index(block, site.train_call, parents)
-            seeds = {fit_index}
-            for _, stmt in site.constructions:
-                if tf.owner_of(stmt, tree, parents) is not owner:
-                    raise tf.Unsupported("the Trainer is built in one function and fitted in another")
-                seeds.add(tf.statement_index(block, stmt, parents))
-            the_plan = tf.plan(self, tree, owner, seeds)
-        except tf.Unsupported as exc:
-            self.follow_up(site.train_call, f"not converted: {exc}")
+        planned = tf.plan_or_follow_up(self, tree, site.train_calls, [stmt for _, stmt in site.constructions], verb="fitted")
+        if planned is None:
             return None
+        owner, block, the_plan = planned.owner, planned.block, planned.plan
 
         fit_line = found._statement_of(site.train_call)
         prepare = cst.parse_statement(f"{site.var} = prepare_trainer({site.var})")
@@ -122,14 +111,12 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             run_config=[f"checkpoint_config={run_config}"] if run_config else (),
             intended_workers=edit.workers,
         )
-        self._report(site, the_plan, owner, edit)
+        self._report(site, planned, edit)
         return result
 
-    def _report(self, site, the_plan: tf.Plan, owner, edit: TrainerEdit) -> None:
-        where = "main guard" if isinstance(owner, cst.If) else (
-            f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "module level"
-        )
-        self.change(site.train_call, f"training at {where} moved into a train function launched by TorchTrainer")
+    def _report(self, site, planned: tf.SitePlan, edit: TrainerEdit) -> None:
+        the_plan = planned.plan
+        self.change(site.train_call, f"training at {planned.where} moved into a train function launched by TorchTrainer")
         self.change(site.train_call, f"`{site.var}` goes through prepare_trainer before fit")
         if the_plan.config_names:
             names = ", ".join(the_plan.config_names)

@@ -43,7 +43,6 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameP
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
-from codemods._statements import Metadata
 from codemods._save_strategy import NO_REPORT, SaveStrategyFixer, is_training_arguments
 from codemods._trainers import TrainerFinder, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
@@ -72,19 +71,10 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
                     self.follow_up(site.call, f"this Trainer is never trained here (no `{site.var or 'trainer'}.train()` beside it): nothing to launch")
             return tree
         site = trained[0]
-        parents = Metadata(self, ParentNodeProvider)
-        try:
-            owner = tf.owner_of(site.train_call, tree, parents)
-            block = tf.block_of(owner)
-            seeds = {tf.statement_index(block, site.train_call, parents)}
-            for _, stmt in site.constructions:
-                if tf.owner_of(stmt, tree, parents) is not owner:
-                    raise tf.Unsupported("the Trainer is built in one function and trained in another")
-                seeds.add(tf.statement_index(block, stmt, parents))
-            the_plan = tf.plan(self, tree, owner, seeds)
-        except tf.Unsupported as exc:
-            self.follow_up(site.train_call, f"not converted: {exc}")
+        planned = tf.plan_or_follow_up(self, tree, site.train_calls, [stmt for _, stmt in site.constructions])
+        if planned is None:
             return tree
+        owner, block, the_plan = planned.owner, planned.block, planned.plan
 
         self.callback_class = tf.unique_name(tree, SYNCED_CALLBACK)
         callback_lines = self._callback_lines(site.var)
@@ -111,7 +101,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             self, edited, the_plan, self.options, rewrite,
             prologue=self._prologue(), rebuild=rebuild, definitions=self._definitions(tree),
         )
-        self._report(site, the_plan, owner)
+        self._report(site, planned)
         return result
 
     def _prologue(self) -> list[cst.BaseStatement]:
@@ -134,11 +124,9 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         )
         return [first, cst.parse_statement(f"{var} = prepare_trainer({var})")]
 
-    def _report(self, site, the_plan: tf.Plan, owner) -> None:
-        where = "main guard" if isinstance(owner, cst.If) else (
-            f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "module level"
-        )
-        self.change(site.train_call, f"training at {where} moved into a train function launched by TorchTrainer")
+    def _report(self, site, planned: tf.SitePlan) -> None:
+        the_plan = planned.plan
+        self.change(site.train_call, f"training at {planned.where} moved into a train function launched by TorchTrainer")
         self.change(site.statement, f"`{site.var}` reports to Ray (RayTrainReportCallback, after every worker is past the save) and goes through prepare_trainer")
         if the_plan.config_names:
             names = ", ".join(the_plan.config_names)
