@@ -104,10 +104,14 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
             self.change(metrics.after, "metrics reported to Ray Train at the end of each epoch (ray.train.report)")
 
         def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
-            if isinstance(metrics, str) or block[i] is not metrics.loop:
+            if isinstance(metrics, str) or not _holds(block[i], metrics.loop):
                 return [stmt]
-            # `stmt` is the loop as edited above: find the same place in its body.
-            anchor = stmt.body.body[list(metrics.loop.body.body).index(metrics.after)]
+            # `stmt` is the statement as edited above: find the same place in it.
+            original, loop = block[i], stmt
+            while original is not metrics.loop:  # down through nested defs to the loop
+                j = next(k for k, s in enumerate(original.body.body) if _holds(s, metrics.loop))
+                original, loop = original.body.body[j], loop.body.body[j]
+            anchor = loop.body.body[list(metrics.loop.body.body).index(metrics.after)]
             return [stmt.visit(_AddAfter(anchor, metrics.report))]
 
         # Without a GPU, a plain Accelerator() on a Ray worker sees no distributed set-up and trains
@@ -177,6 +181,13 @@ def _evaluate_metrics(codemod, module: cst.Module) -> set[str]:
 
     module.visit(Visit())
     return names
+
+
+def _holds(stmt: cst.BaseStatement, loop: cst.For) -> bool:
+    """``stmt`` is ``loop``, or a nested ``def`` whose body holds it."""
+    if stmt is loop:
+        return True
+    return isinstance(stmt, cst.FunctionDef) and isinstance(stmt.body, cst.IndentedBlock) and any(_holds(s, loop) for s in stmt.body.body)
 
 
 class _AddAfter(cst.CSTTransformer):
