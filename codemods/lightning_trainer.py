@@ -31,7 +31,9 @@ After::
 
 The worker count comes from the placement arguments it removes (devices x num_nodes) unless
 ``--num-workers`` says otherwise. ``--lightning-package`` moves every Lightning import of a file,
-trainer or not, to one package (see ``_lightning``). ``LightningCLI`` and
+trainer or not, to one package (see ``_lightning``). ``LightningCLI`` runs inside the train
+function (``_lightning_cli``), a Trainer from ``hydra.utils.instantiate(cfg.trainer)`` is edited
+like any other (``_hydra``), several fits become several launches (``_several_trainings``);
 ``Trainer.from_argparse_args`` scripts are left as they are, with a follow-up.
 """
 

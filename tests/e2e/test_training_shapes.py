@@ -35,7 +35,7 @@ def convert(sample: Path, folder: Path, **options) -> Path:
 def test_pretrain_then_finetune_launches_twice_and_continues(tmp_path: Path, run_converted) -> None:
     script = convert(SAMPLES / "lightning" / "pretrain_then_finetune.py", tmp_path)
     assert '"checkpoint": result_1.checkpoint' in script.read_text()
-    summary = run_converted(script)
+    summary = run_converted(script, timeout=2 * 240)  # two launches, one after the other
     assert summary["fit_calls"] == 2
     pretrain, finetune = summary["fits"]
     assert pretrain["error"] is None and finetune["error"] is None
