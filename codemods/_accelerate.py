@@ -127,6 +127,17 @@ class Metrics:
     report: str  # the ray.train.report(...) line
 
 
+def with_nested_bodies(statements) -> list[cst.BaseStatement]:
+    """``statements`` and, in place of a nested ``def`` (``@find_executable_batch_size``'s inner loop), its body."""
+    out: list[cst.BaseStatement] = []
+    for stmt in statements:
+        if isinstance(stmt, cst.FunctionDef) and isinstance(stmt.body, cst.IndentedBlock):
+            out.extend(with_nested_bodies(stmt.body.body))
+        else:
+            out.append(stmt)
+    return out
+
+
 def epoch_metrics(statements, accelerator: str, dict_calls: set[str]) -> Metrics | str:
     """The metrics dict one epoch loop among ``statements`` computes, or why none was found.
 
@@ -134,7 +145,7 @@ def epoch_metrics(statements, accelerator: str, dict_calls: set[str]) -> Metrics
     only, so every rank runs it) the metrics are the last of: ``accelerator.log(d)``, ``name =
     {...}``, ``name = metric.compute()`` where ``metric`` comes from ``evaluate.load``.
     """
-    loops = [s for s in statements if isinstance(s, cst.For) and isinstance(s.target, cst.Name) and "epoch" in s.target.value]
+    loops = [s for s in with_nested_bodies(statements) if isinstance(s, cst.For) and isinstance(s.target, cst.Name) and "epoch" in s.target.value]
     if len(loops) != 1 or not isinstance(loops[0].body, cst.IndentedBlock):
         return "no single `for epoch in ...` loop at the top of the training code"
     loop, epoch = loops[0], loops[0].target.value

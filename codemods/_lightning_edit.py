@@ -36,8 +36,8 @@ class TrainerEdit(cst.CSTTransformer):
         self.codemod = codemod
         self.module = module
         self.trainer_calls = trainer_calls
-        self.fit_line = fit_line
-        self.prepare = prepare
+        # One fit line and its prepare_trainer line, or (several trainings) a dict of them.
+        self.fits = fit_line if isinstance(fit_line, dict) else {fit_line: prepare}
         self.skip = skip
         self.placement: list[str] = []
         self.workers: int | None = None
@@ -84,12 +84,12 @@ class TrainerEdit(cst.CSTTransformer):
                 RemoveImportsVisitor.remove_unused_import(self.codemod.context, module, name)
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
-        if original_node is self.skip or self.fit_line not in original_node.body:
+        if original_node is self.skip or not any(s in self.fits for s in original_node.body):
             return updated_node
         body: list[cst.BaseStatement] = []
         for before, after in zip(original_node.body, updated_node.body):
-            if before is self.fit_line:
-                body += [self.prepare.with_changes(leading_lines=after.leading_lines), after.with_changes(leading_lines=[])]
+            if before in self.fits:
+                body += [self.fits[before].with_changes(leading_lines=after.leading_lines), after.with_changes(leading_lines=[])]
             else:
                 body.append(after)
         return updated_node.with_changes(body=body)
@@ -262,15 +262,15 @@ def checkpoint_config(codemod, module: cst.Module) -> str | None:
     )
 
 
-def hand_made_trainers(codemod, module: cst.Module) -> bool:
-    """Follow-ups for ``LightningCLI`` and ``Trainer.from_argparse_args``; True when there are any."""
+def hand_made_trainers(codemod, module: cst.Module, cli: bool = True) -> bool:
+    """Follow-ups for ``LightningCLI`` (unless ``cli`` is False) and ``Trainer.from_argparse_args``; True when there are any."""
     hits: list[tuple[cst.Call, str]] = []
     ray_args = f'devices="auto", accelerator="auto", strategy=RayDDPStrategy(), plugins=[{RAY_ENV}], callbacks=[{RAY_CALLBACK}]'
 
     class Visit(cst.CSTVisitor):
         def visit_Call(self, node: cst.Call) -> None:
             names = qualified_names(codemod, node.func)
-            if any((lt.lightning_path(q) or "").endswith("LightningCLI") for q in names):
+            if cli and any((lt.lightning_path(q) or "").endswith("LightningCLI") for q in names):
                 hits.append((node, (
                     "LightningCLI builds and fits the Trainer itself, so this script was not converted: inside a train function, "
                     f"call LightningCLI(..., run=False, args=<the argv parsed on the driver>, trainer_defaults=dict({ray_args})), "

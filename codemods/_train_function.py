@@ -54,6 +54,10 @@ class Plan:
     param: str
     returns_value: bool = False
     kept_reasons: dict[int, str] = field(default_factory=dict)
+    #: Names the driver binds before the training (what ``config_names`` is chosen from).
+    provided: set[str] = field(default_factory=set)
+    #: The train function takes its config even when no name is unpacked from it.
+    needs_param: bool = False
 
 
 # -- finding the block -------------------------------------------------------------------------
@@ -67,11 +71,19 @@ def is_main_guard(node: cst.CSTNode) -> bool:
     return "__name__" in names and "__main__" in strings
 
 
-def owner_of(node: cst.CSTNode, module: cst.Module, parents) -> Owner:
-    """The block that holds ``node`` at statement level: a top-level function, the main guard, or the module."""
+def owner_of(node: cst.CSTNode, module: cst.Module, parents, *, through_nested: bool = False) -> Owner:
+    """The block that holds ``node`` at statement level: a top-level function, the main guard, or the module.
+
+    With ``through_nested``, a function nested in another (``@find_executable_batch_size``'s inner
+    loop, a ``train()`` defined inside ``main()``) counts as part of the function around it: the
+    outer function's block holds its ``def`` and its call, and both move together.
+    """
     current = node
     while current is not module:
         parent = parents[current]
+        if through_nested and isinstance(parent, cst.FunctionDef) and parents[parent] is not module and _in_function(parent, module, parents):
+            current = parent
+            continue
         if isinstance(parent, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
             if isinstance(parent, cst.FunctionDef) and parents[parent] is module:
                 if not isinstance(parent.body, cst.IndentedBlock):
@@ -83,6 +95,18 @@ def owner_of(node: cst.CSTNode, module: cst.Module, parents) -> Owner:
             return parent
         current = parent
     return module
+
+
+def _in_function(node: cst.CSTNode, module: cst.Module, parents) -> bool:
+    """Whether ``node`` sits inside a function, not directly in a class."""
+    current = parents[node]
+    while current is not module:
+        if isinstance(current, cst.ClassDef):
+            return False
+        if isinstance(current, cst.FunctionDef):
+            return True
+        current = parents[current]
+    return False
 
 
 def block_of(owner: Owner) -> list[cst.BaseStatement]:
@@ -176,8 +200,14 @@ def plan(
     module: cst.Module,
     owner: Owner,
     seeds: set[int],
+    window: range | None = None,
 ) -> Plan:
-    """Decide which statements of ``owner`` move into the train function. Raises ``Unsupported``."""
+    """Decide which statements of ``owner`` move into the train function. Raises ``Unsupported``.
+
+    ``window`` limits what may move to one stretch of the block, when several trainings share it
+    (see ``_several_trainings``): what lies outside moves into the other trainings' functions, so
+    it neither stays on the driver nor provides names to this one.
+    """
     positions = Metadata(codemod, PositionProvider)
     scopes = Metadata(codemod, ScopeProvider)
     statements = block_of(owner)
@@ -187,8 +217,11 @@ def plan(
     parsing = argv_functions(module)
 
     driver = _driver_statements(statements, facts, parsing)
+    window = window or range(len(statements))
     first_work = min(seeds)
     for i, stmt in enumerate(statements):
+        if i not in window:
+            continue
         if i in driver or is_structural(stmt, i):
             continue
         if module_level and (isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) or is_constant(stmt)):
@@ -196,7 +229,7 @@ def plan(
         first_work = min(first_work, i)
         break
     def movable(i: int) -> bool:
-        return i not in driver and not is_structural(statements[i], i)
+        return i in window and i not in driver and not is_structural(statements[i], i)
 
     def definition(i: int) -> bool:
         return module_level and isinstance(statements[i], (cst.FunctionDef, cst.ClassDef))
@@ -207,7 +240,7 @@ def plan(
     moved: set[int] = {i for i in range(first_work, max(seeds) + 1) if movable(i) and not definition(i)}
     bound = set().union(*(facts[i].binds for i in moved))
     # Work after the training that uses anything that moved goes with it (evaluate, save_model...).
-    for j in range(max(seeds) + 1, len(statements)):
+    for j in range(max(seeds) + 1, window.stop):
         if movable(j) and (facts[j].reads | facts[j].mutates) & bound:
             moved.add(j)
             bound |= facts[j].binds
@@ -225,9 +258,15 @@ def plan(
                 bound |= facts[j].binds
                 changed = True
 
+    # Statements of the other trainings' stretches that move into their functions.
+    elsewhere = {
+        i for i in range(len(statements))
+        if i not in window and i not in driver and not is_structural(statements[i], i)
+        and not (module_level and (isinstance(statements[i], (cst.FunctionDef, cst.ClassDef)) or is_constant(statements[i])))
+    }
     kept_reasons: dict[int, str] = {}
     if module_level:
-        _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes, positions, kept_reasons)
+        _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes, positions, kept_reasons, elsewhere)
     lost = seeds - moved
     if lost:
         i = min(lost)
@@ -236,7 +275,7 @@ def plan(
             f"{kept_reasons.get(i, 'the driver needs it too')}"
         )
 
-    kept_before = [i for i in range(len(statements)) if i not in moved and i < max(moved)]
+    kept_before = [i for i in range(len(statements)) if i not in moved and i not in elsewhere and i < max(moved)]
     reads = set().union(*(facts[i].reads for i in moved))
     binds = set().union(*(facts[i].binds for i in moved))
     if module_level:
@@ -258,7 +297,58 @@ def plan(
         for i in moved
     )
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
-    return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons)
+    return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided)
+
+
+@dataclass
+class SitePlan:
+    """Where one training lives and what of it moves: the step every framework codemod starts with."""
+
+    owner: Owner
+    block: list[cst.BaseStatement]
+    plan: Plan
+
+    @property
+    def where(self) -> str:
+        """The owner in words, for the report: ``main()``, ``main guard``, ``module level``."""
+        if isinstance(self.owner, cst.If):
+            return "main guard"
+        return f"{self.owner.name.value}()" if isinstance(self.owner, cst.FunctionDef) else "module level"
+
+
+def plan_for_site(
+    codemod: cst.codemod.Codemod,
+    module: cst.Module,
+    trained: Sequence[cst.CSTNode],
+    built: Sequence[cst.BaseStatement],
+    *,
+    what: str = "Trainer",
+    verb: str = "trained",
+) -> SitePlan:
+    """Trained site -> owner -> seeds -> plan, for one training. Raises ``Unsupported``.
+
+    ``trained`` are the calls that train (``trainer.fit(...)``, every ``accelerator.prepare(...)``);
+    the first decides the owner. ``built`` are the statements that build the trainer; they must
+    sit in the same block. A training inside a nested function moves with the function around it.
+    """
+    parents = Metadata(codemod, ParentNodeProvider)
+    owner = owner_of(trained[0], module, parents, through_nested=True)
+    block = block_of(owner)
+    seeds = {statement_index(block, node, parents) for node in trained}
+    for stmt in built:
+        if owner_of(stmt, module, parents, through_nested=True) is not owner:
+            raise Unsupported(f"the {what} is built in one function and {verb} in another")
+        seeds.add(statement_index(block, stmt, parents))
+    return SitePlan(owner, block, plan(codemod, module, owner, seeds))
+
+
+def plan_or_follow_up(codemod, module: cst.Module, trained, built, **words) -> SitePlan | None:
+    """``plan_for_site``, or a follow-up on the training (and None) when it cannot move."""
+    try:
+        return plan_for_site(codemod, module, trained, built, **words)
+    except Unsupported as exc:
+        codemod.follow_up(trained[0], f"not converted: {exc}")
+        return None
 
 
 def _param_list(fn: cst.FunctionDef) -> list[str]:
@@ -291,11 +381,11 @@ def _driver_statements(statements, facts: list[StatementFacts], parsing: set[str
     return driver
 
 
-def _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes, positions, reasons) -> None:
+def _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes, positions, reasons, elsewhere=frozenset()) -> None:
     """At module level, names that what stays behind reads must stay global."""
     module_facts = analyse_block(list(module.body), scopes[module], positions)
     staying = [f for f in module_facts if f.node is not owner] if owner is not module else []
-    staying += [f for f in facts if f.index not in moved]
+    staying += [f for f in facts if f.index not in moved and f.index not in elsewhere]
     needed: dict[str, str] = {}  # name -> who needs it, for the follow-up
 
     def need(fact: StatementFacts) -> None:
@@ -367,6 +457,7 @@ def apply(
     prologue: Sequence[cst.BaseStatement] = (),
     rebuild: dict[str, str] | None = None,
     definitions: Sequence[cst.BaseStatement] = (),
+    extra_config: Sequence[tuple[str, str]] = (),
 ) -> cst.Module:
     """Rewrite ``module`` according to ``the_plan``; ``rewrite`` may expand each moved statement.
 
@@ -377,6 +468,8 @@ def apply(
     ``chdir``); ``rebuild`` maps a config name to an expression template that rebuilds the value
     on the worker (``"dataclasses.replace({})"``), for objects that must not be used as pickled.
     ``definitions`` are module-level statements (helper classes) placed right before the function.
+    ``extra_config`` holds more ``train_loop_config`` items (key, driver-side expression) that the
+    moved code reads from its config itself (``sys.argv[1:]`` for a CLI).
     """
     func = unique_name(module, "train_func")
     ray_trainer = unique_name(module, "ray_trainer")
@@ -384,9 +477,67 @@ def apply(
     owner: Owner = module if the_plan.owner_index is None else module.body[the_plan.owner_index]
     statements = block_of(owner)
     moved = set(the_plan.moved)
+    func_def, config_items = build_function(func, the_plan, statements, options, rewrite, prologue=prologue, rebuild=rebuild)
+    launch = _launch_statements(
+        func, ray_trainer, result, [*config_items, *extra_config], options, list(run_config), options.workers(intended_workers),
+        blank=1 if the_plan.owner_index is not None else 2,
+    )
+
+    kept = [i for i in range(len(statements)) if i not in moved]
+    last = max(moved)
+    new_block = [statements[i] for i in kept if i < last] + launch + [statements[i] for i in kept if i > last]
+    if new_block[0] is launch[0]:  # no blank line right after `def ...:` or `if ...:`
+        new_block[0] = launch[0].with_changes(leading_lines=_strip_lines(launch[0].leading_lines))
+    launch_imports(codemod, options, run_config)
+
+    if isinstance(owner, cst.Module):
+        first = min(moved)
+        before = [statements[i] for i in kept if i < first]
+        between = [statements[i] for i in kept if first < i < last]
+        after = [statements[i] for i in kept if i > last]
+        # What stays (definitions, constants, argument parsing) comes first, then the function
+        # and its launch, so the script still reads top to bottom.
+        return module.with_changes(body=before + between + [*definitions, func_def] + launch + after)
+    new_owner = owner.with_changes(body=owner.body.with_changes(body=new_block))
+    new_body: list[cst.BaseStatement] = []
+    for stmt in module.body:
+        if stmt is owner:
+            new_body.extend(definitions)
+            new_body.append(func_def)
+            new_body.append(new_owner.with_changes(leading_lines=[*_blank(2), *_strip_lines(owner.leading_lines)]))
+        else:
+            new_body.append(stmt)
+    return module.with_changes(body=new_body)
+
+
+def launch_imports(codemod, options, run_config: Sequence[str] = ()) -> None:
+    """What a train function and its launch use: TorchTrainer, ScalingConfig, RunConfig, os."""
+    AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "ScalingConfig")
+    AddImportsVisitor.add_needed_import(codemod.context, "ray.train.torch", "TorchTrainer")
+    if options.storage_path is not None or run_config:
+        AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "RunConfig")
+    if options.storage_path is None:
+        AddImportsVisitor.add_needed_import(codemod.context, "os")
+
+
+def build_function(
+    func: str,
+    the_plan: Plan,
+    statements: Sequence[cst.BaseStatement],
+    options,
+    rewrite: Rewrite = lambda i, s: [s],
+    *,
+    prologue: Sequence[cst.BaseStatement] = (),
+    rebuild: dict[str, str] | None = None,
+    before_moved: Sequence[cst.BaseStatement] = (),
+) -> tuple[cst.FunctionDef, list[tuple[str, str]]]:
+    """The train function for ``the_plan`` and the ``train_loop_config`` items its launch hands it.
+
+    ``before_moved`` statements run after the config is unpacked, before the moved ones (what a
+    later training re-runs of an earlier one, see ``_several_trainings``).
+    """
     chdir = options.storage_path is None
     config_items = ([("launch_dir", "os.getcwd()")] if chdir else []) + [(n, n) for n in the_plan.config_names]
-
     body: list[cst.BaseStatement] = []
     p = the_plan.param
     if chdir:
@@ -407,53 +558,18 @@ def apply(
         if name in rebuild:
             stmt = stmt.with_changes(leading_lines=[_comment("# Rebuilt on the worker: the driver's copy carries the driver's device set-up.")])
         body.append(stmt)
-    for i in the_plan.moved:
-        for stmt in rewrite(i, statements[i]):
-            stmt = stmt.visit(_CleanBlankLines())
-            if hasattr(stmt, "leading_lines"):
-                stmt = stmt.with_changes(leading_lines=_collapse_blank(stmt.leading_lines))
-            body.append(stmt)
+    for stmt in [*before_moved, *(s for i in the_plan.moved for s in rewrite(i, statements[i]))]:
+        stmt = stmt.visit(_CleanBlankLines())
+        if hasattr(stmt, "leading_lines"):
+            stmt = stmt.with_changes(leading_lines=_collapse_blank(stmt.leading_lines))
+        body.append(stmt)
     body = _strip_leading_blank(body) if not the_plan.config_names and not chdir else body
-    params = f"{p}" if config_items else ""
+    params = f"{p}" if config_items or the_plan.needs_param else ""
     func_def = cst.parse_statement(f"def {func}({params}):\n    pass\n").with_changes(
         body=cst.IndentedBlock(body=body),
         leading_lines=[*_blank(2), _comment("# Ray Train runs this function on every worker.")],
     )
-    launch = _launch_statements(
-        func, ray_trainer, result, config_items, options, list(run_config), options.workers(intended_workers),
-        blank=1 if the_plan.owner_index is not None else 2,
-    )
-
-    kept = [i for i in range(len(statements)) if i not in moved]
-    last = max(moved)
-    new_block = [statements[i] for i in kept if i < last] + launch + [statements[i] for i in kept if i > last]
-    if new_block[0] is launch[0]:  # no blank line right after `def ...:` or `if ...:`
-        new_block[0] = launch[0].with_changes(leading_lines=_strip_lines(launch[0].leading_lines))
-    AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "ScalingConfig")
-    AddImportsVisitor.add_needed_import(codemod.context, "ray.train.torch", "TorchTrainer")
-    if options.storage_path is not None or run_config:
-        AddImportsVisitor.add_needed_import(codemod.context, "ray.train", "RunConfig")
-    if chdir:
-        AddImportsVisitor.add_needed_import(codemod.context, "os")
-
-    if isinstance(owner, cst.Module):
-        first = min(moved)
-        before = [statements[i] for i in kept if i < first]
-        between = [statements[i] for i in kept if first < i < last]
-        after = [statements[i] for i in kept if i > last]
-        # What stays (definitions, constants, argument parsing) comes first, then the function
-        # and its launch, so the script still reads top to bottom.
-        return module.with_changes(body=before + between + [*definitions, func_def] + launch + after)
-    new_owner = owner.with_changes(body=owner.body.with_changes(body=new_block))
-    new_body: list[cst.BaseStatement] = []
-    for stmt in module.body:
-        if stmt is owner:
-            new_body.extend(definitions)
-            new_body.append(func_def)
-            new_body.append(new_owner.with_changes(leading_lines=[*_blank(2), *_strip_lines(owner.leading_lines)]))
-        else:
-            new_body.append(stmt)
-    return module.with_changes(body=new_body)
+    return func_def, config_items
 
 
 class _CleanBlankLines(cst.CSTTransformer):

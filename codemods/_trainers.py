@@ -58,8 +58,11 @@ class TrainerFinder:
         module: cst.Module,
         is_library: Callable[[str], bool] = is_library_trainer,
         train_method: str = "train",
+        built_elsewhere: frozenset[cst.Call] = frozenset(),
     ) -> None:
         self.codemod = codemod
+        #: Calls that build a trainer though they name no trainer class (``hydra.utils.instantiate(cfg.trainer)``).
+        self.built_elsewhere = built_elsewhere
         self.module = module
         self.is_library = is_library
         self.train_method = train_method
@@ -74,6 +77,8 @@ class TrainerFinder:
     # -- what counts as a Trainer ----------------------------------------------------------
     def is_trainer_call(self, call: cst.Call, builders: set[str] | None = None) -> bool:
         builders = self.builders if builders is None else builders
+        if call in self.built_elsewhere:
+            return True
         if isinstance(call.func, cst.Name) and (call.func.value in self.local_classes or call.func.value in builders):
             return True
         return any(self.is_library(q) for q in qualified_names(self.codemod, call.func))

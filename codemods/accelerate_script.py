@@ -49,7 +49,6 @@ from codemods._hf_reporting import cpu_prologue
 from codemods import _accelerate as acc
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
-from codemods._statements import Metadata
 from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names
 from migrator.codemod import MigrationCodemod
 
@@ -78,19 +77,12 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
                 self.follow_up(site.call, message)
             return tree
         site = trained[0]
-        parents = Metadata(self, ParentNodeProvider)
-        try:
-            owner = tf.owner_of(site.train_call, tree, parents)
-            block = tf.block_of(owner)
-            seeds = {tf.statement_index(block, call, parents) for call in site.train_calls}
-            for _, stmt in site.constructions:
-                if tf.owner_of(stmt, tree, parents) is not owner:
-                    raise tf.Unsupported("the Accelerator is built in one function and prepares in another")
-                seeds.add(tf.statement_index(block, stmt, parents))
-            the_plan = tf.plan(self, tree, owner, seeds)
-        except tf.Unsupported as exc:
-            self.follow_up(site.train_call, f"not converted: {exc}")
+        planned = tf.plan_or_follow_up(
+            self, tree, site.train_calls, [stmt for _, stmt in site.constructions], what="Accelerator", verb="prepares"
+        )
+        if planned is None:
             return tree
+        owner, block, the_plan = planned.owner, planned.block, planned.plan
         report_distributed_setup(self, tree)
 
         launch = acc.LaunchText()
@@ -112,10 +104,14 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
             self.change(metrics.after, "metrics reported to Ray Train at the end of each epoch (ray.train.report)")
 
         def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
-            if isinstance(metrics, str) or block[i] is not metrics.loop:
+            if isinstance(metrics, str) or not _holds(block[i], metrics.loop):
                 return [stmt]
-            # `stmt` is the loop as edited above: find the same place in its body.
-            anchor = stmt.body.body[list(metrics.loop.body.body).index(metrics.after)]
+            # `stmt` is the statement as edited above: find the same place in it.
+            original, loop = block[i], stmt
+            while original is not metrics.loop:  # down through nested defs to the loop
+                j = next(k for k, s in enumerate(original.body.body) if _holds(s, metrics.loop))
+                original, loop = original.body.body[j], loop.body.body[j]
+            anchor = loop.body.body[list(metrics.loop.body.body).index(metrics.after)]
             return [stmt.visit(_AddAfter(anchor, metrics.report))]
 
         # Without a GPU, a plain Accelerator() on a Ray worker sees no distributed set-up and trains
@@ -124,14 +120,12 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
             leading_lines=[cst.EmptyLine(comment=cst.Comment(ACCELERATE_CPU_COMMENT))]
         )
         result = tf.apply(self, edited, the_plan, self.options, rewrite, intended_workers=workers, prologue=[prologue])
-        self._report(site, the_plan, owner, workers)
+        self._report(site, planned, workers)
         return result
 
-    def _report(self, site, the_plan: tf.Plan, owner, workers: int | None) -> None:
-        where = "main guard" if isinstance(owner, cst.If) else (
-            f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "module level"
-        )
-        self.change(site.call, f"training at {where} moved into a train function launched by TorchTrainer; Accelerator and prepare() stay as they are")
+    def _report(self, site, planned: tf.SitePlan, workers: int | None) -> None:
+        the_plan = planned.plan
+        self.change(site.call, f"training at {planned.where} moved into a train function launched by TorchTrainer; Accelerator and prepare() stay as they are")
         if the_plan.config_names:
             self.change(site.call, f"parsed on the driver and handed to the workers through train_loop_config: {', '.join(the_plan.config_names)}")
         if the_plan.returns_value:
@@ -187,6 +181,13 @@ def _evaluate_metrics(codemod, module: cst.Module) -> set[str]:
 
     module.visit(Visit())
     return names
+
+
+def _holds(stmt: cst.BaseStatement, loop: cst.For) -> bool:
+    """``stmt`` is ``loop``, or a nested ``def`` whose body holds it."""
+    if stmt is loop:
+        return True
+    return isinstance(stmt, cst.FunctionDef) and isinstance(stmt.body, cst.IndentedBlock) and any(_holds(s, loop) for s in stmt.body.body)
 
 
 class _AddAfter(cst.CSTTransformer):

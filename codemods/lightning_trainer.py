@@ -31,7 +31,9 @@ After::
 
 The worker count comes from the placement arguments it removes (devices x num_nodes) unless
 ``--num-workers`` says otherwise. ``--lightning-package`` moves every Lightning import of a file,
-trainer or not, to one package (see ``_lightning``). ``LightningCLI`` and
+trainer or not, to one package (see ``_lightning``). ``LightningCLI`` runs inside the train
+function (``_lightning_cli``), a Trainer from ``hydra.utils.instantiate(cfg.trainer)`` is edited
+like any other (``_hydra``), several fits become several launches (``_several_trainings``);
 ``Trainer.from_argparse_args`` scripts are left as they are, with a follow-up.
 """
 
@@ -43,10 +45,12 @@ from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from codemods import _lightning as lt
+from codemods import _hydra as hydra
+from codemods import _several_trainings as several
+from codemods._lightning_cli import cli_calls, convert_cli
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._lightning_edit import TrainerEdit, checkpoint_config, hand_made_trainers
-from codemods._statements import Metadata
 from codemods._trainers import TrainerFinder, launches_ray_trainer
 from migrator.codemod import MigrationCodemod
 
@@ -55,7 +59,7 @@ RAY_MODULE = "ray.train.lightning"
 
 class LightningTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "PyTorch Lightning Trainer scripts (lightning or pytorch_lightning) to TorchTrainer"
-    TRIGGERS = (b"lightning",)
+    TRIGGERS = (b"lightning", b"hydra")
     ORDER = 60
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
 
@@ -69,67 +73,88 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         return result
 
     def _convert(self, tree: cst.Module) -> cst.Module | None:
-        if hand_made_trainers(self, tree):
+        if hand_made_trainers(self, tree, cli=False):
             return None
-        found = TrainerFinder(self, tree, is_library=lt.is_trainer, train_method="fit")
+        calls = cli_calls(self, tree)
+        if calls and not launches_ray_trainer(self, tree):
+            return convert_cli(self, tree, calls)
+        instantiated = hydra.trainer_instantiations(self, tree)
+        found = TrainerFinder(self, tree, is_library=lt.is_trainer, train_method="fit", built_elsewhere=instantiated)
         if found.already_on_ray or launches_ray_trainer(self, tree) or not (found.constructions or found.problems):
             return None
         report_distributed_setup(self, tree, local_rank=False)
         for node, message in found.problems:
             self.follow_up(node, message)
         trained = found.trained()
-        if len(trained) != 1 or len(trained[0].train_calls) > 1:
+        if not trained:
             for site in found.constructions:
-                if trained:
-                    self.follow_up(site.call, "several Trainers are fitted in this script: convert it by hand, one TorchTrainer per training")
-                elif site.train_call is None:
+                if site.train_call is None:
                     self.follow_up(site.call, f"this Trainer is never fitted here (no `{site.var}.fit(...)` beside it): nothing to launch")
             return None
+        if len(trained) > 1 or len(trained[0].train_calls) > 1:
+            return self._convert_several(tree, found, trained)
         site = trained[0]
-        parents = Metadata(self, ParentNodeProvider)
-        try:
-            owner = tf.owner_of(site.train_call, tree, parents)
-            block = tf.block_of(owner)
-            fit_index = tf.statement_index(block, site.train_call, parents)
-            seeds = {fit_index}
-            for _, stmt in site.constructions:
-                if tf.owner_of(stmt, tree, parents) is not owner:
-                    raise tf.Unsupported("the Trainer is built in one function and fitted in another")
-                seeds.add(tf.statement_index(block, stmt, parents))
-            the_plan = tf.plan(self, tree, owner, seeds)
-        except tf.Unsupported as exc:
-            self.follow_up(site.train_call, f"not converted: {exc}")
+        planned = tf.plan_or_follow_up(self, tree, site.train_calls, [stmt for _, stmt in site.constructions], verb="fitted")
+        if planned is None:
             return None
+        owner, block, the_plan = planned.owner, planned.block, planned.plan
 
         fit_line = found._statement_of(site.train_call)
         prepare = cst.parse_statement(f"{site.var} = prepare_trainer({site.var})")
         edit = TrainerEdit(self, tree, {call for call, _ in site.constructions}, fit_line, prepare, skip=getattr(owner, "body", None))
         edited = tree.visit(edit)
+        rewrite = _rewrite(block, {fit_line: prepare})
+        run_config = self._ray_imports(tree, edit)
+        prologue, extra_config = hydra.hand_over(self, planned)
+        for call, _ in site.constructions:
+            if call in instantiated and not any(a.keyword is not None and a.keyword.value == "callbacks" for a in call.args):
+                self.follow_up(call, "callbacks=[RayTrainReportCallback()] now replaces any callbacks the config's trainer section lists: instantiate those and pass them in this list too")
+        result = tf.apply(
+            self, edited, the_plan, self.options, rewrite,
+            run_config=[f"checkpoint_config={run_config}"] if run_config else (),
+            intended_workers=edit.workers, prologue=prologue, extra_config=extra_config,
+        )
+        self._report(site, planned, edit)
+        return result
 
-        def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
-            if block[i] is not fit_line:
-                return [stmt]
-            return [prepare.with_changes(leading_lines=stmt.leading_lines), stmt.with_changes(leading_lines=[])]
+    def _convert_several(self, tree: cst.Module, found: TrainerFinder, trained) -> cst.Module | None:
+        """One train function and launch per fit, in order; a later one loads an earlier model's checkpoint."""
+        try:
+            trainings = several.split(self, trained, _fitted_model)
+            owner, block, planned = several.plan_several(self, tree, trainings)
+        except tf.Unsupported as exc:
+            for site in trained:
+                self.follow_up(site.train_call, f"several Trainers are fitted in this script, and they cannot be split into one TorchTrainer each: {exc}")
+            return None
+        fits = {found._statement_of(t.trained[0]): cst.parse_statement(f"{t.var} = prepare_trainer({t.var})") for t in trainings}
+        calls = {call for site in trained for call, _ in site.constructions}
+        edit = TrainerEdit(self, tree, calls, fits, None, skip=getattr(owner, "body", None))
+        edited = tree.visit(edit)
+        run_config = self._ray_imports(tree, edit)
+        AddImportsVisitor.add_needed_import(self.context, "torch")
+        result = several.apply_several(
+            self, edited, owner, planned, self.options, _rewrite(block, fits), _load_lightning,
+            run_config=[f"checkpoint_config={run_config}"] if run_config else (), intended_workers=edit.workers,
+        )
+        for k, p in enumerate(planned, start=1):
+            self.change(p.training.trained[0], f"training {k} of {len(planned)} moved into {p.func}, launched by TorchTrainer in the script's order; `{p.training.var}` goes through prepare_trainer before fit")
+            if p.continues_from is not None:
+                source = planned[p.continues_from]
+                self.change(p.training.trained[0], f"continues from {source.func}: {source.result}.checkpoint is handed over through train_loop_config and loaded into `{source.training.model}`")
+        return result
 
+    def _ray_imports(self, tree: cst.Module, edit: TrainerEdit) -> str | None:
         for name in ("RayDDPStrategy", "RayLightningEnvironment", "RayTrainReportCallback", "prepare_trainer"):
             if name != "RayDDPStrategy" or edit.used_ddp:
                 AddImportsVisitor.add_needed_import(self.context, RAY_MODULE, name)
         run_config = checkpoint_config(self, tree)
         if run_config:
             AddImportsVisitor.add_needed_import(self.context, "ray.train", "CheckpointConfig")
-        result = tf.apply(
-            self, edited, the_plan, self.options, rewrite,
-            run_config=[f"checkpoint_config={run_config}"] if run_config else (),
-            intended_workers=edit.workers,
-        )
-        self._report(site, the_plan, owner, edit)
-        return result
+        return run_config
 
-    def _report(self, site, the_plan: tf.Plan, owner, edit: TrainerEdit) -> None:
-        where = "main guard" if isinstance(owner, cst.If) else (
-            f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "module level"
-        )
-        self.change(site.train_call, f"training at {where} moved into a train function launched by TorchTrainer")
+    def _report(self, site, planned: tf.SitePlan, edit: TrainerEdit) -> None:
+        the_plan = planned.plan
+        self.change(site.train_call, f"training at {planned.where} moved into a train function launched by TorchTrainer")
         self.change(site.train_call, f"`{site.var}` goes through prepare_trainer before fit")
         if the_plan.config_names:
             names = ", ".join(the_plan.config_names)
@@ -172,3 +197,29 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             self.follow_up(where, "this script imports pytorch_lightning, but Ray's Lightning integration binds to lightning.pytorch whenever the `lightning` package is installed: run it where only `pytorch-lightning` is installed, or convert with --lightning-package lightning")
         elif len(packages) > 1:
             self.follow_up(where, "this script imports both lightning and pytorch_lightning, but Ray's Lightning integration binds to one of them: convert with --lightning-package to use one")
+
+
+def _rewrite(block, fits: dict) -> tf.Rewrite:
+    """``prepare_trainer`` right before each fit in the training block."""
+    def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        if block[i] not in fits:
+            return [stmt]
+        return [fits[block[i]].with_changes(leading_lines=stmt.leading_lines), stmt.with_changes(leading_lines=[])]
+    return rewrite
+
+
+def _fitted_model(training) -> str | None:
+    """The name of the LightningModule ``trainer.fit(model, ...)`` trains."""
+    call = training.trained[0]
+    arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == "model"), None)
+    arg = arg or next((a for a in call.args if a.keyword is None and not a.star), None)
+    return arg.value.value if arg is not None and isinstance(arg.value, cst.Name) else None
+
+
+def _load_lightning(model: str, param: str) -> str:
+    # RayTrainReportCallback saves the Trainer's checkpoint as checkpoint.ckpt.
+    return (
+        f'with {param}["checkpoint"].as_directory() as checkpoint_dir:\n'
+        f'    state = torch.load(os.path.join(checkpoint_dir, "checkpoint.ckpt"), map_location="cpu", weights_only=False)\n'
+        f'    {model}.load_state_dict(state["state_dict"])\n'
+    )

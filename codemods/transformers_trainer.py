@@ -40,10 +40,11 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
+from codemods import _hydra as hydra
+from codemods import _several_trainings as several
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
-from codemods._statements import Metadata
 from codemods._save_strategy import NO_REPORT, SaveStrategyFixer, is_training_arguments
 from codemods._trainers import TrainerFinder, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
@@ -64,27 +65,17 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         for node, message in found.problems:
             self.follow_up(node, message)
         trained = found.trained()
-        if len(trained) != 1 or len(trained[0].train_calls) > 1:
+        if not trained:
             for site in found.constructions:
-                if trained:
-                    self.follow_up(site.call, "several Trainers are trained in this script: convert it by hand, one TorchTrainer per training")
-                elif site.train_call is None:
-                    self.follow_up(site.call, f"this Trainer is never trained here (no `{site.var or 'trainer'}.train()` beside it): nothing to launch")
+                self.follow_up(site.call, f"this Trainer is never trained here (no `{site.var or 'trainer'}.train()` beside it): nothing to launch")
             return tree
+        if len(trained) > 1 or len(trained[0].train_calls) > 1:
+            return self._convert_several(tree, trained)
         site = trained[0]
-        parents = Metadata(self, ParentNodeProvider)
-        try:
-            owner = tf.owner_of(site.train_call, tree, parents)
-            block = tf.block_of(owner)
-            seeds = {tf.statement_index(block, site.train_call, parents)}
-            for _, stmt in site.constructions:
-                if tf.owner_of(stmt, tree, parents) is not owner:
-                    raise tf.Unsupported("the Trainer is built in one function and trained in another")
-                seeds.add(tf.statement_index(block, stmt, parents))
-            the_plan = tf.plan(self, tree, owner, seeds)
-        except tf.Unsupported as exc:
-            self.follow_up(site.train_call, f"not converted: {exc}")
+        planned = tf.plan_or_follow_up(self, tree, site.train_calls, [stmt for _, stmt in site.constructions])
+        if planned is None:
             return tree
+        owner, block, the_plan = planned.owner, planned.block, planned.plan
 
         self.callback_class = tf.unique_name(tree, SYNCED_CALLBACK)
         callback_lines = self._callback_lines(site.var)
@@ -107,11 +98,42 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         }
         if rebuild:
             AddImportsVisitor.add_needed_import(self.context, "dataclasses")
+        hydra_lines, extra_config = hydra.hand_over(self, planned)
         result = tf.apply(
-            self, edited, the_plan, self.options, rewrite,
+            self, edited, the_plan, self.options, rewrite, prologue=[*self._prologue(), *hydra_lines],
+            rebuild=rebuild, definitions=self._definitions(tree), extra_config=extra_config,
+        )
+        self._report(site, planned)
+        return result
+
+    def _convert_several(self, tree: cst.Module, trained) -> cst.Module:
+        """One train function and launch per training, in order; a later one loads an earlier model's checkpoint."""
+        try:
+            trainings = several.split(self, trained, _trained_model)
+            owner, block, planned = several.plan_several(self, tree, trainings)
+        except tf.Unsupported as exc:
+            for site in trained:
+                self.follow_up(site.train_call, f"several Trainers are trained in this script, and they cannot be split into one TorchTrainer each: {exc}")
+            return tree
+        self.callback_class = tf.unique_name(tree, SYNCED_CALLBACK)
+        lines = {stmt: self._callback_lines(t.var) for t in trainings for stmt in t.built}
+        edited = tree.visit(_Edit(self, set(lines), lines, skip=getattr(owner, "body", None)))
+
+        def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+            return [stmt, *lines.get(block[i], ())]
+
+        rebuild = {name: "dataclasses.replace({})" for name in training_arguments_names(self, tree, is_training_arguments)}
+        if any(name in p.plan.config_names for p in planned for name in rebuild):
+            AddImportsVisitor.add_needed_import(self.context, "dataclasses")
+        result = several.apply_several(
+            self, edited, owner, planned, self.options, rewrite, _load_transformers,
             prologue=self._prologue(), rebuild=rebuild, definitions=self._definitions(tree),
         )
-        self._report(site, the_plan, owner)
+        for k, p in enumerate(planned, start=1):
+            self.change(p.training.trained[0], f"training {k} of {len(planned)} moved into {p.func}, launched by TorchTrainer in the script's order; `{p.training.var}` reports to Ray and goes through prepare_trainer")
+            if p.continues_from is not None:
+                source = planned[p.continues_from]
+                self.change(p.training.trained[0], f"continues from {source.func}: {source.result}.checkpoint is handed over through train_loop_config and `{source.training.model}` is loaded from it")
         return result
 
     def _prologue(self) -> list[cst.BaseStatement]:
@@ -134,11 +156,9 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         )
         return [first, cst.parse_statement(f"{var} = prepare_trainer({var})")]
 
-    def _report(self, site, the_plan: tf.Plan, owner) -> None:
-        where = "main guard" if isinstance(owner, cst.If) else (
-            f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "module level"
-        )
-        self.change(site.train_call, f"training at {where} moved into a train function launched by TorchTrainer")
+    def _report(self, site, planned: tf.SitePlan) -> None:
+        the_plan = planned.plan
+        self.change(site.train_call, f"training at {planned.where} moved into a train function launched by TorchTrainer")
         self.change(site.statement, f"`{site.var}` reports to Ray (RayTrainReportCallback, after every worker is past the save) and goes through prepare_trainer")
         if the_plan.config_names:
             names = ", ".join(the_plan.config_names)
@@ -163,7 +183,8 @@ class _Edit(SaveStrategyFixer):
         for before, after in zip(original_node.body, updated_node.body):
             body.append(after)
             if before in self.targets:
-                body.extend(self.extra)
+                # One set of lines for every target, or (several trainings) each target's own.
+                body.extend(self.extra[before] if isinstance(self.extra, dict) else self.extra)
         return updated_node.with_changes(body=body)
 
 
@@ -178,3 +199,22 @@ def _saves_visibly(tree: cst.Module, codemod) -> bool:
 
     tree.visit(Visit())
     return bool(found)
+
+
+def _trained_model(training) -> str | None:
+    """The name of the model a ``Trainer(model=...)`` call trains."""
+    call = next(iter(training.built)).body
+    call = next((n.value for n in call if isinstance(n, cst.Assign) and isinstance(n.value, cst.Call)), None)
+    if call is None:
+        return None
+    arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == "model"), None)
+    arg = arg or next((a for a in call.args if a.keyword is None and not a.star), None)
+    return arg.value.value if arg is not None and isinstance(arg.value, cst.Name) else None
+
+
+def _load_transformers(model: str, param: str) -> str:
+    # RayTrainReportCallback stores the Trainer's checkpoint folder as "checkpoint".
+    return (
+        f'with {param}["checkpoint"].as_directory() as checkpoint_dir:\n'
+        f'    {model} = type({model}).from_pretrained(os.path.join(checkpoint_dir, "checkpoint"))\n'
+    )

@@ -66,7 +66,7 @@ def run_converted(ray_cluster: LocalRayCluster, tmp_path: Path) -> Callable[...,
     script fails, times out, or writes no summary.
     """
 
-    def run(path: str | os.PathLike, *args: str) -> dict:
+    def run(path: str | os.PathLike, *args: str, timeout: int = RUN_TIMEOUT_S) -> dict:
         address = ray_cluster.ensure_started()
         home = tmp_path / "home"
         home.mkdir(exist_ok=True)
@@ -84,10 +84,10 @@ def run_converted(ray_cluster: LocalRayCluster, tmp_path: Path) -> Callable[...,
         ]
         try:
             done = subprocess.run(command, cwd=Path(path).parent, env=env, capture_output=True, text=True,
-                                  timeout=RUN_TIMEOUT_S)
+                                  timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             output = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-            pytest.fail(f"{Path(path).name} ran past {RUN_TIMEOUT_S} s; its stderr ended with:\n{_tail(output)}")
+            pytest.fail(f"{Path(path).name} ran past {timeout} s; its stderr ended with:\n{_tail(output)}")
         if not summary_path.exists():
             pytest.fail(f"{Path(path).name} wrote no summary (exit {done.returncode}); stderr:\n{_tail(done.stderr)}")
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
