@@ -42,6 +42,7 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         settings["standins"] = module.config_from(source)
         settings["standins_install"] = module.install
     error = error_traceback = None
+    single_process_world(source)
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(script))
@@ -72,6 +73,24 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         **tally.figures(),
         "losses": {str(rank): series for rank, series in sorted(tally.losses.items())},
     }
+
+
+def single_process_world(source: str) -> None:
+    """A plain PyTorch script written for torchrun reads its rank and rendezvous from the
+    environment (``init_process_group()`` with ``env://``): give it a world of one process, as
+    ``torchrun --nproc_per_node 1`` would, so it runs here like its one-worker conversion. Only
+    for plain PyTorch: Lightning and Accelerate read these variables to pick a set-up of their own."""
+    if "init_process_group" not in source or preflight.framework(source) != "torch":
+        return
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    defaults = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1", "GROUP_RANK": "0",
+                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
