@@ -330,8 +330,12 @@ def convert(data: bytes, codemods: Sequence, options: ConvertOptions | None, pat
         return FileResult(path, "failed", data, error=f"internal error, file left as it was: {type(exc).__name__}: {exc}")
     result = convert_source(program.text.encode("utf-8"), codemods, options, path=path)
     if result.status == "failed":
-        return FileResult(path, "failed", data, error=result.error, error_line=None,
-                          entries=_located(result.entries, program, code))
+        error = result.error or "cannot convert"
+        line = result.error_line
+        where = program.origin[line] if line and 0 < line < len(program.origin) else None
+        if where is not None:  # a line of the joined program: name the cell and its line instead
+            error = f"cell {code[where[0]][0]}, line {where[1]}: {error}"
+        return FileResult(path, "failed", data, error=error, entries=_located(result.entries, program, code))
     if result.status == "unchanged" or result.output is None:
         return FileResult(path, "unchanged", data, entries=_located(result.entries, program, code))
     try:

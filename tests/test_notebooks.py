@@ -152,3 +152,17 @@ def test_script_of_a_notebook_skips_magics_with_a_note() -> None:
     compile(script, "nb.py", "exec")
     assert skipped == 6  # !pip (with its continuation), %matplotlib, %%capture, config?, %time, %%bash
     assert "pass  # skipped (IPython only): !pip install -q datasets \\" in script
+
+
+def test_a_syntax_error_names_the_cell_and_its_line(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("hi"),
+        nbformat.v4.new_code_cell("from transformers import Trainer\n!ls"),
+        nbformat.v4.new_code_cell("x = 1\ndef f(:\n    pass"),
+    ])
+    target = tmp_path / "nb.ipynb"
+    target.write_text(nbformat.writes(nb))
+    before = target.read_bytes()
+    result = run("convert", str(target))
+    assert result.exit_code == 123 and target.read_bytes() == before
+    assert f"error: cannot convert {target}: cell 3, line 2: syntax error" in result.stderr

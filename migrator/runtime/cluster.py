@@ -92,6 +92,10 @@ class LocalCluster:
         # authentication stays on (migrator.runtime.privacy). A driver attaching needs the token:
         # ``auth_env`` is what to add to its environment.
         env = dict(privacy.private_env({**os.environ, **self.env}))
+        # Ray turns a node address of 127.0.0.1 into the machine's own address (and the dashboard
+        # agent then listens on every interface) unless it runs a local-only cluster, as on
+        # macOS: this makes it keep loopback. A private head takes no other nodes anyway.
+        env.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         self.auth_env = {k: env[k] for k in privacy.AUTH_VARS if k in env}
         # The Jobs API runs `python` from the head's PATH: make it this interpreter.
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
@@ -122,7 +126,11 @@ class LocalCluster:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{self.dashboard_url}/api/version", timeout=5) as response:
+                request = urllib.request.Request(f"{self.dashboard_url}/api/version")
+                token = self.auth_env.get("RAY_AUTH_TOKEN")
+                if token:  # token authentication is on: the dashboard answers only with it
+                    request.add_header("Authorization", f"Bearer {token}")
+                with urllib.request.urlopen(request, timeout=5) as response:
                     if response.status == 200:
                         return
             except OSError:

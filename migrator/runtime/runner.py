@@ -90,8 +90,11 @@ def is_jobs_address(address: str | None) -> bool:
 def child_env(address: str | None, extra: dict[str, str] | None = None, pythonpath: list[str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
-    # Token authentication on, explicitly (which also quiets Ray's notice): migrator.runtime.privacy.
-    privacy.private_env(env)
+    if not address:
+        # The run starts a cluster of its own: token authentication on, explicitly (which also
+        # quiets Ray's notice), see migrator.runtime.privacy. An existing cluster's settings are
+        # the user's: their environment goes through as it is.
+        privacy.private_env(env)
     paths = [str(PACKAGE_ROOT), *(pythonpath or []), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     if address:

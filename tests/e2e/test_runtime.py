@@ -150,8 +150,8 @@ def test_run_failure_shows_the_worker_error(ray_cluster, tmp_path: Path) -> None
 
 
 # -- migrate validate -----------------------------------------------------------------------------
-def validate_json(*args: str, cwd: Path) -> tuple[dict, subprocess.CompletedProcess]:
-    done = migrate("validate", *args, "--json", cwd=cwd)
+def validate_json(*args: str, cwd: Path, auth: dict[str, str] | None = None) -> tuple[dict, subprocess.CompletedProcess]:
+    done = migrate("validate", *args, "--json", cwd=cwd, auth=auth)
     try:
         return json.loads(done.stdout), done
     except ValueError:
@@ -190,7 +190,7 @@ def test_validate_converts_and_passes(sample: str, ray_cluster, tmp_path: Path) 
     """The project's own samples, converted by the codemods here and now."""
     script = tmp_path / Path(sample).name
     script.write_bytes((ROOT / "fixtures" / "samples" / sample).read_bytes())
-    report, done = validate_json(str(script), "--max-steps", "8", "--address", ray_cluster.ensure_started(), cwd=tmp_path)
+    report, done = validate_json(str(script), "--max-steps", "8", "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
     assert_all_pass(report, done)
     assert report["figures"]["loss_agreement"]["max_difference"] <= 1e-4
     checks = verdicts(report)
@@ -201,7 +201,7 @@ def test_validate_converts_and_passes(sample: str, ray_cluster, tmp_path: Path) 
 def test_validate_legacy_ray_script_runs_what_it_can(ray_cluster, tmp_path: Path) -> None:
     report, done = validate_json(str(DATA / "legacy_accelerate_trainer.py"), "--converted",
                                  str(DATA / "legacy_accelerate_trainer_converted.py"), "--address",
-                                 ray_cluster.ensure_started(), cwd=tmp_path)
+                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
     assert_all_pass(report, done)
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["original runs"]["verdict"] == "skip"
@@ -225,7 +225,7 @@ def test_validate_fails_on_a_name_only_the_driver_defines(tmp_path: Path) -> Non
 def test_validate_fails_when_the_losses_differ(ray_cluster, tmp_path: Path) -> None:
     report, done = validate_json(str(DATA / "accelerate_regression.py"), "--converted",
                                  str(DATA / "accelerate_regression_lossdiff_converted.py"), "--max-steps", "6",
-                                 "--num-workers", "1", "--address", ray_cluster.ensure_started(), cwd=tmp_path)
+                                 "--num-workers", "1", "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
     assert done.returncode == 1 and not report["ok"]
     checks = {c["name"]: c for c in report["checks"]}
     agreement = checks["loss agreement (1 worker)"]
