@@ -88,7 +88,8 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         trained = found.trained()
         if not trained:
             for site in found.constructions:
-                if site.train_call is None:
+                # instantiate(cfg.trainer) may build another framework's trainer (one that trains with .train()).
+                if site.train_call is None and site.call not in instantiated:
                     self.follow_up(site.call, f"this Trainer is never fitted here (no `{site.var}.fit(...)` beside it): nothing to launch")
             return None
         if len(trained) > 1 or len(trained[0].train_calls) > 1:

@@ -188,3 +188,15 @@ def test_a_trained_model_inside_a_container_is_not_rebuilt_untrained():
     assert result.status == "unchanged"
     messages = follow_ups(result)
     assert len(messages) == 2 and all("training 2 uses `nets`, which holds the model training 1 trained" in m for m in messages)
+
+
+def test_hydra_instantiated_trainer_that_is_not_fitted_is_no_lightning_follow_up():
+    result = convert_text(textwrap.dedent('''
+        import hydra
+
+        @hydra.main(version_base=None, config_path="conf", config_name="train")
+        def main(cfg):
+            trainer = hydra.utils.instantiate(cfg.trainer)
+            trainer.train()
+    '''), None)
+    assert not [e for e in result.entries if e.codemod == "lightning_trainer"]
