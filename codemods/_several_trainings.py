@@ -45,7 +45,7 @@ import libcst as cst
 from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
 from codemods import _train_function as tf
-from codemods._statements import Metadata, analyse_block
+from codemods._statements import Metadata, analyse_block, root_name
 
 #: Given the model's name and the config parameter, the statement that loads the checkpoint into it.
 Loader = Callable[[str, str], str]
@@ -60,6 +60,8 @@ class Training:
     built: list[cst.BaseStatement]
     #: The name holding the model it trains, when that is a plain name.
     model: str | None = None
+    #: The name an attribute or item it trains hangs from (``nets`` for ``nets["a"]``), which no checkpoint can refill.
+    model_root: str | None = None
 
 
 @dataclass
@@ -75,7 +77,7 @@ class Planned:
     window: range = range(0)
 
 
-def split(codemod, sites, model_of: Callable[[Training], str | None]) -> list[Training]:
+def split(codemod, sites, model_of: Callable[[Training], cst.BaseExpression | None]) -> list[Training]:
     """One ``Training`` per train call: a trainer variable built and trained twice is two trainings."""
     def position(node: cst.CSTNode) -> tuple[int, int]:
         start = codemod.get_metadata(PositionProvider, node).start
@@ -94,7 +96,11 @@ def split(codemod, sites, model_of: Callable[[Training], str | None]) -> list[Tr
             trainings.append(Training(site.var, [call], [before[-1]]))
     trainings.sort(key=lambda t: position(t.trained[0]))
     for t in trainings:
-        t.model = model_of(t)
+        model = model_of(t)
+        if isinstance(model, (cst.Attribute, cst.Subscript)):
+            t.model_root = root_name(model)
+        elif isinstance(model, cst.Name):
+            t.model = model.value
     return trainings
 
 
@@ -189,6 +195,12 @@ def _copies(p: Planned, k: int, planned: list[Planned], facts, seed_of: dict[int
             bound |= facts[j].binds
     p.plan.moved = sorted(moved_set)
     reads = wanted | set().union(*(facts[i].reads for i in copies))
+    for j, q in enumerate(planned[:k]):
+        if q.training.model_root and q.training.model_root in reads:
+            raise tf.Unsupported(
+                f"training {k + 1} uses `{q.training.model_root}`, which holds the model training {j + 1} trained: "
+                f"assign that model to a name of its own, so it can be reloaded from training {j + 1}'s checkpoint"
+            )
     continued = [j for j, q in enumerate(planned[:k]) if q.training.model and q.training.model in reads]
     if len({planned[j].training.model for j in continued}) > 1:
         names = ", ".join(f"`{planned[j].training.model}`" for j in continued)

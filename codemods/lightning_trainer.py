@@ -88,7 +88,8 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         trained = found.trained()
         if not trained:
             for site in found.constructions:
-                if site.train_call is None:
+                # instantiate(cfg.trainer) may build another framework's trainer (one that trains with .train()).
+                if site.train_call is None and site.call not in instantiated:
                     self.follow_up(site.call, f"this Trainer is never fitted here (no `{site.var}.fit(...)` beside it): nothing to launch")
             return None
         if len(trained) > 1 or len(trained[0].train_calls) > 1:
@@ -208,12 +209,12 @@ def _rewrite(block, fits: dict) -> tf.Rewrite:
     return rewrite
 
 
-def _fitted_model(training) -> str | None:
-    """The name of the LightningModule ``trainer.fit(model, ...)`` trains."""
+def _fitted_model(training) -> cst.BaseExpression | None:
+    """The LightningModule expression ``trainer.fit(model, ...)`` trains."""
     call = training.trained[0]
     arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == "model"), None)
     arg = arg or next((a for a in call.args if a.keyword is None and not a.star), None)
-    return arg.value.value if arg is not None and isinstance(arg.value, cst.Name) else None
+    return arg.value if arg is not None else None
 
 
 def _load_lightning(model: str, param: str) -> str:

@@ -154,7 +154,7 @@ def test_only_and_skip(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".json", ".md", ".txt"])
 def test_report_formats(project: Path, suffix: str) -> None:
     (project / "two.py").write_text(
-        (ROOT / "fixtures" / "transformers_trainer" / "two_trainers.input.py").read_text()
+        (ROOT / "fixtures" / "transformers_trainer" / "unreachable_trainer.input.py").read_text()
     )
     report = project / f"report{suffix}"
     run("convert", "--check", str(project), "--report", str(report))

@@ -254,9 +254,9 @@ def test_checkpoint_config_is_mirrored_only_for_literal_monitor_and_mode() -> No
     assert any("mirror them" in e.message for e in result.follow_ups)
 
 
-def test_lightning_cli_and_from_argparse_args_are_left_with_a_follow_up() -> None:
+def test_from_argparse_args_is_left_with_a_follow_up() -> None:
+    # LightningCLI converts now: tests/codemods/test_training_shapes.py.
     for source in (
-        "from lightning.pytorch.cli import LightningCLI\nLightningCLI(Model)\n",
         "import pytorch_lightning as pl\ntrainer = pl.Trainer.from_argparse_args(args)\ntrainer.fit(model)\n",
     ):
         result = convert(source)

@@ -172,3 +172,31 @@ def test_hydra_trainer_without_callbacks_gets_a_follow_up_about_the_configs_call
     assert any("replaces any callbacks the config's trainer section lists" in m for m in follow_ups(result))
     # The model is built by instantiate too, but it is not a Trainer: no follow-up about it.
     assert len(follow_ups(result)) == 1
+
+
+def test_a_trained_model_inside_a_container_is_not_rebuilt_untrained():
+    result = convert_text(textwrap.dedent('''
+        import lightning.pytorch as pl
+        from project import Net, data
+
+        nets = {"a": Net()}
+        first = pl.Trainer()
+        first.fit(nets["a"], data())
+        second = pl.Trainer()
+        second.fit(nets["a"], data())
+    '''), None)
+    assert result.status == "unchanged"
+    messages = follow_ups(result)
+    assert len(messages) == 2 and all("training 2 uses `nets`, which holds the model training 1 trained" in m for m in messages)
+
+
+def test_hydra_instantiated_trainer_that_is_not_fitted_is_no_lightning_follow_up():
+    result = convert_text(textwrap.dedent('''
+        import hydra
+
+        @hydra.main(version_base=None, config_path="conf", config_name="train")
+        def main(cfg):
+            trainer = hydra.utils.instantiate(cfg.trainer)
+            trainer.train()
+    '''), None)
+    assert not [e for e in result.entries if e.codemod == "lightning_trainer"]
