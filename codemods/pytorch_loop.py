@@ -108,6 +108,16 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             def visit_Attribute(inner, node: cst.Attribute) -> None:
                 Visit.visit_Name(inner, node)
 
+            def visit_Import(inner, node: cst.Import) -> None:
+                for alias in node.names:
+                    if tl._code(alias.name).split(".")[0] in ("lightning", "pytorch_lightning"):
+                        found.append(tl._code(alias.name))
+
+            def visit_ImportFrom(inner, node: cst.ImportFrom) -> None:
+                module = tl._code(node.module).split(".")[0] if node.module is not None else ""
+                if module in ("lightning", "pytorch_lightning"):
+                    found.append(module)
+
         tree.visit(Visit())
         return bool(found)
 
@@ -349,7 +359,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             return tree
         elements = [e.value for e in args.elements] if args is not None else []
         nprocs_code = tl._code(nprocs) if nprocs is not None else None
-        workers = int(nprocs.value) if isinstance(nprocs, cst.Integer) else None
+        workers = int(nprocs.value) if isinstance(nprocs, cst.Integer) else _literal_int(top, nprocs)
 
         # The train function calls `fn` as the launcher did; the world size the launcher passed
         # (the same expression as nprocs) is Ray's now.
@@ -509,6 +519,16 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             self.change(e.unwrapped[0], "the model's state dict is the bare model's (getattr(model, \"module\", model)), wrapped by prepare_model or not")
         for node, message in e.unsupported:
             self.follow_up(node, message)
+
+
+def _literal_int(block: cst.CSTNode, name) -> int | None:
+    """``N`` when ``name`` is assigned ``name = N`` (an integer literal) once at the top of ``block``."""
+    if not isinstance(name, cst.Name) or not isinstance(getattr(block, "body", None), cst.IndentedBlock):
+        return None
+    values = [s.body[0].value for s in block.body.body
+              if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 and isinstance(s.body[0], cst.Assign)
+              and any(isinstance(t.target, cst.Name) and t.target.value == name.value for t in s.body[0].targets)]
+    return int(values[0].value) if len(values) == 1 and isinstance(values[0], cst.Integer) else None
 
 
 def _contains(outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
