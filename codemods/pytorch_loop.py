@@ -132,10 +132,12 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         trainers = tl.training_functions(tree)
         optimizers = [c for c in tl.calls_in(tree) if self._is_optimizer(c)]
         candidates = []
+        refused: list[tuple[cst.Call, str]] = []
         for call in optimizers:
             try:
                 owner = tf.owner_of(call, tree, self.parents)
-            except tf.Unsupported:
+            except tf.Unsupported as exc:
+                refused.append((call, str(exc)))
                 continue
             block = tf.block_of(owner)
             trains = {i for i, s in enumerate(block) if self._trains(s, trainers)}
@@ -146,6 +148,11 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                            and any(isinstance(c.func, cst.Attribute) and c.func.attr.value in tl.REMOVED for c in tl.calls_in(s))}
                 candidates.append((call, owner, block, trains))
         if not candidates:
+            if refused and tl.has_backward(tree):
+                # A training this codemod would convert, but cannot move: say so (no silent miss).
+                call, why = refused[0]
+                self.follow_up(call, f"not converted: {why}")
+                return tree
             raise SkipFile("no optimizer beside a backward pass")
         if len({id(c[1]) for c in candidates}) > 1:
             for call, *_ in candidates:

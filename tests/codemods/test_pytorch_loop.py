@@ -184,3 +184,17 @@ if __name__ == "__main__":
     assert "worker(context.get_world_rank(), context.get_world_size(), config[\"args\"][0])" in out
     assert "import torch.multiprocessing" not in out
     assert "x.to(ray.train.torch.get_device())" in out
+
+
+def test_training_in_a_nested_function_is_a_follow_up_not_a_silent_miss() -> None:
+    source = """
+import torch
+
+class Runner:
+    def fit(self):
+        opt = torch.optim.SGD(self.model.parameters())
+        self.model(x).sum().backward()
+        opt.step()
+"""
+    result = check_noop(PytorchLoopToTorchTrainer, source)
+    assert any("not converted: the training runs inside" in n for n in follow_ups(result))
