@@ -108,6 +108,16 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             def visit_Attribute(inner, node: cst.Attribute) -> None:
                 Visit.visit_Name(inner, node)
 
+            def visit_Import(inner, node: cst.Import) -> None:
+                for alias in node.names:
+                    if tl._code(alias.name).split(".")[0] in ("lightning", "pytorch_lightning"):
+                        found.append(tl._code(alias.name))
+
+            def visit_ImportFrom(inner, node: cst.ImportFrom) -> None:
+                module = tl._code(node.module).split(".")[0] if node.module is not None else ""
+                if module in ("lightning", "pytorch_lightning"):
+                    found.append(module)
+
         tree.visit(Visit())
         return bool(found)
 
@@ -122,10 +132,12 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         trainers = tl.training_functions(tree)
         optimizers = [c for c in tl.calls_in(tree) if self._is_optimizer(c)]
         candidates = []
+        refused: list[tuple[cst.Call, str]] = []
         for call in optimizers:
             try:
                 owner = tf.owner_of(call, tree, self.parents)
-            except tf.Unsupported:
+            except tf.Unsupported as exc:
+                refused.append((call, str(exc)))
                 continue
             block = tf.block_of(owner)
             trains = {i for i, s in enumerate(block) if self._trains(s, trainers)}
@@ -136,6 +148,11 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                            and any(isinstance(c.func, cst.Attribute) and c.func.attr.value in tl.REMOVED for c in tl.calls_in(s))}
                 candidates.append((call, owner, block, trains))
         if not candidates:
+            if refused and tl.has_backward(tree):
+                # A training this codemod would convert, but cannot move: say so (no silent miss).
+                call, why = refused[0]
+                self.follow_up(call, f"not converted: {why}")
+                return tree
             raise SkipFile("no optimizer beside a backward pass")
         if len({id(c[1]) for c in candidates}) > 1:
             for call, *_ in candidates:
@@ -349,7 +366,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             return tree
         elements = [e.value for e in args.elements] if args is not None else []
         nprocs_code = tl._code(nprocs) if nprocs is not None else None
-        workers = int(nprocs.value) if isinstance(nprocs, cst.Integer) else None
+        workers = int(nprocs.value) if isinstance(nprocs, cst.Integer) else _literal_int(top, nprocs)
 
         # The train function calls `fn` as the launcher did; the world size the launcher passed
         # (the same expression as nprocs) is Ray's now.
@@ -509,6 +526,16 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             self.change(e.unwrapped[0], "the model's state dict is the bare model's (getattr(model, \"module\", model)), wrapped by prepare_model or not")
         for node, message in e.unsupported:
             self.follow_up(node, message)
+
+
+def _literal_int(block: cst.CSTNode, name) -> int | None:
+    """``N`` when ``name`` is assigned ``name = N`` (an integer literal) once at the top of ``block``."""
+    if not isinstance(name, cst.Name) or not isinstance(getattr(block, "body", None), cst.IndentedBlock):
+        return None
+    values = [s.body[0].value for s in block.body.body
+              if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 and isinstance(s.body[0], cst.Assign)
+              and any(isinstance(t.target, cst.Name) and t.target.value == name.value for t in s.body[0].targets)]
+    return int(values[0].value) if len(values) == 1 and isinstance(values[0], cst.Integer) else None
 
 
 def _contains(outer: cst.CSTNode, inner: cst.CSTNode) -> bool:

@@ -1,0 +1,200 @@
+"""Unit tests for the plain PyTorch codemod: what it owns, what it rewrites, what it reports."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from codemods.pytorch_loop import PytorchLoopToTorchTrainer
+from migrator.engine import convert_source
+from migrator.registry import all_codemods
+from tests.codemods.helpers import check_noop, follow_ups, run
+
+LOOP = """
+import torch
+from torch.utils.data import DataLoader
+
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loader = DataLoader(dataset, batch_size=8)
+for epoch in range(3):
+    for x, y in loader:
+        loss = (model(x) - y).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def converted(source: str) -> str:
+    result = run(PytorchLoopToTorchTrainer, source)
+    assert result.status == "converted"
+    output = result.text("output")
+    ast.parse(output)
+    again = convert_source(output.encode(), [PytorchLoopToTorchTrainer])
+    assert again.status == "unchanged", again.text("output")
+    return output
+
+
+def test_plain_loop_prepares_model_and_loader_and_reports() -> None:
+    out = converted(LOOP)
+    assert "model = ray.train.torch.prepare_model(model)" in out
+    assert "loader = ray.train.torch.prepare_data_loader(DataLoader(dataset, batch_size=8))" in out
+    assert 'ray.train.report({"epoch": epoch})' in out
+    assert "TorchTrainer(" in out and "def train_func(" in out
+
+
+def test_no_metric_found_is_a_follow_up() -> None:
+    result = run(PytorchLoopToTorchTrainer, LOOP)
+    assert any("no per-epoch metric" in f for f in follow_ups(result))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # Accelerate, Lightning and Transformers scripts belong to their own codemods.
+        "from accelerate import Accelerator\naccelerator = Accelerator()\noptimizer = torch.optim.SGD(model.parameters())\nloss.backward()\n",
+        "import lightning as L\nimport torch\noptimizer = torch.optim.SGD(model.parameters())\nloss.backward()\n",
+        "from transformers import Trainer\nimport torch\ntrainer = Trainer(model=model)\noptimizer = torch.optim.SGD(model.parameters())\nloss.backward()\n",
+        # Already on Ray Train.
+        LOOP + "from ray.train.torch import TorchTrainer\nTorchTrainer(f).fit()\n",
+        # A backward pass without an optimizer: a utility, not a training.
+        "import torch\n\ndef grad_norm(model, x):\n    model(x).sum().backward()\n",
+    ],
+    ids=["accelerate", "lightning", "transformers", "already-ray", "no-optimizer"],
+)
+def test_leaves_what_is_not_its_own(source: str) -> None:
+    check_noop(PytorchLoopToTorchTrainer, source)
+
+
+def test_whole_pipeline_leaves_accelerate_loops_to_accelerate() -> None:
+    source = "from accelerate import Accelerator\naccelerator = Accelerator()\nmodel, optimizer, loader = accelerator.prepare(model, optimizer, loader)\nfor epoch in range(2):\n    for batch in loader:\n        loss = model(batch)\n        accelerator.backward(loss)\n        optimizer.step()\n"
+    result = convert_source(source.encode(), all_codemods())
+    assert {e.codemod for e in result.entries} == {"accelerate_script"}
+
+
+def test_torchrun_pieces_are_replaced() -> None:
+    out = converted("""
+import os
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+
+def main():
+    dist.init_process_group("nccl")
+    local_rank = int(os.environ["LOCAL_RANK"])
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    torch.cuda.set_device(local_rank)
+    model = DistributedDataParallel(Net().cuda(local_rank), device_ids=[local_rank])
+    optimizer = torch.optim.AdamW(model.parameters())
+    for epoch in range(2):
+        batch = next(data).to(local_rank)
+        loss = model(batch).mean()
+        loss.backward()
+        optimizer.step()
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
+""")
+    for gone in ("init_process_group", "destroy_process_group", "set_device", "os.environ", "DistributedDataParallel("):
+        assert gone not in out.split("def main")[0], gone
+    assert "local_rank = ray.train.get_context().get_local_rank()" in out
+    assert "world = ray.train.get_context().get_world_size()" in out
+    assert "model = ray.train.torch.prepare_model(Net().to(ray.train.torch.get_device()))" in out
+    assert "batch = next(data).to(ray.train.torch.get_device())" in out
+
+
+def test_rank_guarded_save_reports_after_the_guard() -> None:
+    out = converted(LOOP + """
+if dist.get_rank() == 0:
+    torch.save(model.module.state_dict(), "model.pt")
+""")
+    body = out[out.index("def train_func"):]
+    guard = body.index("if dist.get_rank() == 0:")
+    report = body.index("ray.train.report({\"epoch\": epoch}, checkpoint=ray_checkpoint)")
+    assert guard < report
+    assert 'torch.save(getattr(model, "module", model).state_dict(), "model.pt")' in body
+    assert 'shutil.copy("model.pt", checkpoint_dir)' in body
+    # The report is at the function's top level, so every worker makes it.
+    assert "\n    with tempfile.TemporaryDirectory() as checkpoint_dir:" in body
+
+
+def test_loading_a_state_dict_goes_to_the_bare_model() -> None:
+    out = converted(LOOP + 'model.load_state_dict(torch.load("model.pt"))\n')
+    assert 'getattr(model, "module", model).load_state_dict(torch.load("model.pt"))' in out
+
+
+def test_custom_sampler_and_model_parallelism_are_follow_ups() -> None:
+    source = LOOP.replace("DataLoader(dataset, batch_size=8)", "DataLoader(dataset, batch_size=8, sampler=WeightedRandomSampler(w, 8))")
+    source = source.replace("for epoch", "model = torch.distributed.fsdp.FullyShardedDataParallel(model)\ntorch.distributed.new_group([0, 1])\nfor epoch")
+    result = run(PytorchLoopToTorchTrainer, source)
+    notes = follow_ups(result)
+    assert any("custom `sampler=`" in n for n in notes)
+    assert any("model parallelism" in n for n in notes)
+    assert any("torch.distributed.new_group" in n for n in notes)
+
+
+def test_two_trainings_are_left_with_a_follow_up() -> None:
+    source = """
+import torch
+
+def first():
+    opt = torch.optim.SGD(a.parameters())
+    a(x).sum().backward()
+
+def second():
+    opt = torch.optim.SGD(b.parameters())
+    b(x).sum().backward()
+"""
+    result = check_noop(PytorchLoopToTorchTrainer, source)
+    assert any("several trainings" in n for n in follow_ups(result))
+
+
+def test_notebook_launcher_over_an_imported_function() -> None:
+    out = converted("""
+from accelerate import notebook_launcher
+from project.train import loop
+
+notebook_launcher(loop, (1e-3, 4), num_processes=3)
+""")
+    assert "notebook_launcher" not in out
+    assert 'loop(config["args"][0], config["args"][1])' in out
+    assert '"args": (1e-3, 4)' in out and "num_workers=3" in out
+
+
+def test_spawn_passes_rank_and_world_size_from_ray() -> None:
+    out = converted("""
+import torch
+import torch.multiprocessing as mp
+
+def worker(rank, world_size, lr):
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for epoch in range(2):
+        loss = model(x.to(rank)).sum()
+        loss.backward()
+        opt.step()
+
+if __name__ == "__main__":
+    n = torch.cuda.device_count()
+    mp.spawn(worker, args=(n, 0.1), nprocs=n)
+""")
+    assert "worker(context.get_world_rank(), context.get_world_size(), config[\"args\"][0])" in out
+    assert "import torch.multiprocessing" not in out
+    assert "x.to(ray.train.torch.get_device())" in out
+
+
+def test_training_in_a_nested_function_is_a_follow_up_not_a_silent_miss() -> None:
+    source = """
+import torch
+
+class Runner:
+    def fit(self):
+        opt = torch.optim.SGD(self.model.parameters())
+        self.model(x).sum().backward()
+        opt.step()
+"""
+    result = check_noop(PytorchLoopToTorchTrainer, source)
+    assert any("not converted: the training runs inside" in n for n in follow_ups(result))
