@@ -190,3 +190,87 @@ def test_literal_triggers_cover_every_table_class() -> None:
         )
         for needed in triggers(*classes):
             assert any(t in needed for t in declared), f"{module.__name__}: {needed!r} is not covered"
+
+
+# -- lightning --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["pytorch_lightning", "lightning.pytorch"])
+def lightning(request):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pytest.importorskip(request.param)
+
+
+def _trainer(pl, **kwargs):
+    return pl.Trainer(**{"logger": False, "enable_progress_bar": False, "enable_model_summary": False, **kwargs})
+
+
+def test_lightning_removed_keywords_are_rejected_and_replacements_accepted(lightning):
+    import ast
+
+    table = load_table("lightning_removed_arguments")
+    accepts = set(inspect.signature(lightning.Trainer).parameters)
+    for old, entry in {**table["keywords"]["trainer"], **{k: v for k, v in table["special"]["trainer"].items() if k in ("gpus", "resume_from_checkpoint")}}.items():
+        assert old not in accepts, f"Lightning {lightning.__version__} still accepts {old}="
+        with pytest.raises(TypeError):
+            _trainer(lightning, **{old: 1})
+        for replacement in entry.get("replace_if", {}).values():
+            keyword, _, value = replacement.partition("=")
+            _trainer(lightning, **{keyword: ast.literal_eval(value)})
+    assert "ckpt_path" in inspect.signature(lightning.Trainer.fit).parameters
+    # gpus=N -> accelerator="gpu", devices=N is accepted by the Trainer's argument check (a GPU
+    # is only needed to run): the CPU twin proves the shape of the rewrite.
+    _trainer(lightning, accelerator="cpu", devices=1)
+    for method in ("from_argparse_args", "add_argparse_args"):
+        assert not hasattr(lightning.Trainer, method)
+
+
+def test_lightning_removed_values_are_rejected_and_replacements_accepted(lightning):
+    import ast
+
+    for keyword, values in load_table("lightning_removed_arguments")["values"].items():
+        for old, entry in values.items():
+            value = None if old == "None" else old
+            with pytest.raises((TypeError, ValueError)):
+                _trainer(lightning, **{keyword: value})
+            new, _, code = entry["new"].partition("=")
+            _trainer(lightning, **{new: ast.literal_eval(code)})
+
+
+def test_lightning_argparse_flags_keep_the_trainer_defaults(lightning):
+    import argparse
+
+    from codemods.lightning_removed_arguments import FLAGS
+
+    params = inspect.signature(lightning.Trainer).parameters
+    parser = argparse.ArgumentParser()
+    for flag in FLAGS:
+        assert flag["name"] in params, flag["name"]
+        assert eval(flag["default"]) == params[flag["name"]].default, flag["name"]
+        parser.add_argument(f"--{flag['name']}", type=eval(flag["type"]), default=eval(flag["default"]))
+    # What a command line gives passes straight to the Trainer.
+    args = parser.parse_args(["--accelerator", "cpu", "--devices", "1", "--max_epochs", "2", "--precision", "32"])
+    trainer = _trainer(lightning, **{f["name"]: getattr(args, f["name"]) for f in FLAGS})
+    assert trainer.max_epochs == 2 and trainer.num_devices == 1
+
+
+def test_lightning_removed_hooks_fail_at_fit(lightning, tmp_path):
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=2)
+    step = lambda self, batch, i: self.layer(batch[0]).sum()  # noqa: E731
+    for hook in load_table("lightning_removed_arguments")["hooks"]:
+        module = type("Module", (lightning.LightningModule,), {
+            "__init__": lambda self: (lightning.LightningModule.__init__(self), setattr(self, "layer", torch.nn.Linear(2, 1)))[0],
+            "training_step": step, "validation_step": step, "test_step": step,
+            "configure_optimizers": lambda self: torch.optim.SGD(self.parameters(), 0.1),
+            hook: lambda self, outputs: None,
+        })
+        trainer = _trainer(lightning, max_steps=1, enable_checkpointing=False, default_root_dir=str(tmp_path))
+        with pytest.raises(NotImplementedError, match=hook):
+            if hook.startswith("test"):
+                trainer.test(module(), loader)
+            else:
+                trainer.fit(module(), loader, loader)
