@@ -61,6 +61,7 @@ from libcst.metadata import ScopeProvider
 
 from codemods import _lightning as lt
 from codemods._keywords import KeywordCodemod, drop_items
+from codemods._module_code import defines, insert_functions
 from codemods._names import load_table
 
 TABLE = load_table("lightning_removed_arguments")
@@ -272,37 +273,11 @@ class LightningRemovedArguments(KeywordCodemod):
                 self.follow_up(stmt, f"`{node.name.value}.{stmt.name.value}` was removed in Lightning {hook['version']} (fit raises NotImplementedError): {hook['follow_up']}")
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if not self._helper_needed or any(isinstance(s, cst.FunctionDef) and s.name.value == HELPER for s in updated_node.body):
+        if not self._helper_needed or defines(updated_node, HELPER):
             return updated_node
         lines = [f"def {HELPER}(parser):",
                  '    """The Trainer flags that Trainer.add_argparse_args (removed in Lightning 2.0) added, with the Trainer\'s defaults."""',
                  '    group = parser.add_argument_group("Trainer")']
         lines += [f'    group.add_argument("--{f["name"]}", type={f["type"]}, default={f["default"]})' for f in FLAGS]
         lines.append("    return parser")
-        helper = cst.parse_statement("\n".join(lines) + "\n")
-        body = list(updated_node.body)
-        at = _after_imports(body)
-        helper = helper.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
-        if at < len(body):
-            body[at] = body[at].with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *_strip_blank(body[at].leading_lines)])
-        return updated_node.with_changes(body=[*body[:at], helper, *body[at:]])
-
-
-def _strip_blank(lines) -> list[cst.EmptyLine]:
-    lines = list(lines)
-    while lines and lines[0].comment is None:
-        lines.pop(0)
-    return lines
-
-
-def _after_imports(body: list[cst.BaseStatement]) -> int:
-    """Index of the first statement after the leading docstring, imports and __future__ lines."""
-    at = 0
-    for i, stmt in enumerate(body):
-        if isinstance(stmt, cst.SimpleStatementLine) and all(
-                isinstance(s, (cst.Import, cst.ImportFrom)) or (isinstance(s, cst.Expr) and isinstance(s.value, cst.SimpleString) and i == 0)
-                for s in stmt.body):
-            at = i + 1
-        else:
-            break
-    return at
+        return insert_functions(updated_node, ["\n".join(lines) + "\n"])

@@ -95,7 +95,8 @@ def test_argparse_pair_becomes_explicit_flags():
     assert ".from_argparse_args(" not in output and ".add_argparse_args(" not in output
     # The generated parser parses what 1.x command lines passed, with the Trainer's defaults.
     namespace: dict = {}
-    exec(compile(output.replace("import pytorch_lightning as pl", "pl = None").replace("trainer = ", "# "), "<converted>", "exec"), namespace)
+    parsing = output.split("trainer = pl.Trainer(")[0].replace("import pytorch_lightning as pl", "")
+    exec(compile(parsing, "<converted>", "exec"), namespace)
     assert namespace["args"].devices == "1" and namespace["args"].max_steps == 5 and namespace["args"].num_nodes == 1
 
 
