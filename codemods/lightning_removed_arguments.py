@@ -243,11 +243,13 @@ class LightningRemovedArguments(KeywordCodemod):
             return updated
         namespace = self.source(first.value)
         given = {a.keyword.value for a in rest if a.keyword}
-        flags = [_kwarg(f["name"], f"{namespace}.{f['name']}") for f in FLAGS if f["name"] not in given]
+        # A keyword given here overrode the flag in 1.x; gpus= overrode the placement flags.
+        overridden = given | ({"accelerator", "devices"} if "gpus" in given else set())
+        flags = [_kwarg(f["name"], f"{namespace}.{f['name']}") for f in FLAGS if f["name"] not in overridden]
         self.change(original, f"`{self.source(original.func)}({namespace}, ...)` (removed in Lightning {entry['version']}) -> "
                               f"`{self.source(original.func.value)}(...)` with one keyword per flag of {HELPER}")
         call = updated.with_changes(func=updated.func.value, args=flags + rest)
-        return lt.explode(call)
+        return self._special(original, lt.explode(call))
 
     def _calls_add_argparse_args(self) -> bool:
         if "_add_cache" not in self.__dict__:

@@ -274,3 +274,46 @@ def test_lightning_removed_hooks_fail_at_fit(lightning, tmp_path):
                 trainer.test(module(), loader)
             else:
                 trainer.fit(module(), loader, loader)
+
+
+# -- Hugging Face removed APIs -------------------------------------------------------------------
+
+
+def test_load_metric_is_gone_and_evaluate_load_takes_its_arguments():
+    datasets = pytest.importorskip("datasets")
+    evaluate = pytest.importorskip("evaluate")
+    entry = load_table("hf_removed_apis")["functions"]["datasets.load_metric"]
+    assert not hasattr(datasets, "load_metric")
+    params = list(inspect.signature(evaluate.load).parameters)
+    assert params[: entry["positional"]] == ["path", "config_name"]
+    assert set(entry["keywords"]) <= set(params)
+
+
+def test_token_is_taken_where_use_auth_token_is_rewritten():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers = pytest.importorskip("transformers")
+    table = load_table("hf_removed_apis")
+    for name in table["groups"]["functions"]:
+        params = inspect.signature(_resolve(name)).parameters
+        assert "use_auth_token" not in params, name
+        assert "token" in params or name == "transformers.pipeline" and "token" in inspect.signature(transformers.pipeline).parameters, name
+    params = inspect.signature(transformers.PreTrainedModel.from_pretrained).parameters
+    assert "token" in params and "use_auth_token" not in params
+
+
+def test_use_auth_token_fails_and_token_works(tmp_path):
+    """Measured on the installed packages: the old keyword breaks the call, the new one does not."""
+    datasets = pytest.importorskip("datasets")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers = pytest.importorskip("transformers")
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(TypeError):
+        datasets.load_dataset("csv", data_files=str(tmp_path / "d.csv"), cache_dir=str(tmp_path / "c"), use_auth_token=None)
+    datasets.load_dataset("csv", data_files=str(tmp_path / "d.csv"), cache_dir=str(tmp_path / "c"), token=None)
+    config = transformers.BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8, vocab_size=20)
+    transformers.BertModel(config).save_pretrained(tmp_path / "tiny")
+    with pytest.raises(TypeError):
+        transformers.AutoModel.from_pretrained(tmp_path / "tiny", use_auth_token=None)
+    transformers.AutoModel.from_pretrained(tmp_path / "tiny", token=None)
