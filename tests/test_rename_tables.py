@@ -317,3 +317,24 @@ def test_use_auth_token_fails_and_token_works(tmp_path):
     with pytest.raises(TypeError):
         transformers.AutoModel.from_pretrained(tmp_path / "tiny", use_auth_token=None)
     transformers.AutoModel.from_pretrained(tmp_path / "tiny", token=None)
+
+
+# -- trl ------------------------------------------------------------------------------------------
+
+
+def test_trl_moved_keywords_left_the_trainers_and_exist_in_the_configs():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trl = pytest.importorskip("trl")
+    table = load_table("trl_moved_arguments")
+    for trainer_name, trainer in table["trainers"].items():
+        trainer_params = list(inspect.signature(_resolve(trainer_name)).parameters)
+        config_params = set(inspect.signature(_resolve(trainer["config"])).parameters)
+        assert trainer_params[trainer["args_position"]] == "args", trainer_name
+        assert issubclass(_resolve(trainer["config"]), __import__("transformers").TrainingArguments)
+        for old, entry in table["moves"][trainer["short"]].items():
+            assert old not in trainer_params, f"trl {trl.__version__}: {trainer_name} still takes {old}="
+            if "new" in entry:
+                assert entry["new"] in config_params, f"{trainer['config']} has no {entry['new']}"
+            else:
+                assert old not in config_params, f"{trainer['config']} has {old} after all"
