@@ -32,7 +32,8 @@ After::
 The worker count comes from the placement arguments it removes (devices x num_nodes) unless
 ``--num-workers`` says otherwise. ``--lightning-package`` moves every Lightning import of a file,
 trainer or not, to one package (see ``_lightning``). ``LightningCLI`` and
-``Trainer.from_argparse_args`` scripts are left as they are, with a follow-up.
+``Trainer.from_argparse_args`` scripts are left as they are, with a follow-up (a ``from_argparse_args``
+paired with ``add_argparse_args`` reaches this codemod already rewritten by ``lightning_removed_arguments``).
 """
 
 from __future__ import annotations

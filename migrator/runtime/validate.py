@@ -10,8 +10,8 @@ Three groups of checks, each a row of the verdict table:
    per-step training loss: the largest difference must stay within the tolerance, relative to
    ``max(1, |loss|)``. An original that needs a retired Ray API or a GPU this machine lacks is
    reported as not runnable here, and the other checks still run. An original that only fails
-   on keywords transformers 5 removed is run with those renamed (the ``transformers_renamed_
-   arguments`` codemod), and the table says so.
+   on APIs the installed libraries removed is run with those rewritten (``REMOVED_API_CODEMODS``),
+   and the table says so.
 3. **scales**: on N workers the converted script finishes, every worker's losses are finite, and
    the checkpoint it reported loads back (``from_pretrained``, ``load_from_checkpoint``, or the
    saved tensors).
