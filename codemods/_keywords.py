@@ -74,7 +74,7 @@ class KeywordCodemod(TableCodemod):
         replacement = _lookup(entry.get("replace_if", {}), written)
         if replacement:
             keyword = replacement.partition("=")[0]
-            if keyword in present:
+            if keyword in present and keyword != name:
                 return self._keep(node, f"`{name}=` was retired in {version}, and `{keyword}=` is given too: {entry['follow_up']}")
             self.change(node, f"`{name}={written}` -> `{replacement}` (`{name}=` was retired in {version})")
             return "replace", replacement

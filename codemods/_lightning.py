@@ -111,11 +111,17 @@ def append_items(items: Sequence[Item], new: Sequence[Item], opening: cst.BasePa
         separator = hanging[0] if hanging else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
     last = items[-1]
     tail = {"comma": last.comma}
+    own = separator
+    after = last.comma.whitespace_after if isinstance(last.comma, cst.Comma) else None
+    if isinstance(after, cst.ParenthesizedWhitespace) and after.first_line.comment is not None and isinstance(separator.whitespace_after, cst.ParenthesizedWhitespace):
+        # A comment at the end of the last item's line stays on that line, not on the appended ones.
+        own = separator.with_changes(whitespace_after=separator.whitespace_after.with_changes(first_line=after.first_line))
+        tail["comma"] = last.comma.with_changes(whitespace_after=after.with_changes(first_line=cst.TrailingWhitespace()))
     if isinstance(last, cst.Arg):
         tail["whitespace_after_arg"] = last.whitespace_after_arg
-        items[-1] = last.with_changes(comma=separator, whitespace_after_arg=cst.SimpleWhitespace(""))
+        items[-1] = last.with_changes(comma=own, whitespace_after_arg=cst.SimpleWhitespace(""))
     else:
-        items[-1] = last.with_changes(comma=separator)
+        items[-1] = last.with_changes(comma=own)
     added = [n.with_changes(comma=separator) for n in new[:-1]] + [new[-1].with_changes(**tail)]
     return items + added
 

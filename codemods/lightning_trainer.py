@@ -33,8 +33,9 @@ The worker count comes from the placement arguments it removes (devices x num_no
 ``--num-workers`` says otherwise. ``--lightning-package`` moves every Lightning import of a file,
 trainer or not, to one package (see ``_lightning``). ``LightningCLI`` runs inside the train
 function (``_lightning_cli``), a Trainer from ``hydra.utils.instantiate(cfg.trainer)`` is edited
-like any other (``_hydra``), several fits become several launches (``_several_trainings``);
-``Trainer.from_argparse_args`` scripts are left as they are, with a follow-up.
+like any other (``_hydra``), several fits become several launches (``_several_trainings``). A
+``Trainer.from_argparse_args`` paired with ``add_argparse_args`` reaches this codemod already
+rewritten by ``lightning_removed_arguments``; one without it is left as it is, with a follow-up.
 """
 
 from __future__ import annotations

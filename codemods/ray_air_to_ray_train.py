@@ -39,6 +39,7 @@ import libcst as cst
 from libcst.metadata import ScopeProvider
 
 from codemods._keywords import drop_items
+from codemods._module_code import defines, insert_functions
 from codemods._names import TableCodemod, load_table
 
 TABLE = load_table("ray_air_to_ray_train")
@@ -46,6 +47,9 @@ NAMES: dict[str, dict] = TABLE["names"]
 CHECKPOINTS = frozenset(TABLE["checkpoint"]["classes"])
 METHODS: dict[str, dict] = TABLE["checkpoint"]["methods"]
 TRAINERS = frozenset(load_table("ray_train_v1_arguments")["classes"]["trainer"])
+DICTS: dict = TABLE["dict_checkpoints"]
+#: The name a rewritten report gives the checkpoint it reports (unlikely to shadow the script's own).
+REPORTED = "checkpoint_to_report"
 
 
 class RayAirToRayTrain(TableCodemod):
@@ -57,6 +61,80 @@ class RayAirToRayTrain(TableCodemod):
     def visit_Module(self, node: cst.Module) -> None:
         self._called: set[cst.CSTNode] = set()
         self._reported: set[str] = set()
+        self._plan_dict_checkpoints(node)
+
+    # -- dict checkpoints -> directory checkpoints ----------------------------------------------
+    def _plan_dict_checkpoints(self, module: cst.Module) -> None:
+        """Find ``report(..., checkpoint=Checkpoint.from_dict(d))`` statements, and (only in a file with
+        such writers) ``checkpoint.to_dict()`` readers: both are rewritten, nothing else is."""
+        self._writes: dict[cst.Call, cst.Arg] = {}  # report call -> its checkpoint= argument
+        self._reads: set[cst.Call] = set()
+        if self.uses_any(NAMES["ray.air.session.report"].get("unless_uses", ())):
+            return  # Tune trainables: ray.train's context does not exist there
+        outer, reports, reads = self, {}, []
+
+        class Find(cst.CSTVisitor):
+            def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+                if len(node.body) == 1 and isinstance(node.body[0], cst.Expr) and isinstance(node.body[0].value, cst.Call):
+                    call = node.body[0].value
+                    if outer.qnames(call.func) & set(DICTS["reports"]):
+                        arg = next((a for a in call.args if a.keyword and a.keyword.value == "checkpoint"), None)
+                        if arg is not None and outer._from_dict(arg.value):
+                            reports[call] = arg
+
+            def visit_Call(self, node: cst.Call) -> None:
+                func = node.func
+                if isinstance(func, cst.Attribute) and func.attr.value == "to_dict" and not node.args and outer._is_checkpoint(func.value):
+                    reads.append(node)
+
+        module.visit(Find())
+        self._writes = reports
+        if reports:
+            self._reads = set(reads)
+
+    def _from_dict(self, expr: cst.BaseExpression) -> bool:
+        return (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "from_dict"
+                and len(expr.args) == 1 and expr.args[0].keyword is None and not expr.args[0].star
+                and bool(self.qnames(expr.func.value) & CHECKPOINTS))
+
+    def _planned(self, attribute: cst.Attribute) -> bool:
+        """Whether this ``.from_dict`` / ``.to_dict`` is part of a planned rewrite (so no follow-up)."""
+        if attribute.attr.value == "from_dict":
+            return any(arg.value.func is attribute for arg in self._writes.values())
+        return any(call.func is attribute for call in self._reads)
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        if original_node in self._reads:
+            self.change(original_node, f"`{self.source(original_node)}` -> `load_dict_checkpoint(...)`: dict checkpoints were removed in Ray {DICTS['version']}, "
+                                       "this reads the directory checkpoint the report writes")
+            return cst.Call(func=cst.Name("load_dict_checkpoint"), args=[cst.Arg(updated_node.func.value)])
+        return updated_node
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine):
+        call = original_node.body[0].value if len(original_node.body) == 1 and isinstance(original_node.body[0], cst.Expr) else None
+        if call not in self._writes:
+            return updated_node
+        new_call = updated_node.body[0].value
+        data = self._writes[call].value.args[0].value
+        args = [a.with_changes(value=cst.Name(REPORTED)) if a.keyword and a.keyword.value == "checkpoint" else a for a in new_call.args]
+        inner = updated_node.with_changes(body=[updated_node.body[0].with_changes(value=new_call.with_changes(args=args))], leading_lines=[])
+        self.change(original_node, f"`Checkpoint.from_dict(...)` -> `dict_checkpoint(...)`, a directory checkpoint written by rank 0 "
+                                   f"(dict checkpoints were removed in Ray {DICTS['version']})")
+        return cst.With(
+            items=[cst.WithItem(cst.Call(func=cst.Name("dict_checkpoint"), args=[cst.Arg(data)]), asname=cst.AsName(name=cst.Name(REPORTED)))],
+            body=cst.IndentedBlock(body=[inner]),
+            leading_lines=original_node.leading_lines,
+        )
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self._writes:
+            return updated_node
+        for module in DICTS["imports"]:
+            self.add_needed_import(module)
+        functions = [DICTS["writer"].strip() + "\n"] if not defines(updated_node, "dict_checkpoint") else []
+        if self._reads and not defines(updated_node, "load_dict_checkpoint"):
+            functions.append(DICTS["reader"].strip() + "\n")
+        return insert_functions(updated_node, functions) if functions else updated_node
 
     def visit_Import(self, node: cst.Import) -> bool:
         return False
@@ -104,6 +182,8 @@ class RayAirToRayTrain(TableCodemod):
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
         method = METHODS.get(original_node.attr.value)
+        if method and self._planned(original_node):
+            return updated_node
         if method and (self.qnames(original_node.value) & CHECKPOINTS or self._is_checkpoint(original_node.value)):
             self.follow_up(original_node, f"`{self.source(original_node)}`: {method['follow_up']}")
             return updated_node

@@ -190,3 +190,151 @@ def test_literal_triggers_cover_every_table_class() -> None:
         )
         for needed in triggers(*classes):
             assert any(t in needed for t in declared), f"{module.__name__}: {needed!r} is not covered"
+
+
+# -- lightning --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["pytorch_lightning", "lightning.pytorch"])
+def lightning(request):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pytest.importorskip(request.param)
+
+
+def _trainer(pl, **kwargs):
+    return pl.Trainer(**{"logger": False, "enable_progress_bar": False, "enable_model_summary": False, **kwargs})
+
+
+def test_lightning_removed_keywords_are_rejected_and_replacements_accepted(lightning):
+    import ast
+
+    table = load_table("lightning_removed_arguments")
+    accepts = set(inspect.signature(lightning.Trainer).parameters)
+    for old, entry in {**table["keywords"]["trainer"], **{k: v for k, v in table["special"]["trainer"].items() if k in ("gpus", "resume_from_checkpoint")}}.items():
+        assert old not in accepts, f"Lightning {lightning.__version__} still accepts {old}="
+        with pytest.raises(TypeError):
+            _trainer(lightning, **{old: 1})
+        for replacement in entry.get("replace_if", {}).values():
+            keyword, _, value = replacement.partition("=")
+            _trainer(lightning, **{keyword: ast.literal_eval(value)})
+    assert "ckpt_path" in inspect.signature(lightning.Trainer.fit).parameters
+    # gpus=N -> accelerator="gpu", devices=N is accepted by the Trainer's argument check (a GPU
+    # is only needed to run): the CPU twin proves the shape of the rewrite.
+    _trainer(lightning, accelerator="cpu", devices=1)
+    for method in ("from_argparse_args", "add_argparse_args"):
+        assert not hasattr(lightning.Trainer, method)
+
+
+def test_lightning_removed_values_are_rejected_and_replacements_accepted(lightning):
+    import ast
+
+    for keyword, values in load_table("lightning_removed_arguments")["values"].items():
+        for old, entry in values.items():
+            value = None if old == "None" else old
+            with pytest.raises((TypeError, ValueError)):
+                _trainer(lightning, **{keyword: value})
+            new, _, code = entry["new"].partition("=")
+            _trainer(lightning, **{new: ast.literal_eval(code)})
+
+
+def test_lightning_argparse_flags_keep_the_trainer_defaults(lightning):
+    import argparse
+
+    from codemods.lightning_removed_arguments import FLAGS
+
+    params = inspect.signature(lightning.Trainer).parameters
+    parser = argparse.ArgumentParser()
+    for flag in FLAGS:
+        assert flag["name"] in params, flag["name"]
+        assert eval(flag["default"]) == params[flag["name"]].default, flag["name"]
+        parser.add_argument(f"--{flag['name']}", type=eval(flag["type"]), default=eval(flag["default"]))
+    # What a command line gives passes straight to the Trainer.
+    args = parser.parse_args(["--accelerator", "cpu", "--devices", "1", "--max_epochs", "2", "--precision", "32"])
+    trainer = _trainer(lightning, **{f["name"]: getattr(args, f["name"]) for f in FLAGS})
+    assert trainer.max_epochs == 2 and trainer.num_devices == 1
+
+
+def test_lightning_removed_hooks_fail_at_fit(lightning, tmp_path):
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=2)
+    step = lambda self, batch, i: self.layer(batch[0]).sum()  # noqa: E731
+    for hook in load_table("lightning_removed_arguments")["hooks"]:
+        module = type("Module", (lightning.LightningModule,), {
+            "__init__": lambda self: (lightning.LightningModule.__init__(self), setattr(self, "layer", torch.nn.Linear(2, 1)))[0],
+            "training_step": step, "validation_step": step, "test_step": step,
+            "configure_optimizers": lambda self: torch.optim.SGD(self.parameters(), 0.1),
+            hook: lambda self, outputs: None,
+        })
+        trainer = _trainer(lightning, max_steps=1, enable_checkpointing=False, default_root_dir=str(tmp_path))
+        with pytest.raises(NotImplementedError, match=hook):
+            if hook.startswith("test"):
+                trainer.test(module(), loader)
+            else:
+                trainer.fit(module(), loader, loader)
+
+
+# -- Hugging Face removed APIs -------------------------------------------------------------------
+
+
+def test_load_metric_is_gone_and_evaluate_load_takes_its_arguments():
+    datasets = pytest.importorskip("datasets")
+    evaluate = pytest.importorskip("evaluate")
+    entry = load_table("hf_removed_apis")["functions"]["datasets.load_metric"]
+    assert not hasattr(datasets, "load_metric")
+    params = list(inspect.signature(evaluate.load).parameters)
+    assert params[: entry["positional"]] == ["path", "config_name"]
+    assert set(entry["keywords"]) <= set(params)
+
+
+def test_token_is_taken_where_use_auth_token_is_rewritten():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers = pytest.importorskip("transformers")
+    table = load_table("hf_removed_apis")
+    for name in table["groups"]["functions"]:
+        params = inspect.signature(_resolve(name)).parameters
+        assert "use_auth_token" not in params, name
+        assert "token" in params or name == "transformers.pipeline" and "token" in inspect.signature(transformers.pipeline).parameters, name
+    params = inspect.signature(transformers.PreTrainedModel.from_pretrained).parameters
+    assert "token" in params and "use_auth_token" not in params
+
+
+def test_use_auth_token_fails_and_token_works(tmp_path):
+    """Measured on the installed packages: the old keyword breaks the call, the new one does not."""
+    datasets = pytest.importorskip("datasets")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers = pytest.importorskip("transformers")
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(TypeError):
+        datasets.load_dataset("csv", data_files=str(tmp_path / "d.csv"), cache_dir=str(tmp_path / "c"), use_auth_token=None)
+    datasets.load_dataset("csv", data_files=str(tmp_path / "d.csv"), cache_dir=str(tmp_path / "c"), token=None)
+    config = transformers.BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8, vocab_size=20)
+    transformers.BertModel(config).save_pretrained(tmp_path / "tiny")
+    with pytest.raises(TypeError):
+        transformers.AutoModel.from_pretrained(tmp_path / "tiny", use_auth_token=None)
+    transformers.AutoModel.from_pretrained(tmp_path / "tiny", token=None)
+
+
+# -- trl ------------------------------------------------------------------------------------------
+
+
+def test_trl_moved_keywords_left_the_trainers_and_exist_in_the_configs():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trl = pytest.importorskip("trl")
+    table = load_table("trl_moved_arguments")
+    for trainer_name, trainer in table["trainers"].items():
+        trainer_params = list(inspect.signature(_resolve(trainer_name)).parameters)
+        config_params = set(inspect.signature(_resolve(trainer["config"])).parameters)
+        assert trainer_params[trainer["args_position"]] == "args", trainer_name
+        assert issubclass(_resolve(trainer["config"]), __import__("transformers").TrainingArguments)
+        for old, entry in table["moves"][trainer["short"]].items():
+            assert old not in trainer_params, f"trl {trl.__version__}: {trainer_name} still takes {old}="
+            if "new" in entry:
+                assert entry["new"] in config_params, f"{trainer['config']} has no {entry['new']}"
+            else:
+                assert old not in config_params, f"{trainer['config']} has {old} after all"

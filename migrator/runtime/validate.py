@@ -10,8 +10,8 @@ Three groups of checks, each a row of the verdict table:
    per-step training loss: the largest difference must stay within the tolerance, relative to
    ``max(1, |loss|)``. An original that needs a retired Ray API or a GPU this machine lacks is
    reported as not runnable here, and the other checks still run. An original that only fails
-   on keywords transformers 5 removed is run with those renamed (the ``transformers_renamed_
-   arguments`` codemod), and the table says so.
+   on APIs the installed libraries removed is run with those rewritten (``REMOVED_API_CODEMODS``),
+   and the table says so.
 3. **scales**: on N workers the converted script finishes, every worker's losses are finite, and
    the checkpoint it reported loads back (``from_pretrained``, ``load_from_checkpoint``, or the
    saved tensors).
@@ -127,13 +127,19 @@ def convert(original: Path, use_gpu: bool, workdir: Path, report: Report) -> Pat
     return target
 
 
+#: Codemods that only replace what the installed libraries removed (no Ray change): the original
+#: runs with them applied when it needs them, so its losses can still be compared.
+REMOVED_API_CODEMODS = ("transformers_renamed_arguments", "hf_removed_apis", "lightning_removed_arguments")
+
+
 def baseline(original: Path, workdir: Path, report: Report) -> Path:
-    """The original as it can run here: with transformers-5 keyword renames applied if it needs them."""
+    """The original as it can run here: with removed-API rewrites (transformers 5 keywords, Lightning 2.0
+    arguments...) applied if it needs them."""
     from migrator.engine import convert_source
-    from migrator.registry import select
+    from migrator.registry import codemod_ids, select
 
     try:
-        codemods = select(only=("transformers_renamed_arguments",))
+        codemods = select(only=tuple(c for c in REMOVED_API_CODEMODS if c in codemod_ids()))
     except KeyError:
         return original
     result = convert_source(original.read_bytes(), codemods, path=str(original))
@@ -142,7 +148,7 @@ def baseline(original: Path, workdir: Path, report: Report) -> Path:
     target = workdir / f"original_{original.name}"
     target.write_bytes(result.output)
     changes = [f"line {e.line}: {e.message.split(' (')[0]}" for e in result.changes]
-    report.notes.append("the original uses keywords transformers 5 removed, so it ran with them renamed: " + "; ".join(changes[:4]))
+    report.notes.append("the original uses APIs the installed libraries removed, so it ran with them rewritten: " + "; ".join(changes[:4]))
     return target
 
 

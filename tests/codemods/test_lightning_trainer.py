@@ -67,7 +67,7 @@ def test_strategies_map_to_their_ray_subclass(strategy: str, expected: str) -> N
         assert f"import DDPStrategy, FSDPStrategy" not in out
 
 
-@pytest.mark.parametrize("strategy", ['"dp"', '"single_device"', '"xla"', "my_strategy"])
+@pytest.mark.parametrize("strategy", ['"single_device"', '"xla"', "my_strategy"])
 def test_strategies_without_ray_equivalent_are_follow_ups(strategy: str) -> None:
     result = convert(
         f"""
@@ -261,7 +261,14 @@ def test_from_argparse_args_is_left_with_a_follow_up() -> None:
     ):
         result = convert(source)
         assert result.status == "unchanged"
-        assert [e.line for e in result.follow_ups] == [2]
+        # (from_argparse_args without add_argparse_args: lightning_removed_arguments says why too)
+        assert {e.line for e in result.follow_ups} == {2}
+
+
+def test_strategy_dp_becomes_ray_ddp_through_lightning_removed_arguments() -> None:
+    result = convert("import lightning.pytorch as pl\ntrainer = pl.Trainer(strategy=\"dp\")\ntrainer.fit(model)\n")
+    assert "strategy=RayDDPStrategy()" in result.text("output")
+    assert any("batch_size" in e.message for e in result.follow_ups)
 
 
 def test_already_converted_script_is_left_alone() -> None:

@@ -157,3 +157,71 @@ def test_dict_checkpoint_methods_are_follow_ups():
         """,
     )
     assert [f.split(":")[0] for f in follow_ups(result)] == ["3", "4"]
+
+
+# -- dict checkpoints ----------------------------------------------------------------------------
+DICT_SCRIPT = """\
+from ray.air import session
+from ray.air.checkpoint import Checkpoint
+
+
+def train_loop(config):
+    checkpoint = session.get_checkpoint()
+    start = checkpoint.to_dict()["epoch"] + 1 if checkpoint else 0
+    for epoch in range(start, 3):
+        # one report per epoch
+        session.report({"epoch": epoch}, checkpoint=Checkpoint.from_dict({"epoch": epoch}))
+"""
+
+
+def test_dict_checkpoints_become_directory_checkpoints():
+    from codemods.ray_air_to_ray_train import RayAirToRayTrain
+    from tests.codemods.helpers import run
+
+    result = run(RayAirToRayTrain, DICT_SCRIPT)
+    out = result.text("output")
+    assert "        # one report per epoch\n        with dict_checkpoint({\"epoch\": epoch}) as checkpoint_to_report:\n" \
+           "            ray.train.report({\"epoch\": epoch}, checkpoint=checkpoint_to_report)\n" in out
+    assert 'load_dict_checkpoint(checkpoint)["epoch"]' in out
+    assert out.count("def dict_checkpoint(") == 1 and out.count("def load_dict_checkpoint(") == 1
+    assert not result.follow_ups
+    again = run(RayAirToRayTrain, out)
+    assert again.status == "unchanged"
+
+
+def test_dict_checkpoint_helpers_round_trip_and_only_rank_0_writes(tmp_path, monkeypatch):
+    """Run the generated helpers: rank 0 reports a directory that loads back the same dict; others None."""
+    import types
+
+    import torch
+
+    pytest.importorskip("ray")
+    import ray.train
+
+    from codemods.ray_air_to_ray_train import DICTS
+
+    rank = {"value": 0}
+    fake_ray = types.SimpleNamespace(train=types.SimpleNamespace(
+        Checkpoint=ray.train.Checkpoint, get_context=lambda: types.SimpleNamespace(get_world_rank=lambda: rank["value"])))
+    namespace: dict = {}
+    exec("import contextlib, os, tempfile, torch\n" + DICTS["writer"] + DICTS["reader"], namespace)
+    namespace["ray"] = fake_ray
+    state = {"epoch": 2, "model": {"w": torch.ones(2)}}
+    with namespace["dict_checkpoint"](state) as checkpoint:
+        loaded = namespace["load_dict_checkpoint"](checkpoint)
+    assert loaded["epoch"] == 2 and torch.equal(loaded["model"]["w"], torch.ones(2))
+    rank["value"] = 1
+    with namespace["dict_checkpoint"](state) as checkpoint:
+        assert checkpoint is None
+
+
+def test_dict_checkpoint_readers_alone_and_tune_scripts_keep_follow_ups():
+    from codemods.ray_air_to_ray_train import RayAirToRayTrain
+    from tests.codemods.helpers import follow_ups, run
+
+    reader_only = "from ray.air import session\ncheckpoint = session.get_checkpoint()\nstate = checkpoint.to_dict()\n"
+    result = run(RayAirToRayTrain, reader_only)
+    assert "to_dict()" in result.text("output") and any("to_dict" in f for f in follow_ups(result))
+    tune = DICT_SCRIPT + "\nfrom ray import tune\ntune.Tuner(train_loop).fit()\n"
+    result = run(RayAirToRayTrain, tune)
+    assert "Checkpoint.from_dict(" in result.text("output") and any("from_dict" in f for f in follow_ups(result))

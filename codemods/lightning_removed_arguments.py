@@ -1,0 +1,285 @@
+"""Rewrite the ``Trainer`` arguments, values and class methods that PyTorch Lightning 2.0 removed.
+
+Runs before ``lightning_trainer`` (lower ``ORDER``), so a Lightning 1.x script first becomes a 2.x
+script, which the Ray conversion then sees as written today. Works for ``pytorch_lightning`` and
+``lightning.pytorch`` alike. The decisions are data: ``codemods/data/lightning_removed_arguments.toml``.
+
+Before::
+
+    parser = ArgumentParser()
+    parser = pl.Trainer.add_argparse_args(parser)
+    args = parser.parse_args()
+    trainer = pl.Trainer(gpus=2, accelerator="ddp", checkpoint_callback=False,
+                         resume_from_checkpoint="last.ckpt")
+    trainer.fit(model)
+    other = pl.Trainer.from_argparse_args(args, logger=False)
+
+After::
+
+    def add_trainer_arguments(parser):
+        ...  # one parser.add_argument per Trainer flag, with the Trainer's own default
+        return parser
+
+    parser = ArgumentParser()
+    parser = add_trainer_arguments(parser)
+    args = parser.parse_args()
+    trainer = pl.Trainer(accelerator="gpu", devices=2, strategy="ddp", enable_checkpointing=False)
+    trainer.fit(model, ckpt_path="last.ckpt")
+    other = pl.Trainer(accelerator=args.accelerator, devices=args.devices, ..., logger=False)
+
+What is rewritten, and why that way:
+
+* ``gpus=N`` -> ``accelerator="gpu", devices=N`` (the upgrade guide's spelling); ``gpus=0``/``None``
+  meant CPU in 1.x -> ``accelerator="cpu"``; a name or attribute ``gpus=args.gpus`` ->
+  ``accelerator="gpu" if args.gpus else "cpu", devices=args.gpus or 1``, the exact 1.x meaning.
+* ``resume_from_checkpoint=X`` -> ``ckpt_path=X`` on the one ``fit`` of that Trainer (when the fit is
+  in the same function and ``X`` is a literal, a name or an attribute; otherwise a follow-up).
+* ``accelerator="ddp"`` (1.x strategies given as accelerator) and ``strategy="dp"`` -> ``strategy="ddp"``;
+  for DataParallel a follow-up says how the effective batch size changes.
+* ``Trainer.add_argparse_args(parser)`` / ``Trainer.from_argparse_args(args, **kw)``: the 1.x pair
+  turned every Trainer parameter into a ``--flag``. The replacement a reviewer can read: a
+  function ``add_trainer_arguments(parser)``, written once into the file, that adds explicit
+  ``--flag`` arguments (typed, with the Trainer's own defaults) for the Trainer options that are set
+  from command lines (``--accelerator --devices --num_nodes --precision --max_epochs --max_steps``...),
+  and ``Trainer(<flag>=args.<flag>, ..., **kw)`` with one keyword per flag, so the Trainer's arguments
+  stay visible (and the Ray conversion that follows can adjust them). Not generated: ``--gpus`` (gone in
+  2.0: ``--accelerator gpu --devices N``), ``--strategy`` (the strategy belongs in code, where
+  Ray Train replaces it), booleans and int-or-float flags (``--limit_train_batches``...): a command
+  line that passes one of these now stops with argparse's "unrecognized arguments", never silently.
+  ``from_argparse_args`` in a file that does not call ``add_argparse_args`` gets a follow-up (its
+  namespace may lack the flags).
+* ``checkpoint_callback``, ``weights_summary``, ``progress_bar_refresh_rate``, ``distributed_backend``,
+  ``auto_select_gpus``, ``max_steps=None``: per value, from the table; a follow-up otherwise.
+* ``training_epoch_end`` / ``validation_epoch_end`` / ``test_epoch_end`` in a ``LightningModule``:
+  a follow-up with the exact replacement (the outputs now have to be kept by the module itself).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import ScopeProvider
+
+from codemods import _lightning as lt
+from codemods._keywords import KeywordCodemod, drop_items
+from codemods._module_code import defines, insert_functions
+from codemods._names import load_table
+
+TABLE = load_table("lightning_removed_arguments")
+KEYWORDS: dict[str, dict] = TABLE["keywords"]["trainer"]
+VALUES: dict[str, dict[str, dict]] = TABLE["values"]
+SPECIAL: dict[str, dict] = TABLE["special"]["trainer"]
+FLAGS: list[dict] = TABLE["special"]["flags"]
+HOOKS: dict[str, dict] = TABLE["hooks"]
+HELPER = "add_trainer_arguments"
+MODULES = frozenset(f"{package}.{path}" for package in ("pytorch_lightning", "lightning.pytorch", "lightning")
+                    for path in ("LightningModule", "core.LightningModule", "core.module.LightningModule", "core.lightning.LightningModule"))
+#: Expressions evaluated the same wherever they are written again (no call in them).
+_STABLE = (cst.Name, cst.Attribute, cst.SimpleString, cst.Integer, cst.Float)
+
+
+def _kwarg(name: str, code: str) -> cst.Arg:
+    return cst.Arg(keyword=cst.Name(name), value=cst.parse_expression(code),
+                   equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+
+
+def _stable(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.Attribute):
+        return _stable(expr.value)
+    return isinstance(expr, _STABLE) or (isinstance(expr, cst.Name) and expr.value in ("None", "True", "False"))
+
+
+class LightningRemovedArguments(KeywordCodemod):
+    DESCRIPTION = "Rewrite Trainer arguments, values and hooks PyTorch Lightning 2.0 removed (gpus=, from_argparse_args...)."
+    TRIGGERS = (b"pytorch_lightning", b"lightning")
+    ORDER = 50
+    LIBRARY = "Lightning"
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._fits: dict[cst.Call, cst.BaseExpression] = {}  # fit call -> ckpt_path value
+        self._resumes: set[cst.Arg] = set()  # resume_from_checkpoint= args that move to a fit
+        self._helper_needed = False
+        self._plan_resumes(node)
+
+    # -- what is a Trainer -------------------------------------------------------------------
+    def _is_trainer(self, func: cst.BaseExpression) -> bool:
+        return any(lt.is_trainer(q) for q in self.qnames(func))
+
+    def _trainer_method(self, call: cst.Call, name: str) -> bool:
+        func = call.func
+        return isinstance(func, cst.Attribute) and func.attr.value == name and self._is_trainer(func.value)
+
+    # -- resume_from_checkpoint -> fit(ckpt_path=) ---------------------------------------------
+    def _plan_resumes(self, module: cst.Module) -> None:
+        codemod, calls, assigned = self, [], {}
+
+        class Collect(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) and isinstance(node.value, cst.Call):
+                    assigned[node.value] = node.targets[0].target.value
+
+            def visit_Call(self, node: cst.Call) -> None:
+                calls.append(node)
+
+        module.visit(Collect())
+        for call in calls:
+            if not self._is_trainer(call.func):
+                continue
+            arg = next((a for a in call.args if a.keyword and a.keyword.value == "resume_from_checkpoint"), None)
+            if arg is None:
+                continue
+            var = assigned.get(call)
+            fits = [c for c in calls if isinstance(c.func, cst.Attribute) and c.func.attr.value == "fit"
+                    and isinstance(c.func.value, cst.Name) and c.func.value.value == var
+                    and codemod.values_of(c.func.value) == [call]]
+            same_scope = len(fits) == 1 and self.get_metadata(ScopeProvider, fits[0]) is self.get_metadata(ScopeProvider, call)
+            if same_scope and _stable(arg.value) and not any(a.keyword and a.keyword.value == "ckpt_path" for a in fits[0].args):
+                self._fits[fits[0]] = arg.value
+                self._resumes.add(arg)
+
+    # -- Trainer(...) --------------------------------------------------------------------------
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        if original_node in self._fits:
+            value = self._fits[original_node]
+            self.change(original_node, f"`resume_from_checkpoint={self.source(value)}` moved here as `ckpt_path=` (Lightning {SPECIAL['resume_from_checkpoint']['version']})")
+            return updated_node.with_changes(args=lt.append_items(updated_node.args, [_kwarg("ckpt_path", self.source(value))], updated_node.whitespace_before_args))
+        if self._trainer_method(original_node, "add_argparse_args"):
+            return self._add_argparse_args(original_node, updated_node)
+        if self._trainer_method(original_node, "from_argparse_args"):
+            return self._from_argparse_args(original_node, updated_node)
+        if not self._is_trainer(original_node.func):
+            return updated_node
+        updated = self.fix_keywords(original_node, updated_node, KEYWORDS)
+        return self._special(original_node, updated)
+
+    def _special(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """Keyword values (accelerator="ddp", strategy="dp"), then gpus= and resume_from_checkpoint=."""
+        originals = {o.keyword.value: o for o in original.args if o.keyword}
+        given = set(originals)
+        args, drop, extra = list(updated.args), set(), []
+        for i, arg in enumerate(updated.args):
+            name = arg.keyword.value if arg.keyword else None
+            if name not in VALUES or name not in originals:
+                continue
+            key = str(arg.value.evaluated_value) if isinstance(arg.value, cst.SimpleString) else self.source(arg.value)
+            orig, entry = originals[name], VALUES[name].get(key)
+            if entry is None:
+                continue
+            keyword, _, value = entry["new"].partition("=")
+            written = f"{name}={self.source(orig.value)}"
+            if keyword != name and keyword in given:
+                self.follow_up(orig, f'`{written}` was removed in Lightning {entry["version"]}, and {keyword}= is given too: {entry["follow_up"]}')
+                continue
+            self.change(orig, f"`{written}` -> `{entry['new']}` (rejected since Lightning {entry['version']})")
+            args[i] = arg.with_changes(keyword=cst.Name(keyword), value=cst.parse_expression(value))
+            if "batch_note" in entry:
+                self.follow_up(orig, entry["batch_note"])
+            given.discard(name)
+            given.add(keyword)
+        for i, arg in enumerate(args):
+            name = arg.keyword.value if arg.keyword else None
+            if name == "resume_from_checkpoint" and name in originals:
+                if originals[name] in self._resumes:
+                    drop.add(i)
+                else:
+                    self.follow_up(originals[name], f"`resume_from_checkpoint=` was removed in Lightning {SPECIAL[name]['version']}, and this Trainer's "
+                                                    f"one fit(...) is not beside it (or the value is computed): {SPECIAL[name]['follow_up']}")
+            elif name == "gpus" and name in originals:
+                replacement = self._gpus(originals[name], given)
+                if replacement is not None:
+                    drop.add(i)
+                    extra += replacement
+        if drop:
+            args, opening = drop_items(args, drop, updated.whitespace_before_args)
+            updated = updated.with_changes(args=args, whitespace_before_args=opening)
+            args = list(updated.args)
+        if extra:
+            args = lt.append_items(args, extra, updated.whitespace_before_args) if args else extra
+        return updated.with_changes(args=args)
+
+    def _gpus(self, arg: cst.Arg, given: set[str]) -> list[cst.Arg] | None:
+        """The keywords that replace ``gpus=<value>``, or None (with a follow-up)."""
+        entry, value = SPECIAL["gpus"], arg.value
+        written = self.source(value)
+        if {"devices", "accelerator"} & given:
+            self.follow_up(arg, f"`gpus=` was removed in Lightning {entry['version']}, and accelerator= or devices= is given too: {entry['follow_up']}")
+            return None
+        if written in ("0", "None"):
+            new = [_kwarg("accelerator", '"cpu"')]
+        elif isinstance(value, (cst.Integer, cst.SimpleString, cst.List, cst.Tuple)) or (
+                isinstance(value, cst.UnaryOperation) and isinstance(value.expression, cst.Integer)):
+            new = [_kwarg("accelerator", '"gpu"'), _kwarg("devices", written)]
+        elif _stable(value):
+            # 1.x: a false gpus (0 or None) trained on one CPU process.
+            new = [_kwarg("accelerator", f'"gpu" if {written} else "cpu"'), _kwarg("devices", f"{written} or 1")]
+        else:
+            self.follow_up(arg, f"`gpus={written}` was removed in Lightning {entry['version']}: {entry['follow_up']}")
+            return None
+        code = ", ".join(f"{a.keyword.value}={cst.Module([]).code_for_node(a.value)}" for a in new)
+        self.change(arg, f"`gpus={written}` -> `{code}` (gpus= was removed in Lightning {entry['version']})")
+        return new
+
+    # -- add_argparse_args / from_argparse_args -------------------------------------------------
+    def _add_argparse_args(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if len(original.args) != 1 or original.args[0].keyword is not None:
+            self.follow_up(original, f"`Trainer.add_argparse_args` was removed in Lightning {SPECIAL['add_argparse_args']['version']}: {SPECIAL['add_argparse_args']['follow_up']}")
+            return updated
+        self._helper_needed = True
+        flags = " ".join(f"--{f['name']}" for f in FLAGS)
+        self.change(original, f"`{self.source(original.func)}` (removed in Lightning 2.0) -> `{HELPER}`, defined in this file: it adds {flags} "
+                              "(--gpus is gone: pass --accelerator gpu --devices N)")
+        return updated.with_changes(func=cst.Name(HELPER))
+
+    def _from_argparse_args(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        entry = SPECIAL["from_argparse_args"]
+        if not self._calls_add_argparse_args():
+            self.follow_up(original, f"`Trainer.from_argparse_args` was removed in Lightning {entry['version']}, and this file never calls "
+                                     f"Trainer.add_argparse_args, so which flags its namespace holds is unknown: {entry['follow_up']}")
+            return updated
+        first = original.args[0] if original.args else None
+        rest = list(updated.args[1:])
+        if first is None or first.keyword is not None or first.star or not _stable(first.value) or any(a.star for a in rest):
+            self.follow_up(original, f"`Trainer.from_argparse_args` was removed in Lightning {entry['version']}, and its arguments are not a plain "
+                                     f"namespace and keywords: {entry['follow_up']}")
+            return updated
+        namespace = self.source(first.value)
+        given = {a.keyword.value for a in rest if a.keyword}
+        # A keyword given here overrode the flag in 1.x; gpus= overrode the placement flags.
+        overridden = given | ({"accelerator", "devices"} if "gpus" in given else set())
+        flags = [_kwarg(f["name"], f"{namespace}.{f['name']}") for f in FLAGS if f["name"] not in overridden]
+        self.change(original, f"`{self.source(original.func)}({namespace}, ...)` (removed in Lightning {entry['version']}) -> "
+                              f"`{self.source(original.func.value)}(...)` with one keyword per flag of {HELPER}")
+        call = updated.with_changes(func=updated.func.value, args=flags + rest)
+        return self._special(original, lt.explode(call))
+
+    def _calls_add_argparse_args(self) -> bool:
+        if "_add_cache" not in self.__dict__:
+            found = []
+            outer = self
+
+            class Find(cst.CSTVisitor):
+                def visit_Call(self, node: cst.Call) -> None:
+                    if outer._trainer_method(node, "add_argparse_args"):
+                        found.append(node)
+
+            self.module.visit(Find())
+            self.__dict__["_add_cache"] = bool(found)
+        return self.__dict__["_add_cache"]
+
+    # -- LightningModule hooks -------------------------------------------------------------------
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if not any(self.qnames(b.value) & self.local_subclasses(MODULES) for b in node.bases) and node.name.value not in self.local_subclasses(MODULES):
+            return
+        for stmt in node.body.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value in HOOKS:
+                hook = HOOKS[stmt.name.value]
+                self.follow_up(stmt, f"`{node.name.value}.{stmt.name.value}` was removed in Lightning {hook['version']} (fit raises NotImplementedError): {hook['follow_up']}")
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self._helper_needed or defines(updated_node, HELPER):
+            return updated_node
+        lines = [f"def {HELPER}(parser):",
+                 '    """The Trainer flags that Trainer.add_argparse_args (removed in Lightning 2.0) added, with the Trainer\'s defaults."""',
+                 '    group = parser.add_argument_group("Trainer")']
+        lines += [f'    group.add_argument("--{f["name"]}", type={f["type"]}, default={f["default"]})' for f in FLAGS]
+        lines.append("    return parser")
+        return insert_functions(updated_node, ["\n".join(lines) + "\n"])

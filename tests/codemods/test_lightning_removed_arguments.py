@@ -1,0 +1,119 @@
+"""lightning_removed_arguments alone: what Lightning 2.0 removed becomes what 2.x accepts."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from codemods.lightning_removed_arguments import FLAGS, LightningRemovedArguments
+from tests.codemods.helpers import check_noop, check_transformed, follow_ups, run
+
+C = LightningRemovedArguments
+
+
+@pytest.mark.parametrize("package", ["pytorch_lightning", "lightning.pytorch"])
+def test_gpus_and_strategy_values(package):
+    check_transformed(
+        C,
+        f"""\
+        import {package} as pl
+        trainer = pl.Trainer(gpus=2, accelerator="ddp", max_epochs=1)
+        """,
+        f"""\
+        import {package} as pl
+        trainer = pl.Trainer(strategy="ddp", max_epochs=1, accelerator="gpu", devices=2)
+        """,
+    )
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("0", 'accelerator="cpu"'),
+    ("None", 'accelerator="cpu"'),
+    ("-1", 'accelerator="gpu", devices=-1'),
+    ('"0,1"', 'accelerator="gpu", devices="0,1"'),
+    ("[0, 1]", 'accelerator="gpu", devices=[0, 1]'),
+    ("args.gpus", 'accelerator="gpu" if args.gpus else "cpu", devices=args.gpus or 1'),
+])
+def test_gpus_keeps_its_1x_meaning(written, expected):
+    check_transformed(C, f"from pytorch_lightning import Trainer\nTrainer(gpus={written})\n",
+                      f"from pytorch_lightning import Trainer\nTrainer({expected})\n")
+
+
+def test_gpus_with_devices_is_a_follow_up():
+    result = check_noop(C, "from pytorch_lightning import Trainer\nTrainer(gpus=2, devices=2)\n")
+    assert any("accelerator= or devices= is given too" in f for f in follow_ups(result))
+
+
+def test_resume_from_checkpoint_moves_to_the_one_fit():
+    check_transformed(
+        C,
+        """\
+        from pytorch_lightning import Trainer
+        def main(path):
+            trainer = Trainer(max_epochs=2, resume_from_checkpoint=path)
+            trainer.fit(model, loader)
+        """,
+        """\
+        from pytorch_lightning import Trainer
+        def main(path):
+            trainer = Trainer(max_epochs=2)
+            trainer.fit(model, loader, ckpt_path=path)
+        """,
+    )
+
+
+def test_resume_from_checkpoint_without_a_fit_beside_it_stays():
+    result = check_noop(C, "from pytorch_lightning import Trainer\ntrainer = Trainer(resume_from_checkpoint='a.ckpt')\n")
+    assert any("ckpt_path=" in f for f in follow_ups(result))
+
+
+def test_values_from_the_table():
+    check_transformed(
+        C,
+        "import pytorch_lightning as pl\npl.Trainer(checkpoint_callback=False, weights_summary=None, progress_bar_refresh_rate=1, max_steps=None)\n",
+        "import pytorch_lightning as pl\npl.Trainer(enable_checkpointing=False, enable_model_summary=False, max_steps=-1)\n",
+    )
+
+
+def test_argparse_pair_becomes_explicit_flags():
+    result = run(C, """\
+        from argparse import ArgumentParser
+        import pytorch_lightning as pl
+
+        parser = ArgumentParser()
+        parser = pl.Trainer.add_argparse_args(parser)
+        args = parser.parse_args(["--devices", "1", "--max_steps", "5"])
+        trainer = pl.Trainer.from_argparse_args(args, max_epochs=3)
+        """)
+    output = result.text("output")
+    tree = ast.parse(output)
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "pl.Trainer")
+    keywords = {k.arg: ast.unparse(k.value) for k in call.keywords}
+    assert keywords["max_epochs"] == "3"  # the script's own keyword wins over the flag
+    assert keywords["devices"] == "args.devices" and len(keywords) == len(FLAGS)
+    assert ".from_argparse_args(" not in output and ".add_argparse_args(" not in output
+    # The generated parser parses what 1.x command lines passed, with the Trainer's defaults.
+    namespace: dict = {}
+    parsing = output.split("trainer = pl.Trainer(")[0].replace("import pytorch_lightning as pl", "")
+    exec(compile(parsing, "<converted>", "exec"), namespace)
+    assert namespace["args"].devices == "1" and namespace["args"].max_steps == 5 and namespace["args"].num_nodes == 1
+
+
+def test_from_argparse_args_without_add_argparse_args_is_a_follow_up():
+    result = check_noop(C, "import pytorch_lightning as pl\ntrainer = pl.Trainer.from_argparse_args(hparams)\n")
+    assert any("never calls" in f for f in follow_ups(result))
+
+
+def test_epoch_end_hooks_get_the_exact_replacement():
+    result = check_noop(C, """\
+        import lightning.pytorch as L
+        class Model(L.LightningModule):
+            def validation_epoch_end(self, outputs):
+                pass
+        """)
+    assert any("on_validation_epoch_end(self)" in f for f in follow_ups(result))
+
+
+def test_a_2x_script_is_left_alone():
+    check_noop(C, "import lightning.pytorch as L\ntrainer = L.Trainer(accelerator='gpu', devices=2, strategy='ddp', max_steps=-1)\ntrainer.fit(model)\n")
