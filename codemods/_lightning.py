@@ -230,3 +230,158 @@ def imported_packages(module: cst.Module) -> dict[str, cst.CSTNode]:
 
     module.visit(Visit())
     return found
+
+
+# -- imports that follow the package Ray binds to ------------------------------------------------
+#: What the fallback catches: what Ray's own ``import_lightning`` catches, so both choose alike.
+FALLBACK_ERROR = "ModuleNotFoundError"
+FALLBACK_COMMENT = "# As Ray's Lightning integration does: lightning.pytorch where it is installed, else pytorch_lightning."
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def pytorch_lightning_import(statement: cst.BaseStatement) -> bool | None:
+    """True when every statement of the line imports from ``pytorch_lightning``; None when it mixes
+    those imports with others (``import torch, pytorch_lightning``); False otherwise."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    kinds = []
+    for small in statement.body:
+        if isinstance(small, cst.Import):
+            kinds += [_dotted(a.name).split(".")[0] == "pytorch_lightning" for a in small.names]
+        elif isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
+            kinds.append(_dotted(small.module).split(".")[0] == "pytorch_lightning")
+        else:
+            kinds.append(False)
+    if all(kinds):
+        return True
+    return None if any(kinds) else False
+
+
+def _to_lightning(small: cst.BaseSmallStatement) -> list[cst.BaseSmallStatement]:
+    """``small`` (a pytorch_lightning import) for lightning.pytorch, binding the same names."""
+    if isinstance(small, cst.ImportFrom):
+        module = "lightning.pytorch" + _dotted(small.module)[len("pytorch_lightning"):]
+        return [small.with_changes(module=cst.parse_expression(module))]
+    out: list[cst.BaseSmallStatement] = []
+    for alias in small.names:
+        dotted = _dotted(alias.name)
+        module = "lightning.pytorch" + dotted[len("pytorch_lightning"):]
+        if alias.asname is not None:  # `import pytorch_lightning[.x] as pl`
+            out.append(cst.Import(names=[alias.with_changes(name=cst.parse_expression(module), comma=cst.MaybeSentinel.DEFAULT)]))
+        else:  # `import pytorch_lightning[.x]` binds `pytorch_lightning`: bind it to the same module
+            if dotted != "pytorch_lightning":
+                out.append(cst.Import(names=[cst.ImportAlias(name=cst.parse_expression(module))]))
+            out.append(cst.Import(names=[cst.ImportAlias(name=cst.parse_expression("lightning.pytorch"),
+                                                         asname=cst.AsName(name=cst.Name("pytorch_lightning")))]))
+    return out
+
+
+def fallback_try(lines: Sequence[cst.SimpleStatementLine]) -> cst.Try:
+    """``try: <lines for lightning.pytorch> except ModuleNotFoundError: <lines as they were>``."""
+    first = lines[0]
+    preferred: list[cst.SimpleStatementLine] = []
+    for line in lines:  # one statement a line, the line's comment on the last
+        statements = [s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for small in line.body for s in _to_lightning(small)]
+        preferred += [cst.SimpleStatementLine(body=[s]) for s in statements[:-1]]
+        preferred.append(cst.SimpleStatementLine(body=[statements[-1]], trailing_whitespace=line.trailing_whitespace))
+    original = [first.with_changes(leading_lines=[]), *lines[1:]]
+    return cst.Try(
+        leading_lines=[*first.leading_lines, cst.EmptyLine(comment=cst.Comment(FALLBACK_COMMENT))],
+        body=cst.IndentedBlock(body=preferred),
+        handlers=[cst.ExceptHandler(type=cst.Name(FALLBACK_ERROR), body=cst.IndentedBlock(body=original))],
+    )
+
+
+def _imports_only(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body)
+
+
+def is_fallback_try(node: cst.CSTNode) -> bool:
+    """A ``try`` that imports lightning.pytorch and falls back to pytorch_lightning (ours or the user's)."""
+    if not isinstance(node, cst.Try) or not node.handlers:
+        return False
+    body = [s for s in node.body.body if isinstance(s, cst.SimpleStatementLine)]
+    prefers = any(isinstance(small, (cst.Import, cst.ImportFrom)) and "lightning.pytorch" in cst.Module([]).code_for_node(small)
+                  for line in body for small in line.body)
+    falls_back = any(pytorch_lightning_import(s) for h in node.handlers for s in h.body.body)
+    return prefers and falls_back
+
+
+class FollowRayImports(cst.CSTTransformer):
+    """Every run of consecutive ``pytorch_lightning`` import lines becomes one fallback ``try``.
+
+    ``changed`` holds the first line of each run; ``mixed`` the lines that import pytorch_lightning
+    together with other modules (left as they are).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed: list[cst.CSTNode] = []
+        self.mixed: list[cst.CSTNode] = []
+
+    def visit_Try(self, node: cst.Try) -> bool:
+        return not is_fallback_try(node)
+
+    def _rewrite(self, original: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        # One try per block of imports: the pytorch_lightning lines of a block of import lines go
+        # together where the first of them was; the other imports follow in their order.
+        out: list[cst.BaseStatement] = []
+        run: list[cst.SimpleStatementLine] = []
+        others: list[cst.BaseStatement] = []
+
+        def flush() -> None:
+            if run:
+                out.append(fallback_try(run))
+            out.extend(others)
+            run.clear()
+            others.clear()
+
+        for before, after in zip(original, updated):
+            kind = pytorch_lightning_import(after)
+            if kind:
+                if not run:
+                    self.changed.append(before)
+                run.append(after)
+                continue
+            if kind is None:
+                self.mixed.append(before)
+            if run and _imports_only(after):
+                others.append(after)
+                continue
+            flush()
+            out.append(after)
+        flush()
+        return out
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        return updated_node.with_changes(body=self._rewrite(original_node.body, updated_node.body))
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
+        return updated_node.with_changes(body=self._rewrite(original_node.body, updated_node.body))
+
+
+#: Names of ``ray.train.lightning`` that Ray retired (2.7-2.9): a script still importing them was not converted.
+RETIRED_RAY_NAMES = frozenset({"LightningTrainer", "LightningConfigBuilder", "LightningCheckpoint", "LightningPredictor"})
+
+
+def uses_ray_lightning(module: cst.Module) -> bool:
+    """Whether the module imports Ray's current Lightning integration (``ray.train.lightning``)."""
+    found = False
+
+    class Visit(cst.CSTVisitor):
+        def visit_Import(self, node: cst.Import) -> None:
+            nonlocal found
+            found |= any(_dotted(a.name).startswith("ray.train.lightning") for a in node.names)
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            nonlocal found
+            if node.module is not None and not node.relative and _dotted(node.module).startswith("ray.train.lightning"):
+                found |= isinstance(node.names, cst.ImportStar) or any(
+                    a.name.value not in RETIRED_RAY_NAMES for a in node.names if isinstance(a.name, cst.Name))
+
+    module.visit(Visit())
+    return found

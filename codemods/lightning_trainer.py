@@ -195,8 +195,10 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         where = min(lt.imported_packages(original).values(), key=self.line_of, default=None)
         if packages == {"lightning"}:
             self.change(where, "Ray's Lightning integration binds to lightning.pytorch when the `lightning` package is installed, as this script needs: install `lightning` where it runs")
+        elif "pytorch_lightning" in packages and self.options.lightning_package is None:
+            return  # lightning_package_follows_ray makes these imports follow the package Ray binds to
         elif packages == {"pytorch_lightning"}:
-            self.follow_up(where, "this script imports pytorch_lightning, but Ray's Lightning integration binds to lightning.pytorch whenever the `lightning` package is installed: run it where only `pytorch-lightning` is installed, or convert with --lightning-package lightning")
+            self.follow_up(where, "this script imports pytorch_lightning, but Ray's Lightning integration binds to lightning.pytorch whenever the `lightning` package is installed: run it where only `pytorch-lightning` is installed, or convert without --lightning-package pytorch_lightning")
         elif len(packages) > 1:
             self.follow_up(where, "this script imports both lightning and pytorch_lightning, but Ray's Lightning integration binds to one of them: convert with --lightning-package to use one")
 

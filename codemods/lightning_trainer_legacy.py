@@ -89,11 +89,13 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
         new = call.with_changes(func=cst.Name("TorchTrainer"), args=with_train_func(call, config, name, drop))
         self.need_import("ray.train.torch", "TorchTrainer")
         self.replace_call(call, self.carry_over(call, self._checkpoints(call, new, parts["checkpointing"])))
-        if lightning_package(self.tree, self.options.lightning_package) == "pytorch_lightning":
+        if lightning_package(self.tree, self.options.lightning_package) == "pytorch_lightning" and self.options.lightning_package is None:
+            pass  # lightning_package_follows_ray makes its pytorch_lightning imports follow the package Ray binds to
+        elif lightning_package(self.tree, self.options.lightning_package) == "pytorch_lightning":
             self.follow_up(call, "the converted script imports pytorch_lightning, but Ray Train's Lightning integration "
                            "uses lightning.pytorch whenever the lightning package is installed and then rejects "
-                           "this Trainer: run it where only pytorch_lightning is installed, or convert with "
-                           "--lightning-package lightning")
+                           "this Trainer: run it where only pytorch_lightning is installed, or convert without "
+                           "--lightning-package pytorch_lightning")
         else:
             self.change(call, "the converted script needs the lightning package (it and Ray Train's Lightning "
                         "integration use lightning.pytorch)")

@@ -110,6 +110,12 @@ def lightning_mismatch(source: str, lightning_installed: bool | None = None) -> 
     found = imports(tree)
     if not _uses_package(found, "ray.train.lightning"):
         return None
+    # Imports that choose as Ray does (``try: import lightning.pytorch ... except
+    # ModuleNotFoundError: import pytorch_lightning ...``, what `migrate convert` writes) always match.
+    followers = [node for node in ast.walk(tree) if _follows_ray(node)]
+    for node in followers:
+        node.body, node.handlers = [], []
+    found = imports(tree)
     if lightning_installed is None:
         lightning_installed = importlib.util.find_spec("lightning") is not None
     ray_binds = "lightning" if lightning_installed else "pytorch_lightning"
@@ -123,6 +129,27 @@ def lightning_mismatch(source: str, lightning_installed: bool | None = None) -> 
         f"{'lightning.pytorch' if lightning_installed else 'pytorch_lightning'} here (the `lightning` package {state} "
         f"installed): convert with --lightning-package {ray_binds}, or install the package the script imports"
     )
+
+
+def _follows_ray(node: ast.AST) -> bool:
+    """A ``try`` importing ``lightning.pytorch`` whose ``except ModuleNotFoundError``/``ImportError``
+    imports ``pytorch_lightning`` instead: the choice Ray's integration makes."""
+    if not isinstance(node, ast.Try) or not node.handlers:
+        return False
+
+    def modules(statements) -> set[str]:
+        out = set()
+        for statement in statements:
+            if isinstance(statement, ast.Import):
+                out |= {a.name for a in statement.names}
+            elif isinstance(statement, ast.ImportFrom) and statement.module and statement.level == 0:
+                out.add(statement.module)
+        return out
+
+    caught = all(isinstance(h.type, ast.Name) and h.type.id in ("ModuleNotFoundError", "ImportError") for h in node.handlers)
+    prefers = any(m == "lightning.pytorch" or m.startswith("lightning.pytorch.") for m in modules(node.body))
+    falls_back = any(m.split(".")[0] == "pytorch_lightning" for h in node.handlers for m in modules(h.body))
+    return caught and prefers and falls_back
 
 
 def retired_ray_api(source: str) -> str | None:

@@ -12,12 +12,14 @@ worker, so a real-world script (``bert-base-cased`` + ``yelp_review_full`` + ``e
 * **Tokenizers**: a word-level fast tokenizer over a fixed 200-word vocabulary, with the special
   tokens of the family's style (``[CLS]``/``[SEP]`` encoders, ``</s>`` seq2seq, ``<|endoftext|>``
   decoders without a pad token, as GPT-2), ``model_max_length`` 64.
-* **Datasets**: a ``DatasetDict`` (or the ``split`` asked) of 1000 synthetic rows per split, with
-  the columns of a known dataset (``yelp_review_full``: ``text`` and a 5-class ``label``; ``imdb``,
-  ``glue/*``, ``ag_news``...) or, for others, the text and label columns the script reads.
+* **Datasets**: a ``DatasetDict`` (or the ``split`` asked) of 1000 synthetic rows per split. A
+  dataset recorded in ``migrator/data/standin_datasets.toml`` (GLUE per task with ``idx``, SQuAD
+  v1/v2, IMDB, Yelp, WikiText, conversational ``messages`` sets, preference pairs...) gets exactly
+  its real configs, splits, columns (in order) and features, and the hub's errors for a missing
+  config or split; any other gets the text, label and ``messages`` columns the script reads.
   Local files and the packaged builders (``csv``, ``json``...) load for real.
-* **Metrics**: ``accuracy``, ``f1``, ``precision``, ``recall``, ``matthews_correlation``, ``mse``,
-  ``mae``, ``exact_match`` computed with numpy; any other name gives an exact-match score under
+* **Metrics**: those the same file records (``accuracy``, ``f1``... and ``glue`` per task) return
+  exactly their real keys, computed with numpy; any other name gives an exact-match score under
   that name.
 
 Everything is seeded by the name asked for, never by the global random state, so the original
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
+from pathlib import Path
 
 WORDS = (
     "the a an and or but if then so very not no yes good bad great awful fine nice poor best worst "
@@ -58,25 +62,9 @@ LOADER_KWARGS = {
     "ignore_mismatched_sizes", "attn_implementation", "max_memory", "offload_folder", "state_dict",
     "use_fast", "mirror", "_fast_init", "weights_only", "key_mapping", "tp_plan", "gguf_file",
 }
-#: name -> (splits, {column: "text" | number of classes}); "glue/<task>" for GLUE configs.
-KNOWN_DATASETS = {
-    "yelp_review_full": (("train", "test"), {"text": "text", "label": 5}),
-    "yelp_polarity": (("train", "test"), {"text": "text", "label": 2}),
-    "imdb": (("train", "test", "unsupervised"), {"text": "text", "label": 2}),
-    "rotten_tomatoes": (("train", "validation", "test"), {"text": "text", "label": 2}),
-    "ag_news": (("train", "test"), {"text": "text", "label": 4}),
-    "emotion": (("train", "validation", "test"), {"text": "text", "label": 6}),
-    "amazon_polarity": (("train", "test"), {"title": "text", "content": "text", "label": 2}),
-    "wikitext": (("train", "validation", "test"), {"text": "text"}),
-    "glue/sst2": (("train", "validation", "test"), {"sentence": "text", "label": 2, "idx": 0}),
-    "glue/cola": (("train", "validation", "test"), {"sentence": "text", "label": 2, "idx": 0}),
-    "glue/mrpc": (("train", "validation", "test"), {"sentence1": "text", "sentence2": "text", "label": 2, "idx": 0}),
-    "glue/rte": (("train", "validation", "test"), {"sentence1": "text", "sentence2": "text", "label": 2, "idx": 0}),
-    "glue/qnli": (("train", "validation", "test"), {"question": "text", "sentence": "text", "label": 2, "idx": 0}),
-    "glue/qqp": (("train", "validation", "test"), {"question1": "text", "question2": "text", "label": 2, "idx": 0}),
-    "glue/mnli": (("train", "validation_matched", "validation_mismatched", "test_matched", "test_mismatched"),
-                  {"premise": "text", "hypothesis": "text", "label": 3, "idx": 0}),
-}
+#: The datasets and metrics the stand-ins know, as the hub serves them (see the file for sources).
+#: Read here, at import, so that a copy of this module shipped to a worker by value carries them.
+SCHEMAS = tomllib.loads((Path(__file__).resolve().parents[1] / "data" / "standin_datasets.toml").read_text(encoding="utf-8"))
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "sentence2", "question", "context", "premise", "hypothesis",
                 "review", "content", "document", "summary", "title", "source", "target", "prompt", "response",
                 "question1", "question2", "input", "output", "instruction", "tokens")
@@ -293,47 +281,185 @@ def _patch_transformers() -> None:
 
 
 # -- datasets -------------------------------------------------------------------------------------
-def dataset_schema(path: str, name: str | None, config: dict) -> tuple[tuple[str, ...], dict]:
-    key = path.split("/")[-1] if path.split("/")[-1] in KNOWN_DATASETS else path
-    if name and f"{key}/{name}" in KNOWN_DATASETS:
-        return KNOWN_DATASETS[f"{key}/{name}"]
-    if key in KNOWN_DATASETS:
-        return KNOWN_DATASETS[key]
+def known_dataset(path: str) -> dict | None:
+    """The entry of ``standin_datasets.toml`` whose ``paths`` name ``path`` (hub ids are matched
+    case-insensitively, as the hub resolves them), or None."""
+    wanted = path.strip("/").lower()
+    for entry in SCHEMAS["datasets"].values():
+        if wanted in (p.lower() for p in entry["paths"]):
+            return entry
+    return None
+
+
+def dataset_schema(path: str, name: str | None, config: dict) -> dict:
+    """``{"splits", "features", "unlabeled", "style", "config"}`` for ``load_dataset(path, name)``.
+
+    A known dataset gets its real schema, and the errors the hub gives for a missing or unknown
+    config; any other gets the text, label and ``messages`` columns the script reads.
+    """
+    entry = known_dataset(path)
+    if entry is not None:
+        configs = entry["configs"]
+        if name is None:
+            name = entry.get("default") or (next(iter(configs)) if len(configs) == 1 else None)
+            if name is None:
+                raise ValueError(f"Config name is missing.\nPlease pick one among the available configs: {list(configs)}"
+                                 f"\nExample of usage:\n\t`load_dataset('{path}', '{next(iter(configs))}')`")
+        if name not in configs:
+            raise ValueError(f"BuilderConfig '{name}' not found. Available: {list(configs)}")
+        chosen = configs[name]
+        return {"splits": tuple(chosen["splits"]), "features": dict(chosen["features"]),
+                "unlabeled": tuple(chosen.get("unlabeled", ())), "style": entry.get("style"), "config": name, "known": True}
     keys = config.get("keys") or []
     splits = tuple(k for k in keys if k in SPLIT_NAMES or k.startswith(("validation", "test"))) or SPLIT_NAMES
     classes = config.get("num_labels") or 2
-    columns: dict = {k: "text" for k in keys if k in TEXT_COLUMNS}
-    columns.update({k: classes for k in keys if k in LABEL_COLUMNS})
-    if not any(v == "text" for v in columns.values()):
-        columns = {"text": "text", **columns}
+    features: dict = {k: "string" for k in keys if k in TEXT_COLUMNS}
+    features.update({k: "messages" for k in keys if k == "messages"})
+    features.update({k: {"class_label": [str(i) for i in range(classes)]} for k in keys if k in LABEL_COLUMNS})
+    if not any(v in ("string", "messages") for v in features.values()):
+        features = {"text": "string", **features}
     if "train" not in splits:
         splits = ("train", *splits)
-    return splits, columns
+    return {"splits": splits, "features": features, "unlabeled": (), "style": None, "config": name, "known": False}
 
 
-def synthetic_split(path: str, split: str, columns: dict, rows: int = STANDIN_ROWS):
+def datasets_feature(spec):
+    """The ``datasets`` feature for one column spec of ``standin_datasets.toml``."""
+    from datasets import ClassLabel, Sequence, Value
+
+    if isinstance(spec, dict):
+        return ClassLabel(names=list(spec["class_label"]))
+    if spec == "messages":
+        return [{"content": Value("string"), "role": Value("string")}]
+    if spec == "squad_answers":
+        return Sequence({"text": Value("string"), "answer_start": Value("int32")})
+    return Value(spec)
+
+
+def _sentence(rng, low: int = 8, high: int = 24) -> str:
+    return " ".join(rng.choices(WORDS, k=rng.randint(low, high)))
+
+
+def _row(rng, schema: dict, split: str, index: int) -> dict:
+    """One synthetic row. Labels are learnable: the first word of the first text decides them."""
+    features, style = schema["features"], schema["style"]
+    unlabeled = split in schema["unlabeled"]
+    row: dict = {}
+    cue = None
+    for column, spec in features.items():
+        if isinstance(spec, dict):
+            row[column] = -1 if unlabeled else rng.randrange(len(spec["class_label"]))
+            cue = cue if cue is not None else max(row[column], 0)
+        elif column == "label" and spec.startswith("float"):  # a regression label (GLUE STS-B: 0-5)
+            row[column] = -1.0 if unlabeled else round(rng.uniform(0, 5), 1)
+            cue = cue if cue is not None else int(max(row[column], 0))
+    if style == "wikitext":
+        return {"text": _wikitext_line(rng, index, "raw" not in (schema["config"] or ""))}
+    if style in ("squad", "squad_v2"):
+        return _squad_row(rng, style, split, index)
+    if style == "conversation" or style == "preference":
+        return _conversation_row(rng, features, style)
+    if style == "transcript":
+        question, good, bad = _sentence(rng, 4, 10), _sentence(rng, 6, 16), _sentence(rng, 6, 16)
+        return {"chosen": f"\n\nHuman: {question}\n\nAssistant: good {good}",
+                "rejected": f"\n\nHuman: {question}\n\nAssistant: bad {bad}"}
+    first_text = True
+    for column, spec in features.items():
+        if column in row:
+            continue
+        if spec == "string":
+            text = _sentence(rng)
+            if first_text and cue is not None:
+                text = f"{WORDS[cue + 10]} {text}"
+            first_text = False
+            row[column] = text
+        elif spec == "messages":
+            row[column] = _conversation(rng)
+        elif column == "idx":
+            row[column] = index
+        elif spec.startswith("int"):
+            row[column] = rng.randrange(100)
+        else:
+            row[column] = rng.random()
+    return row
+
+
+def _wikitext_line(rng, index: int, unk: bool) -> str:
+    # WikiText is one line per row: blank lines, " = Heading = " lines, and paragraphs.
+    kind = index % 8
+    if kind in (0, 2):
+        return ""
+    if kind == 1:
+        return f" = {' '.join(rng.choices(WORDS, k=rng.randint(1, 3))).title()} = \n"
+    words = rng.choices(WORDS, k=rng.randint(20, 60))
+    if unk:
+        words = [w if rng.random() > 0.05 else "<unk>" for w in words]
+    return " " + " ".join(words) + " \n"
+
+
+def _squad_row(rng, style: str, split: str, index: int) -> dict:
+    words = rng.choices(WORDS, k=rng.randint(20, 40))
+    context = " ".join(words)
+    start = rng.randrange(len(words) - 3)
+    span = rng.randint(1, 3)
+    text = " ".join(words[start:start + span])
+    offset = len(" ".join(words[:start])) + (1 if start else 0)
+    copies = rng.randint(1, 3) if split != "train" else 1
+    answers = {"text": [text] * copies, "answer_start": [offset] * copies}
+    if style == "squad_v2" and rng.random() < 1 / 3:
+        answers = {"text": [], "answer_start": []}
+    return {"id": f"{rng.getrandbits(96):024x}", "title": "_".join(rng.choices(WORDS, k=2)).title(), "context": context,
+            "question": f"{_sentence(rng, 4, 10)}?", "answers": answers}
+
+
+def _conversation(rng, first: str | None = None) -> list:
+    turns = rng.choice((2, 2, 4))
+    messages = []
+    for turn in range(turns):
+        role = "user" if turn % 2 == 0 else "assistant"
+        content = first if turn == 0 and first is not None else _sentence(rng, 4, 16)
+        messages.append({"content": content, "role": role})
+    return messages
+
+
+def _conversation_row(rng, features: dict, style: str) -> dict:
+    import hashlib
+
+    prompt = _sentence(rng, 4, 12)
+    row: dict = {}
+    for column, spec in features.items():
+        if column == "prompt":
+            row[column] = prompt
+        elif column == "prompt_id":
+            row[column] = hashlib.sha256(prompt.encode()).hexdigest()
+        elif column in ("chosen", "rejected"):
+            word = "good" if column == "chosen" else "bad"
+            row[column] = [{"content": prompt, "role": "user"}, {"content": f"{word} {_sentence(rng, 4, 16)}", "role": "assistant"}]
+        elif column == "messages":
+            row[column] = list(row["chosen"]) if style == "preference" else _conversation(rng, prompt)
+        elif column == "num_turns":
+            row[column] = len(row["messages"])
+        elif column == "score_chosen":
+            row[column] = float(rng.randint(6, 10))
+        elif column == "score_rejected":
+            row[column] = float(rng.randint(1, 5))
+        elif spec == "string":
+            row[column] = rng.choice(("General-Instruct", "Know-Logic", "Airoboros", "Dove"))
+        else:
+            row[column] = rng.randrange(100)
+    return row
+
+
+def synthetic_split(path: str, split: str, schema: dict, rows: int = STANDIN_ROWS):
     import random
 
-    from datasets import ClassLabel, Dataset, Features, Value
+    from datasets import Dataset, Features
 
-    rng = random.Random(f"{path}/{split}")
-    data: dict = {}
-    features = {}
-    for column, kind in columns.items():
-        if kind == "text":
-            data[column] = [" ".join(rng.choices(WORDS, k=rng.randint(8, 24))) for _ in range(rows)]
-            features[column] = Value("string")
-        elif kind == 0:
-            data[column] = list(range(rows))
-            features[column] = Value("int32")
-        else:
-            labels = [rng.randrange(kind) for _ in range(rows)]
-            # Learnable: the first word decides the label, so a few steps visibly lower the loss.
-            for text_column in [c for c, k in columns.items() if k == "text"][:1]:
-                data[text_column] = [f"{WORDS[label + 10]} {text}" for label, text in zip(labels, data[text_column])]
-            data[column] = labels
-            features[column] = ClassLabel(num_classes=kind)
-    return Dataset.from_dict(data, features=Features(features))
+    rng = random.Random(f"{path}/{schema.get('config') or ''}/{split}")
+    built = [_row(rng, schema, split, i) for i in range(rows)]
+    columns = list(schema["features"])
+    features = Features({column: datasets_feature(spec) for column, spec in schema["features"].items()})
+    return Dataset.from_dict({c: [r[c] for r in built] for c in columns}, features=features)
 
 
 def _patch_datasets(config: dict) -> None:
@@ -346,12 +472,14 @@ def _patch_datasets(config: dict) -> None:
     def load_dataset(path, name=None, *args, split=None, streaming=False, **kwargs):
         if _is_local(path) or path in PACKAGED_BUILDERS or kwargs.get("data_files") or kwargs.get("data_dir"):
             return original(path, name, *args, split=split, streaming=streaming, **kwargs)
-        splits, columns = dataset_schema(path, name, config)
+        schema = dataset_schema(path, name, config)
 
         def one(spec: str):
             match = re.match(r"^\s*([A-Za-z_]+)\s*(?:\[(.*)\])?\s*$", spec)
             base, window = (match.group(1), match.group(2)) if match else (spec, None)
-            ds = synthetic_split(path, base, columns)
+            if schema["known"] and base not in schema["splits"]:
+                raise ValueError(f'Unknown split "{base}". Should be one of {list(schema["splits"])}.')
+            ds = synthetic_split(path, base, schema)
             if window:
                 lo, _, hi = window.partition(":")
                 def bound(text, default):
@@ -363,7 +491,7 @@ def _patch_datasets(config: dict) -> None:
             return ds.to_iterable_dataset() if streaming else ds
 
         if split is None:
-            result = {s: one(s) for s in splits}
+            result = {s: one(s) for s in schema["splits"]}
             return datasets.IterableDatasetDict(result) if streaming else datasets.DatasetDict(result)
         if isinstance(split, (list, tuple)):
             return [one(s) for s in split]
@@ -398,17 +526,54 @@ class StandinMetric:
             self._predictions, self._references = [], []
         p, r = np.asarray(predictions), np.asarray(references)
         name = self.name.split("/")[-1]
-        if name in ("mse", "mae"):
-            diff = p.astype(float) - r.astype(float)
-            return {name: float(np.mean(diff**2) if name == "mse" else np.mean(np.abs(diff)))}
-        if name in ("f1", "precision", "recall", "matthews_correlation") or (name == "glue" and self.config_name in ("mrpc", "qqp")):
-            scores = _classification_scores(p, r, kwargs.get("average", "binary"), kwargs.get("pos_label", 1))
-            if name == "glue":
-                return {"accuracy": float(np.mean(p == r)), "f1": scores["f1"]}
-            return {name: scores[name]}
-        if name in ("accuracy", "glue", "exact_match", "super_glue"):
-            return {"accuracy" if name != "exact_match" else "exact_match": float(np.mean(p == r)) if p.size else 0.0}
-        return {name: float(np.mean(p == r)) if p.size and p.shape == r.shape else 0.0}
+        known = SCHEMAS["metrics"].get(name)
+        if known is None:  # a metric the stand-ins do not know: an exact-match score under its name
+            return {name: float(np.mean(p == r)) if p.size and p.shape == r.shape else 0.0}
+        if "configs" in known:
+            if self.config_name not in known["configs"]:
+                raise KeyError(f"You should supply a configuration name selected in {list(known['configs'])}")
+            keys = known["configs"][self.config_name]
+        else:
+            keys = known["keys"]
+        scores = _scores(p, r, kwargs.get("average", "binary"), kwargs.get("pos_label", 1))
+        return {key: scores[key] for key in keys}
+
+
+def _scores(p, r, average: str, pos_label) -> dict:
+    import numpy as np
+
+    out = {"accuracy": float(np.mean(p == r)) if p.size else 0.0}
+    out["exact_match"] = out["accuracy"]
+    if p.dtype.kind == "f" or r.dtype.kind == "f":
+        diff = p.astype(float) - r.astype(float)
+        out.update(mse=float(np.mean(diff**2)) if p.size else 0.0, mae=float(np.mean(np.abs(diff))) if p.size else 0.0)
+        out.update(pearson=_pearson(p.astype(float), r.astype(float)),
+                   spearmanr=_pearson(_ranks(p.astype(float)), _ranks(r.astype(float))))
+        return out
+    out.update(_classification_scores(p, r, average, pos_label))
+    out.update(mse=float(np.mean((p - r) ** 2)) if p.size else 0.0, mae=float(np.mean(np.abs(p - r))) if p.size else 0.0)
+    return out
+
+
+def _pearson(a, b) -> float:
+    import numpy as np
+
+    if a.size < 2 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _ranks(values):
+    """Average ranks (ties share theirs), as scipy.stats.rankdata."""
+    import numpy as np
+
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=float)
+    ranks[order] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
 
 
 def _classification_scores(p, r, average: str, pos_label) -> dict:

@@ -315,8 +315,11 @@ def test_fabric_is_not_moved_to_pytorch_lightning() -> None:
 
 def test_report_says_which_package_ray_needs() -> None:
     trainer = "trainer = pl.Trainer()\ntrainer.fit(model)\n"
-    result = convert("import pytorch_lightning as pl\n" + trainer)
-    assert any("pytorch_lightning" in e.message and "--lightning-package lightning" in e.message for e in result.follow_ups)
+    result = convert("import pytorch_lightning as pl\n" + trainer)  # its imports now follow Ray's choice
+    assert not result.follow_ups and any("try lightning.pytorch first" in e.message for e in result.changes)
+    assert "except ModuleNotFoundError:\n    import pytorch_lightning as pl\n" in result.text("output")
+    result = convert("import lightning.pytorch as pl\n" + trainer, lightning_package="pytorch_lightning")
+    assert any("pytorch_lightning" in e.message and "without --lightning-package" in e.message for e in result.follow_ups)
     result = convert("import lightning.pytorch as pl\n" + trainer)
     assert any("install `lightning`" in e.message for e in result.changes)
     result = convert("import pytorch_lightning as pl\n" + trainer, lightning_package="lightning")

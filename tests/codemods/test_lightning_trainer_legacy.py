@@ -162,12 +162,16 @@ def test_refused_conversions_leave_the_trainer_alone(source: str, reason: str) -
                                 "(LightningTrainer Migration Guide)"]
 
 
-def test_pytorch_lightning_is_kept_and_flagged() -> None:
+def test_pytorch_lightning_is_kept_without_a_follow_up() -> None:
+    """Its imports are made to follow Ray's package by lightning_package_follows_ray, which runs next."""
     source = HEAD.replace("import lightning.pytorch as pl", "from pytorch_lightning import Trainer") + \
         "t = LightningTrainer(LightningConfigBuilder().module(cls=M).build(), scaling_config=s)\n"
     result = convert(L, source)
     assert "    trainer = Trainer(\n" in result.text("output")
-    assert messages(result)[-1].startswith("the converted script imports pytorch_lightning")
+    assert "from pytorch_lightning import Trainer" in result.text("output")
+    assert not [m for m in messages(result) if "pytorch_lightning" in m]
+    flagged = convert(L, source, lightning_package="pytorch_lightning")
+    assert messages(flagged)[-1].startswith("the converted script imports pytorch_lightning")
 
 
 def test_lightning_package_option_rewrites_the_imports() -> None:

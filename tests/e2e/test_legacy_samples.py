@@ -38,9 +38,8 @@ CASES = [
     pytest.param("transformers_trainer.py", None, "transformers", id="transformers"),
     pytest.param("accelerate_trainer.py", None, "accelerate", id="accelerate"),
     pytest.param("lightning_trainer.py", None, "lightning", id="lightning"),
-    # Ray binds to lightning.pytorch when `lightning` is installed: a pytorch_lightning script
-    # needs --lightning-package lightning to run here.
-    pytest.param("lightning_trainer_pytorch_lightning.py", "lightning", "lightning", id="pytorch_lightning-to-lightning"),
+    # Converted with the defaults and run with both packages installed: its imports follow Ray's.
+    pytest.param("lightning_trainer_pytorch_lightning.py", None, "pytorch_lightning", id="pytorch_lightning"),
 ]
 SCRIPT_TIMEOUT_S = 480
 

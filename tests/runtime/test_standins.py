@@ -60,7 +60,7 @@ def test_stand_ins_are_of_the_same_kind(tmp_path: Path) -> None:
     line = next((l for l in done.stdout.splitlines() if l.startswith("PROBE")), None)
     assert line, done.stderr[-3000:]
     out = json.loads(line[len("PROBE"):])
-    assert out["splits"] == {"train": [1000, ["text", "label"]], "test": [1000, ["text", "label"]]}
+    assert out["splits"] == {"train": [1000, ["label", "text"]], "test": [1000, ["label", "text"]]}  # the hub's order
     assert out["classes"] == 5 and out["same_data"] and out["sliced"] == 100
     assert out["glue"] == ["sentence1", "sentence2", "label", "idx"]
     assert out["unknown"] == ["review", "stars"]  # the columns this script reads
