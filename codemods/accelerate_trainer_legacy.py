@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from codemods._legacy_trainers import retired_trainers, LegacyTrainerCodemod, drop_args, keyword_args, literal
+from codemods._legacy_trainers import (LegacyTrainerCodemod, drop_args, keyword_args, literal, retired_trainers)
 
 ACCELERATOR = ("accelerate.Accelerator", "accelerate.accelerator.Accelerator")
 #: Config keys that are ``Accelerator(...)`` arguments of the same name, with their defaults.

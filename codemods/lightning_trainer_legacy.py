@@ -42,8 +42,9 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from codemods._legacy_trainers import (retired_trainers, LegacyTrainerCodemod, Refused, arg_comments, comments_of, keyword_args,
-                                       lightning_package, literal, quote, render_call, with_train_func)
+from codemods._legacy_trainers import (LegacyTrainerCodemod, Refused, arg_comments, comments_of, keyword_args,
+                                       lightning_package, literal, quote, render_call, retired_trainers,
+                                       with_train_func)
 
 STRATEGIES = {"ddp": "RayDDPStrategy", "fsdp": "RayFSDPStrategy", "deepspeed": "RayDeepSpeedStrategy"}
 METHODS = ("module", "trainer", "fit_params", "strategy", "checkpointing")

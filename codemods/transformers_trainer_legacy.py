@@ -42,8 +42,8 @@ from __future__ import annotations
 import libcst as cst
 
 from codemods._hf_reporting import CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
-from codemods._legacy_trainers import (retired_trainers, LegacyTrainerCodemod, free_names, keyword_args, literal, quote, renamed,
-                                       with_train_func)
+from codemods._legacy_trainers import (LegacyTrainerCodemod, free_names, keyword_args, literal, quote, renamed,
+                                       retired_trainers, with_train_func)
 
 TRAINING_ARGUMENTS = ("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments",
                       "transformers.training_args.TrainingArguments")
