@@ -23,6 +23,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
+from codemods._names import load_table
 from migrator.codemod import MigrationCodemod
 
 #: Keyword arguments that Ray Train V2's ``TorchTrainer`` rejects, with what to do instead.
@@ -34,6 +35,19 @@ REJECTED_BY_V2 = {
     "(preprocessor.fit_transform(ds)) before passing them",
 }
 LINE_LENGTH = 88
+#: The fields of ray.train.ScalingConfig a Ray 1.x ``scaling_config`` dict could hold (ray 2.60 signature;
+#: ``trainer_resources`` raises under Train V2, so it is left to a follow-up).
+SCALING_CONFIG_FIELDS = ("num_workers", "use_gpu", "resources_per_worker", "placement_strategy", "accelerator_type")
+
+
+def retired_trainers(codemod: str) -> tuple[tuple[str, str], ...]:
+    """``(module, class)`` of every path a retired trainer had that ``codemod`` converts.
+
+    The paths are data (``codemods/data/retired_ray_trainers.toml``, each with its Ray versions
+    and evidence): Ray 1.x ``ray.ml``, 2.0-2.6 ``ray.train.huggingface``, ``hf_transformers``...
+    """
+    table = load_table("retired_ray_trainers")["trainers"]
+    return tuple(tuple(path.rsplit(".", 1)) for path, entry in table.items() if entry["codemod"] == codemod)
 
 
 class Refused(Exception):
@@ -269,6 +283,8 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
                 self.follow_up(arg, "dataset_config= took a dict of ray.air DatasetConfig; TorchTrainer takes one "
                                "ray.train.DataConfig (e.g. DataConfig(datasets_to_split=[...]))")
         keys = keyword_args(new)
+        if "scaling_config" in keys:
+            new = self._scaling_config_from_dict(new, keys["scaling_config"])
         if "scaling_config" not in keys:
             scaling = self.name_for("ray.train", "ScalingConfig", "TrainScalingConfig")
             value = f"{scaling}(num_workers={self.options.num_workers}, use_gpu={self.options.use_gpu})"
@@ -278,6 +294,31 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
             run = self.name_for("ray.train", "RunConfig", "TrainRunConfig")
             new = self.add_kwarg(call, new, "run_config", f"{run}(storage_path={quote(self.options.storage_path)})")
         return new
+
+    def _scaling_config_from_dict(self, new: cst.Call, arg: cst.Arg) -> cst.Call:
+        """``scaling_config={"num_workers": 2, ...}`` (Ray 1.x took a plain dict) as ``ScalingConfig(...)``.
+
+        Train V2 takes only ``ray.train.ScalingConfig``. An inline literal becomes keyword
+        arguments; a name bound once to a literal is unpacked (``ScalingConfig(**scaling)``).
+        """
+        entries = self.literal_dict(arg.value)
+        if entries is None:
+            return new
+        keys = [k for k, _ in entries]
+        unknown = [k for k in keys if k not in SCALING_CONFIG_FIELDS]
+        if None in keys or unknown:
+            self.follow_up(arg.value, "scaling_config= is a plain dict (Ray 1.x); Train V2 takes ray.train.ScalingConfig, "
+                           f"which has no {', '.join(map(repr, (k for k in unknown if k))) or '**spread'}: "
+                           f"rewrite it as ScalingConfig({', '.join(SCALING_CONFIG_FIELDS)}=...)")
+            return new
+        scaling = self.name_for("ray.train", "ScalingConfig", "TrainScalingConfig")
+        if isinstance(arg.value, cst.Name):
+            value = cst.parse_expression(f"{scaling}(**{arg.value.value})")
+        else:
+            value = cst.parse_expression(scaling + "(" + ", ".join(f"{k}={self.code(v)}" for k, v in entries) + ")")
+        self.change(arg.value, f"scaling_config: the plain dict (Ray 1.x) -> {self.code(value)}")
+        return new.with_changes(args=[a.with_changes(value=value) if a.keyword and a.keyword.value == "scaling_config"
+                                      else a for a in new.args])
 
     def run_config_of(self, call: cst.Call) -> tuple[cst.Arg | None, cst.Call | None]:
         """The ``run_config=`` argument of ``call`` and the ``RunConfig(...)`` call behind it, when visible."""

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from codemods._legacy_trainers import LegacyTrainerCodemod, drop_args, keyword_args, literal
+from codemods._legacy_trainers import (LegacyTrainerCodemod, drop_args, keyword_args, literal, retired_trainers)
 
 ACCELERATOR = ("accelerate.Accelerator", "accelerate.accelerator.Accelerator")
 #: Config keys that are ``Accelerator(...)`` arguments of the same name, with their defaults.
@@ -54,7 +54,7 @@ class AccelerateTrainerLegacy(LegacyTrainerCodemod):
     DESCRIPTION = "AccelerateTrainer (Ray 2.3-2.6) to TorchTrainer, accelerate_config moved into Accelerator(...)."
     TRIGGERS = (b"AccelerateTrainer",)
     ORDER = 42
-    LEGACY = (("ray.train.huggingface", "AccelerateTrainer"),)
+    LEGACY = retired_trainers("accelerate_trainer_legacy")  # every path it had: codemods/data/retired_ray_trainers.toml
     CONVERTED = ("AccelerateTrainer",)
 
     def plan(self, call: cst.Call) -> None:

@@ -43,7 +43,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from codemods._legacy_trainers import (LegacyTrainerCodemod, Refused, arg_comments, comments_of, keyword_args,
-                                       lightning_package, literal, quote, render_call, with_train_func)
+                                       lightning_package, literal, quote, render_call, retired_trainers,
+                                       with_train_func)
 
 STRATEGIES = {"ddp": "RayDDPStrategy", "fsdp": "RayFSDPStrategy", "deepspeed": "RayDeepSpeedStrategy"}
 METHODS = ("module", "trainer", "fit_params", "strategy", "checkpointing")
@@ -54,7 +55,7 @@ class LightningTrainerLegacy(LegacyTrainerCodemod):
     DESCRIPTION = "LightningTrainer + LightningConfigBuilder (Ray 2.4-2.6) to TorchTrainer with a generated train_func."
     TRIGGERS = (b"LightningTrainer", b"LightningConfigBuilder")
     ORDER = 46
-    LEGACY = (("ray.train.lightning", "LightningTrainer"), ("ray.train.lightning", "LightningConfigBuilder"))
+    LEGACY = retired_trainers("lightning_trainer_legacy")  # every path it had: codemods/data/retired_ray_trainers.toml
     CONVERTED = ("LightningTrainer",)
     LIGHTNING = True
 

@@ -37,6 +37,7 @@ TABLE = load_table("ray_train_v1_arguments")
 CLASSES = {group: frozenset(names) for group, names in TABLE["classes"].items() if group in TABLE["keywords"]}
 TUNE_CALLBACKS = frozenset(TABLE["classes"]["tune_callback"])
 TUNE_CALLBACK_MODULES = tuple(f"{m}." for m in TABLE["classes"]["tune_callback_modules"])
+TRAIN_USER_CALLBACKS = frozenset(TABLE["classes"]["train_user_callbacks"])
 TUNE_ENTRY_POINTS = TABLE["classes"]["tune_entry_points"]
 REPORTS = frozenset(TABLE["classes"]["report"])
 CHECKPOINT_CALLBACKS = frozenset(TABLE["classes"]["checkpoint_callbacks"])
@@ -79,6 +80,8 @@ class RayTrainV1Arguments(KeywordCodemod):
         if not isinstance(expr, cst.Call):
             return False
         names = self.qnames(expr.func)
+        if names & TRAIN_USER_CALLBACKS:
+            return False
         return bool(names & self.local_subclasses(TUNE_CALLBACKS)) or any(n.startswith(TUNE_CALLBACK_MODULES) for n in names)
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:

@@ -43,7 +43,7 @@ import libcst as cst
 
 from codemods._hf_reporting import CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
 from codemods._legacy_trainers import (LegacyTrainerCodemod, free_names, keyword_args, literal, quote, renamed,
-                                       with_train_func)
+                                       retired_trainers, with_train_func)
 
 TRAINING_ARGUMENTS = ("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments",
                       "transformers.training_args.TrainingArguments")
@@ -55,7 +55,7 @@ class TransformersTrainerLegacy(LegacyTrainerCodemod):
     DESCRIPTION = "TransformersTrainer / HuggingFaceTrainer (Ray 2.1-2.6) to TorchTrainer with a generated train_func."
     TRIGGERS = (b"TransformersTrainer", b"HuggingFaceTrainer")
     ORDER = 44
-    LEGACY = (("ray.train.huggingface", "TransformersTrainer"), ("ray.train.huggingface", "HuggingFaceTrainer"))
+    LEGACY = retired_trainers("transformers_trainer_legacy")  # every path it had: codemods/data/retired_ray_trainers.toml
     CONVERTED = ("TransformersTrainer", "HuggingFaceTrainer")
 
     def plan(self, call: cst.Call) -> None:

@@ -11,6 +11,9 @@ it declares what the engine needs to schedule it without special cases:
 
 While it transforms, a codemod records what it did (``self.change``) and what a human must
 still do (``self.follow_up``); both carry the line of the node in the code the codemod was given.
+``self.earlier`` gives a codemod what the engine knows from before it ran: the file's original
+bytes and the entries of the codemods that ran before it (the audit that no file is left without
+a word reads them).
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from libcst.metadata import PositionProvider
 
 from migrator.options import ConvertOptions
 from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for codemods)
+
+#: Key of ``CodemodContext.scratch`` under which the engine passes ``(original bytes, entries so far)``.
+EARLIER = "migrate.earlier"
+
 
 class MigrationCodemod(CodemodCommand):
     DESCRIPTION: ClassVar[str] = ""
@@ -39,6 +46,14 @@ class MigrationCodemod(CodemodCommand):
     def id(cls) -> str:
         """A codemod's id is the name of its module, as in django-upgrade."""
         return cls.__module__.rsplit(".", 1)[-1]
+
+    @property
+    def earlier(self) -> tuple[bytes | None, tuple[Entry, ...]]:
+        """The file's original bytes and the entries codemods that ran before this one recorded.
+
+        ``(None, ())`` when the codemod runs outside the engine (``python -m libcst.tool``).
+        """
+        return self.context.scratch.get(EARLIER, (None, ()))
 
     # -- reporting ---------------------------------------------------------------------------
     def line_of(self, node: cst.CSTNode | None) -> int:

@@ -86,11 +86,14 @@ def convert_source(
         return FileResult(path, "unchanged", data)
     from libcst.codemod import CodemodContext, SkipFile
 
+    from migrator.codemod import EARLIER
+
     try:
         tree = parse(data)
         entries: list[Entry] = []
         for cls in map(_loaded, todo):
-            codemod = cls(CodemodContext(filename=path), options)
+            # What came before (the file's bytes, earlier codemods' entries) for codemods that audit it.
+            codemod = cls(CodemodContext(filename=path, scratch={EARLIER: (data, tuple(entries))}), options)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

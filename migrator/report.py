@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrator.results import FileResult
+from migrator.unfinished import first_follow_up, unfinished
 
 #: Exit codes, as black has them.
 EXIT_OK, EXIT_WOULD_CHANGE, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 123
@@ -77,10 +78,20 @@ class Report:
                 }
             )
         counts = {s: self.count(s) for s in ("converted", "unchanged", "failed")}
-        return json.dumps({"summary": counts, "follow_ups": self.follow_up_count, "files": files}, indent=2) + "\n"
+        sections = {title.lower().replace(" ", "_"): [
+            {"file": r.path, "line": first_follow_up(r).line, "follow_ups": len(r.follow_ups)} for r in found]
+            for title, found in unfinished(self.results).items()}
+        return json.dumps({"summary": counts, "follow_ups": self.follow_up_count, **sections, "files": files},
+                          indent=2) + "\n"
 
     def to_text(self) -> str:
         lines = [self.summary(), ""]
+        for title, found in unfinished(self.results).items():
+            lines.append(f"{title} ({len(found)}):")
+            for r in found:
+                e = first_follow_up(r)
+                lines.append(f"  {r.path}:{e.line} ({len(r.follow_ups)} follow-up{'s' if len(r.follow_ups) != 1 else ''}) {e.message}")
+            lines.append("")
         for r in self.results:
             if r.status == "unchanged" and not r.entries:
                 continue

@@ -12,6 +12,7 @@ import difflib
 from collections import defaultdict
 from html import escape
 
+from migrator.unfinished import first_follow_up, unfinished
 from migrator.results import Entry, FileResult
 
 CSS = """
@@ -80,6 +81,13 @@ def render(report) -> str:
                 f'<td class="n">{len(r.changes)}</td><td class="n">{len(r.follow_ups)}</td></tr>'
             )
         parts.append("</tbody></table>")
+    # The files that still need a human, linked to their sections.
+    anchor = {id(r): i for i, r in enumerate(results)}
+    for title, found in unfinished(report.results).items():
+        parts.append(f'<h2 class="unfinished">{escape(title)}</h2><ul class="unfinished">')
+        parts += [f'<li><a href="#file-{anchor[id(r)]}"><code>{escape(r.path)}</code></a> line '
+                  f"{first_follow_up(r).line}: {escape(first_follow_up(r).message)}</li>" for r in found]
+        parts.append("</ul>")
     for i, r in enumerate(results):
         parts.append(_file_section(i, r))
     parts.append("</body></html>")

@@ -9,6 +9,7 @@ from collections import Counter
 from migrator.codes import all_codes
 from migrator.diffs import result_diff
 from migrator.results import FileResult
+from migrator.unfinished import first_follow_up, unfinished
 
 
 def _plural(n: int, word: str) -> str:
@@ -39,6 +40,12 @@ def render(report) -> str:
         for code in sorted({code for code, _ in by_code}):
             codemod = codes.get(code, (code, ""))[0]
             out.append(f"| `{code}` | `{codemod}` | {by_code[(code, 'change')]} | {by_code[(code, 'follow-up')]} |")
+        out.append("")
+    # The files that still need a human come first, each with the line of its first follow-up.
+    for title, found in unfinished(report.results).items():
+        out += [f"## {title}", ""]
+        out += [f"- `{r.path}` {_at(first_follow_up(r))}: {_cell(first_follow_up(r).message)} "
+                f"({_plural(len(r.follow_ups), 'follow-up')})" for r in found]
         out.append("")
     for r in results:
         out += _file_section(r)

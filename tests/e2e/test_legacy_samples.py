@@ -36,6 +36,8 @@ from migrator.registry import all_codemods
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "legacy"
 CASES = [
     pytest.param("transformers_trainer.py", None, "transformers", id="transformers"),
+    # Ray 1.12's path (ray.ml) and its plain-dict scaling_config.
+    pytest.param("ray_ml_huggingface_trainer.py", None, "transformers", id="ray-ml-huggingface"),
     pytest.param("accelerate_trainer.py", None, "accelerate", id="accelerate"),
     pytest.param("lightning_trainer.py", None, "lightning", id="lightning"),
     # Converted with the defaults and run with both packages installed: its imports follow Ray's.

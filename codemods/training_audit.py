@@ -1,0 +1,170 @@
+"""No silent miss: a file that trains with a framework and was not converted gets a follow-up.
+
+Runs after every other codemod, on the code they produced, and changes nothing. What it looks for
+is data (``codemods/data/training_audit.toml`` and ``retired_ray_trainers.toml``):
+
+* A file that uses a training framework (a Transformers/trl ``Trainer``, an ``Accelerator``, a
+  Lightning ``Trainer`` or ``LightningCLI``, ``torch.distributed`` process groups or DDP, a
+  process launcher), does not launch with Ray Train (no ``TorchTrainer``), and about which no
+  codemod said anything, gets one follow-up at the first such use: "left unconverted" when the
+  file did not change, "partly converted" when it did.
+* A retired Ray name (a retired trainer from any path it ever had, ``ray.ml``, a ``*Predictor``,
+  ``ray.air.session``...) still used after the conversions gets a follow-up saying what replaces
+  it, unless a codemod already flagged it.
+
+Before (a Hydra app the Lightning codemod does not recognise)::
+
+    @hydra.main(config_path="conf", config_name="train")
+    def main(cfg):
+        trainer = hydra.utils.instantiate(cfg.trainer)
+        trainer.fit(model)
+
+After: the same file, and in the report::
+
+    follow-up app.py:4 [training_audit] left unconverted: trains with PyTorch Lightning
+    (`trainer.fit()` here) but no codemod recognised how ...
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.helpers import get_full_name_for_node
+from libcst.metadata import ParentNodeProvider
+
+from codemods._names import TableCodemod, load_table
+
+TABLE = load_table("training_audit")
+FRAMEWORKS: dict[str, dict] = TABLE["frameworks"]
+CONVERTED: tuple[str, ...] = tuple(TABLE["converted"]["names"])
+#: pattern -> its entry: the table's retired names and every retired trainer path (whose import fails,
+#: and which the entry's ``codemod`` converts: its own follow-ups cover what it left).
+RETIRED: dict[str, dict] = {
+    **TABLE["retired"],
+    **{path: {**e, "import_fails": True} for path, e in load_table("retired_ray_trainers")["trainers"].items()},
+}
+HOW = ("move the training into a train function and launch it with ray.train.torch.TorchTrainer "
+       "(see the Ray Train guide for this framework), or convert the shape by hand")
+
+
+def matches(name: str, patterns) -> bool:
+    return any(fnmatchcase(name, p) or (p.endswith(".*") and name == p[:-2]) for p in patterns)
+
+
+def up_to_class(name: str) -> str:
+    """``name`` up to its first capitalised part: ``a.b.BatchPredictor.from_checkpoint`` -> ``a.b.BatchPredictor``."""
+    parts = name.split(".")
+    cut = next((i for i, part in enumerate(parts) if part[:1].isupper()), len(parts) - 1)
+    return ".".join(parts[: cut + 1])
+
+
+class TrainingAudit(TableCodemod):
+    DESCRIPTION = "Audit: a training script left unconverted or partly converted gets a follow-up (changes nothing)."
+    # Every module a framework lives in, and the retired Ray names: a file that imports one reaches the audit.
+    TRIGGERS = (
+        b"transformers", b"trl", b"accelerate", b"lightning", b"pytorch_lightning", b"lightning_fabric",
+        b"distributed", b"DistributedDataParallel", b"multiprocessing", b"submitit", b"ray",
+    )
+    ORDER = 99
+    METADATA_DEPENDENCIES = (*TableCodemod.METADATA_DEPENDENCIES, ParentNodeProvider)
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        source, earlier = self.earlier
+        said = [e for e in earlier if e.kind == "follow-up"]
+        refs = [n for n in m.findall(node, m.Name() | m.Attribute()) if not self._in_import(n)]
+        named = [(n, q) for n in refs for q in self.qnames(n)]
+        if not any(matches(q, CONVERTED) for _, q in named) and not said:
+            use = self._first_framework_use(node, named)
+            if use is not None:
+                where, what, label = use
+                if source is None or node.code.encode(node.encoding) == source:
+                    self.follow_up(where, f"left unconverted: trains with {label} ({what} here) but no codemod "
+                                   f"recognised how this file trains, so nothing was converted: {HOW}")
+                else:
+                    self.follow_up(where, f"partly converted: trains with {label} ({what} here) and the codemods "
+                                   f"changed some of it, but nothing launches it with Ray Train yet: {HOW}")
+        self._retired(node, named, said)
+        return False
+
+    # -- frameworks ---------------------------------------------------------------------------
+    def _first_framework_use(self, node: cst.Module, named) -> tuple[cst.CSTNode, str, str] | None:
+        found = []
+        for ref, q in named:
+            for framework in FRAMEWORKS.values():
+                if matches(q, framework.get("names", ())):
+                    found.append((self.line_of(ref), ref, f"`{q}`", framework["label"]))
+        imported = self._imported_tops(node)
+        for framework in FRAMEWORKS.values():
+            if not imported & set(framework.get("modules", ())):
+                continue
+            for call in m.findall(node, m.Call(func=m.Attribute())):
+                if call.func.attr.value in framework.get("methods", ()):
+                    found.append((self.line_of(call), call, f"`{self.source(call.func)}()`", framework["label"]))
+        if not found:
+            return None
+        _, where, what, label = min(found, key=lambda f: f[0])
+        return where, what, label
+
+    @staticmethod
+    def _imported_tops(node: cst.Module) -> set[str]:
+        tops = set()
+        for imp in m.findall(node, m.Import() | m.ImportFrom()):
+            if isinstance(imp, cst.Import):
+                tops |= {get_full_name_for_node(a.name).split(".")[0] for a in imp.names}
+            elif imp.module is not None and not imp.relative:
+                tops.add(get_full_name_for_node(imp.module).split(".")[0])
+        return tops
+
+    # -- retired Ray names --------------------------------------------------------------------
+    def _retired(self, node: cst.Module, named, said) -> None:
+        """One follow-up per retired name still used, at its first use (its import if it is only imported)."""
+        uses: dict[str, list[tuple[int, cst.CSTNode]]] = {}
+        for ref, q in named:
+            if self._outermost(ref, q):
+                uses.setdefault(up_to_class(q), []).append((self.line_of(ref), ref))
+        for imp, full in self._imported_names(node):
+            uses.setdefault(full, []).append((self.line_of(imp), imp))
+        flagged_lines = {e.line for e in said}
+        for name, places in sorted(uses.items(), key=lambda item: min(line for line, _ in item[1])):
+            entry = next((RETIRED[p] for p in RETIRED if matches(name, [p])), None)
+            if entry is None:
+                continue
+            short = name.rsplit(".", 1)[-1]
+            if {line for line, _ in places} & flagged_lines or any(
+                    short in e.message or e.codemod == entry.get("codemod") for e in said):
+                continue  # a codemod already said what to do about it
+            imported_only = all(self._in_import(where) for _, where in places)
+            if imported_only and not entry["import_fails"]:
+                continue  # an unused import of a name that still imports: harmless
+            line, where = min(places, key=lambda p: (self._in_import(p[1]), p[0]))
+            verb = "imported" if imported_only else "used"
+            self.follow_up(where, f"`{name}` (retired in Ray {entry['version']}) is still {verb}: {entry['follow_up']}")
+
+    def _outermost(self, ref: cst.CSTNode, q: str) -> bool:
+        """Whether ``ref`` is the longest name here (``session.report``, not its ``session``)."""
+        parent = self.get_metadata(ParentNodeProvider, ref, None)
+        return not (isinstance(parent, cst.Attribute) and parent.value is ref and self.qnames(parent))
+
+    @staticmethod
+    def _imported_names(node: cst.Module):
+        for imp in m.findall(node, m.ImportFrom()):
+            if imp.relative or imp.module is None:
+                continue
+            module = get_full_name_for_node(imp.module)
+            if isinstance(imp.names, cst.ImportStar):
+                yield imp, module
+                continue
+            for alias in imp.names:
+                yield imp, f"{module}.{get_full_name_for_node(alias.name)}"
+        for imp in m.findall(node, m.Import()):
+            for alias in imp.names:
+                yield imp, get_full_name_for_node(alias.name)
+
+    def _in_import(self, node: cst.CSTNode) -> bool:
+        while node is not None and not isinstance(node, cst.BaseStatement):
+            if isinstance(node, (cst.Import, cst.ImportFrom)):
+                return True
+            node = self.get_metadata(ParentNodeProvider, node, None)
+        return False
