@@ -12,8 +12,8 @@ import difflib
 from collections import defaultdict
 from html import escape
 
-from migrator.unfinished import first_follow_up, unfinished
 from migrator.results import Entry, FileResult
+from migrator.unfinished import first_follow_up, unfinished
 
 CSS = """
 :root { --del: #ffebe9; --del-strong: #ffcecb; --ins: #e6ffec; --ins-strong: #abf2bc; --line: #d0d7de;
