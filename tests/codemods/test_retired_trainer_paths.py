@@ -44,3 +44,14 @@ def test_a_scaling_config_dict_with_a_key_scaling_config_lacks_gets_a_follow_up(
                           "AccelerateTrainer(loop, scaling_config={'num_workers': 2, 'trainer_resources': {}}).fit()\n")
     assert [e.line for e in result.follow_ups] == [4]
     assert "no 'trainer_resources'" in result.follow_ups[0].message
+
+
+def test_preprocessor_is_removed_and_the_follow_up_names_the_replacement():
+    """TorchTrainer has no preprocessor= (removed with the Predictors): a follow-up at its line."""
+    result = convert_text("from ray.ml.train.integrations.huggingface import HuggingFaceTrainer\n\n\n"
+                          "def init(train_dataset, eval_dataset, **config):\n    ...\n\n\n"
+                          "HuggingFaceTrainer(\n    init,\n    datasets={'train': ds},\n"
+                          "    preprocessor=Chain(tokenizer, scaler),\n).fit()\n")
+    assert result.status == "converted"
+    [entry] = [e for e in result.follow_ups if "preprocessor" in e.message]
+    assert entry.line == 11 and "fit_transform" in entry.message
