@@ -18,7 +18,8 @@ from migrator.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "fixtures" / "transformers_trainer" / "guide_module_level.input.py"
 GUIDE_EXPECTED = GUIDE.with_name("guide_module_level.expected.py")
-PLAIN = ROOT / "fixtures" / "transformers_trainer" / "plain_pytorch_loop.input.py"
+# A file nothing converts (a backward pass with no optimizer: a utility, not a training).
+PLAIN = ROOT / "fixtures" / "pytorch_loop" / "no_training.input.py"
 
 
 def run(*args: str, cwd: Path | None = None):

@@ -427,6 +427,12 @@ def _hook_dataloaders() -> None:
         return __iter__
 
     torch.utils.data.DataLoader.__iter__ = capped(torch.utils.data.DataLoader.__iter__)
+    # Ray's prepare_data_loader wrapper fetches one batch ahead: capped only at the inner loader,
+    # a plain loop would run one step past the cap. Capped where the loop fetches from it.
+    ray_utils = sys.modules.get("ray.train.torch.train_loop_utils")
+    wrapped = getattr(ray_utils, "_WrappedDataLoader", None)
+    if wrapped is not None and "__iter__" in vars(wrapped):
+        wrapped.__iter__ = capped(wrapped.__iter__)
     try:
         from accelerate import data_loader
     except ImportError:
