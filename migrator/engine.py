@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # LibCST is imported only once a file passes the byte pre-fil
 
     from migrator.codemod import MigrationCodemod
 
+class BeyondLimits(Exception):
+    """A valid file that LibCST cannot hold (its parser's nesting limit): left unchanged, never failed."""
+
+
 class ConversionError(Exception):
     """A file that cannot be converted; ``line`` points at the cause when there is one."""
 
@@ -56,8 +60,12 @@ def parse(data: bytes) -> cst.Module:
                 ast.parse(data)
         except SyntaxError as py_exc:
             message, line = py_exc.msg, py_exc.lineno or line
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             pass
+        else:
+            # Python accepts the file: it is valid, only deeper than LibCST's parser goes
+            # (e.g. thousands of implicitly concatenated strings in a row).
+            raise BeyondLimits(f"LibCST's parser stops at line {line} of this valid file (nested too deep)") from None
         raise ConversionError(f"syntax error: {message}{hint}", line) from None
     except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
         raise ConversionError(f"cannot decode the file: {exc}") from None
@@ -84,6 +92,25 @@ def convert_source(
     todo = applicable(codemods, data)
     if not todo:
         return FileResult(path, "unchanged", data)
+    try:
+        try:
+            return _convert(data, todo, options, path)
+        except RecursionError:
+            pass
+        # A valid file can nest deeper than Python's default limits allow: try again where it fits.
+        from migrator import deep
+
+        try:
+            return deep.call_deep(lambda: _convert(data, todo, options, path))
+        except RecursionError:
+            raise BeyondLimits(f"nested deeper than {deep.RECURSION_LIMIT} frames allow") from None
+    except BeyondLimits as exc:
+        why = f"{exc}; left unchanged: convert it by hand if it is a training script"
+        return FileResult(path, "unchanged", data, entries=(Entry("migrate", 1, why, "follow-up"),))
+
+
+def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) -> FileResult:
+    """Parse, run ``todo`` over the one tree, check the result. Lets ``RecursionError`` through."""
     from libcst.codemod import CodemodContext, SkipFile
 
     try:
@@ -103,6 +130,8 @@ def convert_source(
             _check_output(output, tree.encoding)
     except ConversionError as exc:
         return FileResult(path, "failed", data, error=exc.message, error_line=exc.line)
+    except (RecursionError, BeyondLimits):
+        raise
     except Exception as exc:  # a bug of ours must never cost the user their file
         return FileResult(path, "failed", data, error=f"internal error, file left as it was: {type(exc).__name__}: {exc}")
     status: Status = "converted" if output != data else "unchanged"
