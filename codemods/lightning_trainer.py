@@ -55,7 +55,8 @@ RAY_MODULE = "ray.train.lightning"
 
 class LightningTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "PyTorch Lightning Trainer scripts (lightning or pytorch_lightning) to TorchTrainer"
-    TRIGGERS = (b"lightning",)
+    TRIGGERS = (b"lightning", b"pytorch_lightning")
+    MODULES = (b"lightning", b"pytorch_lightning")
     ORDER = 60
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
 

@@ -53,6 +53,7 @@ LOCALS = {"model", "trainer", "train_dataset", "val_dataset", "train_dataloader"
 class LightningTrainerLegacy(LegacyTrainerCodemod):
     DESCRIPTION = "LightningTrainer + LightningConfigBuilder (Ray 2.4-2.6) to TorchTrainer with a generated train_func."
     TRIGGERS = (b"LightningTrainer", b"LightningConfigBuilder")
+    MODULES = (b"ray",)
     ORDER = 46
     LEGACY = (("ray.train.lightning", "LightningTrainer"), ("ray.train.lightning", "LightningConfigBuilder"))
     CONVERTED = ("LightningTrainer",)

@@ -4,8 +4,10 @@ A codemod is a real LibCST ``CodemodCommand`` (so the import visitors run after 
 it declares what the engine needs to schedule it without special cases:
 
 * ``DESCRIPTION``: one line for ``migrate list``.
-* ``TRIGGERS``: byte strings; a file that contains none of them is never parsed for this codemod
+* ``TRIGGERS``: whole identifiers or dotted names, as bytes; a file that names none of them is never parsed for this codemod
   (the raw-bytes pre-filter that keeps whole-repository runs and pre-commit fast).
+* ``MODULES`` (optional): module names; when given, a file must also import one of them
+  (``migrator.prefilter``), so that plain words in comments cannot let it through.
 * ``ORDER``: codemods run in ascending order over one parsed tree. Renames run before the
   structural rewrites so that those see current names.
 
@@ -28,6 +30,7 @@ class MigrationCodemod(CodemodCommand):
     DESCRIPTION: ClassVar[str] = ""
     TRIGGERS: ClassVar[tuple[bytes, ...]] = ()
     ORDER: ClassVar[int] = 50
+    MODULES: ClassVar[tuple[bytes, ...]] = ()
     METADATA_DEPENDENCIES = (PositionProvider,)
 
     def __init__(self, context: CodemodContext, options: ConvertOptions | None = None) -> None:

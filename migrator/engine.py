@@ -33,11 +33,13 @@ class ConversionError(Exception):
 
 
 def applicable(codemods: Iterable, data: bytes) -> list:
-    """The raw-bytes pre-filter: only codemods one of whose triggers occurs in the file.
+    """The pre-filter (``migrator.prefilter``): only codemods whose declared names the file uses.
 
     Works on codemod classes and on the registry's light ``CodemodInfo`` records alike.
     """
-    return [cls for cls in codemods if any(trigger in data for trigger in cls.TRIGGERS)]
+    from migrator.prefilter import applicable as prefiltered
+
+    return prefiltered(codemods, data)
 
 
 def _loaded(codemod) -> type[MigrationCodemod]:
@@ -83,13 +85,16 @@ def convert_source(
     codemods: Sequence,
     options: ConvertOptions | None = None,
     path: str = "<string>",
+    *,
+    prefilter: bool = True,
 ) -> FileResult:
     """Convert one file's bytes. Never raises for bad input: failures come back as results.
 
     ``codemods`` are codemod classes or the registry's ``CodemodInfo`` records (loaded on demand).
+    ``prefilter=False`` runs every codemod on every file (what the pre-filter must agree with).
     """
     options = options or ConvertOptions()
-    todo = applicable(codemods, data)
+    todo = applicable(codemods, data) if prefilter else list(codemods)
     if not todo:
         return FileResult(path, "unchanged", data)
     try:
