@@ -117,18 +117,29 @@ def convert_source(
 def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) -> FileResult:
     """Parse, run ``todo`` over the one tree, check the result. Lets ``RecursionError`` through."""
     from libcst.codemod import CodemodContext, SkipFile
+    from libcst.metadata import MetadataWrapper
 
     try:
         tree = parse(data)
+        # The parser's tree has no node twice, so it needs no defensive copy. While codemods
+        # return the very same tree, they share its wrapper and every metadata already resolved.
+        wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
         entries: list[Entry] = []
         for cls in map(_loaded, todo):
+            if wrapper is None:
+                # A codemod changed the tree and may have put one node in two places: copy once.
+                wrapper = MetadataWrapper(tree)
+                tree = wrapper.module
             codemod = cls(CodemodContext(filename=path), options)
+            codemod.shared_wrapper = wrapper
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     tree = codemod.transform_module(tree)
             except SkipFile:
                 pass
+            if tree is not wrapper.module:
+                wrapper = None
             entries.extend(codemod.entries)
         output = tree.bytes
         if output != data:
