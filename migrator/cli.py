@@ -15,7 +15,6 @@ import click
 
 from migrator import __version__
 from migrator.diffs import colour, unified_diff
-from migrator.engine import convert_source
 from migrator.files import discover, write_atomic
 from migrator.options import ConvertOptions
 from migrator.report import Report
@@ -59,6 +58,8 @@ def list_codemods() -> None:
 @click.option("--skip", multiple=True, metavar="ID", help="Do not run this codemod (repeatable).")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: only on a terminal).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Convert in this many processes (default: the cores available). Output order does not depend on it.")
 def convert(
     paths: tuple[Path, ...],
     output: Path | None,
@@ -74,6 +75,7 @@ def convert(
     skip: tuple[str, ...],
     color: bool | None,
     quiet: bool,
+    jobs: int | None,
 ) -> None:
     """Rewrite training scripts in PATHS (files, or folders searched for .py files) for Ray Train.
 
@@ -96,22 +98,21 @@ def convert(
     )
     colour_diff = sys.stdout.isatty() if color is None else color
     report = Report(check=check, dry_run=show_diff)
-    for path in discover(paths, exclude):
-        result = _convert_file(path, codemods, options)
+    from migrator import parallel
+
+    def on_result(result: FileResult) -> None:
         report.add(result)
         _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet)
+
+    files = list(discover(paths, exclude))
+    progress = parallel.Progress(len(files)) if parallel.Progress.wanted(quiet) else None
+    if not parallel.convert_paths(files, codemods, options, on_result, jobs=jobs or parallel.available_cores(), progress=progress):
+        click.echo(f"interrupted: {report.summary()} The files not reached are untouched.", err=True)
+        sys.exit(parallel.EXIT_INTERRUPTED)
     if report_path is not None:
         report.write(report_path)
     click.echo(report.summary(), err=True)
     sys.exit(report.exit_code)
-
-
-def _convert_file(path: Path, codemods, options: ConvertOptions) -> FileResult:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return FileResult(str(path), "failed", b"", error=f"cannot read: {exc.strerror or exc}")
-    return convert_source(data, codemods, options, path=str(path))
 
 
 def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool, quiet: bool) -> None:
