@@ -62,6 +62,7 @@ ACCELERATE_CPU_COMMENT = "# Without a GPU, Accelerate trains distributed only wh
 class AccelerateScriptToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Hugging Face Accelerate scripts (Accelerator loops, notebook_launcher, accelerate launch) to TorchTrainer"
     TRIGGERS = (b"accelerate",)
+    MODULES = (b"accelerate",)
     ORDER = 60
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
 

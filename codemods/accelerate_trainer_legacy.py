@@ -53,6 +53,7 @@ HARMLESS = {"compute_environment": ("LOCAL_MACHINE",), "distributed_type": ("NO"
 class AccelerateTrainerLegacy(LegacyTrainerCodemod):
     DESCRIPTION = "AccelerateTrainer (Ray 2.3-2.6) to TorchTrainer, accelerate_config moved into Accelerator(...)."
     TRIGGERS = (b"AccelerateTrainer",)
+    MODULES = (b"ray",)
     ORDER = 42
     LEGACY = retired_trainers("accelerate_trainer_legacy")  # every path it had: codemods/data/retired_ray_trainers.toml
     CONVERTED = ("AccelerateTrainer",)

@@ -60,7 +60,8 @@ RAY_MODULE = "ray.train.lightning"
 
 class LightningTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "PyTorch Lightning Trainer scripts (lightning or pytorch_lightning) to TorchTrainer"
-    TRIGGERS = (b"lightning", b"hydra")
+    TRIGGERS = (b"lightning", b"pytorch_lightning", b"hydra")
+    MODULES = (b"lightning", b"pytorch_lightning", b"hydra")
     ORDER = 60
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
 

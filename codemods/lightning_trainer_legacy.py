@@ -54,6 +54,7 @@ LOCALS = {"model", "trainer", "train_dataset", "val_dataset", "train_dataloader"
 class LightningTrainerLegacy(LegacyTrainerCodemod):
     DESCRIPTION = "LightningTrainer + LightningConfigBuilder (Ray 2.4-2.6) to TorchTrainer with a generated train_func."
     TRIGGERS = (b"LightningTrainer", b"LightningConfigBuilder")
+    MODULES = (b"ray",)
     ORDER = 46
     LEGACY = retired_trainers("lightning_trainer_legacy")  # every path it had: codemods/data/retired_ray_trainers.toml
     CONVERTED = ("LightningTrainer",)

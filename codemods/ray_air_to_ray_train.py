@@ -54,8 +54,10 @@ REPORTED = "checkpoint_to_report"
 
 class RayAirToRayTrain(TableCodemod):
     DESCRIPTION = "Move ray.air session, config and checkpoint names to ray.train."
-    # "air," / ", air" / "import air": `from ray import tune, air` and friends.
-    TRIGGERS = (b"ray.air", b"import air", b", air", b"air,", b"Checkpoint", b"ray.train.huggingface", b".log_dir")
+    # `air` covers `ray.air` and `from ray import tune, air`; the rest are names it rewrites
+    # outside ray.air (checkpoint classes and methods, `result.log_dir`, ray.train.huggingface).
+    TRIGGERS = (b"air", b"Checkpoint", b"TorchCheckpoint", b"huggingface", b"log_dir")
+    MODULES = (b"ray",)
     ORDER = 20
 
     def visit_Module(self, node: cst.Module) -> None:

@@ -47,7 +47,9 @@ class RayTrainV1Arguments(KeywordCodemod):
     DESCRIPTION = "Rewrite or flag Ray Train V1 arguments that Train V2 rejects."
     # Literal, so the registry reads it without importing this module; a test checks that it
     # covers every class in the table.
-    TRIGGERS = (b"Trainer", b"CheckpointConfig", b"FailureConfig", b"RunConfig", b"ScalingConfig")
+    # Every name it rewrites is a ray.* class (the table grows): any file that imports ray.
+    TRIGGERS = (b"ray",)
+    MODULES = (b"ray",)
     ORDER = 30
     LIBRARY = "Ray"
 

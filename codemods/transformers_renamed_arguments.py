@@ -38,7 +38,9 @@ class TransformersRenamedArguments(KeywordCodemod):
     DESCRIPTION = "Rename or drop TrainingArguments/Trainer keywords removed in transformers 5."
     # Literal, so the registry reads it without importing this module; a test checks that it
     # covers every class in the table.
-    TRIGGERS = (b"Trainer", b"TrainingArguments", b"SFTConfig", b"DPOConfig", b"CPOConfig", b"GRPOConfig", b"KTOConfig", b"ORPOConfig", b"RewardConfig")
+    # The classes are resolved through the script's transformers / trl imports.
+    TRIGGERS = (b"transformers", b"trl")
+    MODULES = (b"transformers", b"trl")
     ORDER = 10
     LIBRARY = "transformers"
 

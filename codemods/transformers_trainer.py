@@ -51,7 +51,9 @@ from migrator.codemod import MigrationCodemod
 
 class TransformersTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Hugging Face Transformers Trainer scripts (Trainer, Seq2SeqTrainer, trl) to TorchTrainer"
-    TRIGGERS = (b"Trainer",)
+    # A Trainer is a transformers / trl class resolved through the script's imports.
+    TRIGGERS = (b"transformers", b"trl")
+    MODULES = (b"transformers", b"trl")
     ORDER = 60
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
 

@@ -54,6 +54,7 @@ LOCALS = {"config", "train_dataset", "eval_dataset", "train_iterable_ds", "eval_
 class TransformersTrainerLegacy(LegacyTrainerCodemod):
     DESCRIPTION = "TransformersTrainer / HuggingFaceTrainer (Ray 2.1-2.6) to TorchTrainer with a generated train_func."
     TRIGGERS = (b"TransformersTrainer", b"HuggingFaceTrainer")
+    MODULES = (b"ray",)
     ORDER = 44
     LEGACY = retired_trainers("transformers_trainer_legacy")  # every path it had: codemods/data/retired_ray_trainers.toml
     CONVERTED = ("TransformersTrainer", "HuggingFaceTrainer")

@@ -8,7 +8,6 @@ validate`` import the runtime only when they are invoked.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import click
 from migrator import __version__
 from migrator.config import project_defaults
 from migrator.diffs import colour, result_diff
-from migrator.engine import convert_source
 from migrator.files import discover, write_atomic
 from migrator.options import ConvertOptions
 from migrator.report import Report
@@ -66,6 +64,8 @@ def list_codemods() -> None:
               help="Print the findings (changes, follow-ups, failures) on stdout as JSON, GitHub Actions annotations or SARIF 2.1.0; text prints them on stderr.")
 @click.option("--since", metavar="REF", help="Only the files changed since the git REF (committed since the merge base, staged, unstaged or new).")
 @click.option("--force", is_flag=True, help="Rewrite files even when git shows unstaged changes in them.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Convert in this many processes (default: the cores available). Output order does not depend on it.")
 @project_defaults
 def convert(
     paths: tuple[Path, ...],
@@ -85,6 +85,7 @@ def convert(
     output_format: str,
     since: str | None,
     force: bool,
+    jobs: int | None,
 ) -> None:
     """Rewrite training scripts in PATHS (files, or folders searched for .py files) for Ray Train.
 
@@ -110,21 +111,28 @@ def convert(
     )
     colour_diff = sys.stdout.isatty() if color is None else color
     report = Report(check=check, dry_run=show_diff)
-    files = discover(paths, exclude)
-    if since is not None:
-        from migrator.since import only_changed
+    from migrator import parallel
 
-        files = only_changed(files, since, paths)
     in_place = output is None and not show_diff and not check
     guard = UnstagedGuard() if in_place and not force else None
-    for path in files:
-        result = _convert_file(path, codemods, options)
-        if guard is not None and result.status == "converted" and guard.has_unstaged_changes(path):
+
+    def on_result(result: FileResult) -> None:
+        if guard is not None and result.status == "converted" and guard.has_unstaged_changes(Path(result.path)):
             result = FileResult(result.path, "failed", result.source, error="it has unstaged changes in git; "
                                 "commit or stage them first, or pass --force to rewrite it anyway")
         result = _emit(result, output=output, show_diff=show_diff, check=check, colour_diff=colour_diff, quiet=quiet,
                        follow_ups=output_format == "text")
         report.add(result)
+
+    files = list(discover(paths, exclude))
+    if since is not None:
+        from migrator.since import only_changed
+
+        files = list(only_changed(files, since, paths))
+    progress = parallel.Progress(len(files)) if parallel.Progress.wanted(quiet) else None
+    if not parallel.convert_paths(files, codemods, options, on_result, jobs=jobs or parallel.available_cores(), progress=progress):
+        click.echo(f"interrupted: {report.summary()} The files not reached are untouched.", err=True)
+        sys.exit(parallel.EXIT_INTERRUPTED)
     for path in report_path:
         report.write(path)
     if output_format != "text":
@@ -133,20 +141,6 @@ def convert(
         click.echo(render(output_format, report), nl=False)
     click.echo(report.summary(), err=True)
     sys.exit(report.exit_code)
-
-
-def _convert_file(path: Path, codemods, options: ConvertOptions) -> FileResult:
-    try:
-        if path.is_dir():  # a folder the walk could not enter
-            os.listdir(path)
-        data = path.read_bytes()
-    except OSError as exc:
-        return FileResult(str(path), "failed", b"", error=f"cannot read: {exc.strerror or exc}")
-    if path.suffix.lower() == ".ipynb":
-        from migrator import notebooks
-
-        return notebooks.convert(data, codemods, options, path=str(path))
-    return convert_source(data, codemods, options, path=str(path))
 
 
 def _emit(result: FileResult, *, output: Path | None, show_diff: bool, check: bool, colour_diff: bool,

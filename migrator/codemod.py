@@ -4,8 +4,10 @@ A codemod is a real LibCST ``CodemodCommand`` (so the import visitors run after 
 it declares what the engine needs to schedule it without special cases:
 
 * ``DESCRIPTION``: one line for ``migrate list``.
-* ``TRIGGERS``: byte strings; a file that contains none of them is never parsed for this codemod
+* ``TRIGGERS``: whole identifiers or dotted names, as bytes; a file that names none of them is never parsed for this codemod
   (the raw-bytes pre-filter that keeps whole-repository runs and pre-commit fast).
+* ``MODULES`` (optional): module names; when given, a file must also import one of them
+  (``migrator.prefilter``), so that plain words in comments cannot let it through.
 * ``ORDER``: codemods run in ascending order over one parsed tree. Renames run before the
   structural rewrites so that those see current names.
 
@@ -18,11 +20,13 @@ a word reads them).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import ClassVar, Iterator
 
 import libcst as cst
-from libcst.codemod import CodemodCommand, CodemodContext
-from libcst.metadata import PositionProvider
+from libcst.codemod import Codemod, CodemodCommand, CodemodContext
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from migrator.options import ConvertOptions
 from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for codemods)
@@ -35,12 +39,48 @@ class MigrationCodemod(CodemodCommand):
     DESCRIPTION: ClassVar[str] = ""
     TRIGGERS: ClassVar[tuple[bytes, ...]] = ()
     ORDER: ClassVar[int] = 50
+    MODULES: ClassVar[tuple[bytes, ...]] = ()
     METADATA_DEPENDENCIES = (PositionProvider,)
 
     def __init__(self, context: CodemodContext, options: ConvertOptions | None = None) -> None:
         super().__init__(context)
         self.options = options or ConvertOptions()
         self.entries: list[Entry] = []
+        #: Set by the engine: the wrapper (and metadata already resolved) of the tree this
+        #: codemod is given. None (``python -m libcst.tool``): LibCST's own copy-and-resolve.
+        self.shared_wrapper: MetadataWrapper | None = None
+
+    # -- one parse, shared metadata (the engine's fast path) -----------------------------------
+    @contextmanager
+    def _handle_metadata_reference(self, module: cst.Module) -> Iterator[cst.Module]:
+        shared = self.shared_wrapper
+        if shared is None or shared.module is not module:
+            with super()._handle_metadata_reference(module) as tree:
+                yield tree
+            return
+        # The tree is the wrapper's own: metadata an earlier codemod resolved on it is reused
+        # (the wrapper caches per provider), and nothing is copied.
+        old = self.context.wrapper
+        with self.resolve(shared):
+            self.context = replace(self.context, wrapper=shared)
+            try:
+                yield shared.module
+            finally:
+                self.context = replace(self.context, wrapper=old)
+
+    def _instantiate_and_run(self, transform: type[Codemod], tree: cst.Module) -> cst.Module:
+        """LibCST's import visitors, run after the transform; no tree copy for those that need no metadata.
+
+        ``AddImportsVisitor`` resolves nothing, so node identity (what the copy protects) does not
+        matter to it. ``RemoveImportsVisitor`` needs scopes and keeps LibCST's copy.
+        """
+        inst = transform(self.context)
+        if inst.get_inherited_dependencies() or inst.should_allow_multiple_passes():
+            return inst.transform_module(tree)
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        with inst.resolve(wrapper):
+            inst.context = replace(inst.context, wrapper=wrapper)
+            return inst.transform_module_impl(wrapper.module)
 
     @classmethod
     def id(cls) -> str:

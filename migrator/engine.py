@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # LibCST is imported only once a file passes the byte pre-fil
 
     from migrator.codemod import MigrationCodemod
 
+class BeyondLimits(Exception):
+    """A valid file that LibCST cannot hold (its parser's nesting limit): left unchanged, never failed."""
+
+
 class ConversionError(Exception):
     """A file that cannot be converted; ``line`` points at the cause when there is one."""
 
@@ -29,11 +33,13 @@ class ConversionError(Exception):
 
 
 def applicable(codemods: Iterable, data: bytes) -> list:
-    """The raw-bytes pre-filter: only codemods one of whose triggers occurs in the file.
+    """The pre-filter (``migrator.prefilter``): only codemods whose declared names the file uses.
 
     Works on codemod classes and on the registry's light ``CodemodInfo`` records alike.
     """
-    return [cls for cls in codemods if any(trigger in data for trigger in cls.TRIGGERS)]
+    from migrator.prefilter import applicable as prefiltered
+
+    return prefiltered(codemods, data)
 
 
 def _loaded(codemod) -> type[MigrationCodemod]:
@@ -56,8 +62,12 @@ def parse(data: bytes) -> cst.Module:
                 ast.parse(data)
         except SyntaxError as py_exc:
             message, line = py_exc.msg, py_exc.lineno or line
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             pass
+        else:
+            # Python accepts the file: it is valid, only deeper than LibCST's parser goes
+            # (e.g. thousands of implicitly concatenated strings in a row).
+            raise BeyondLimits(f"LibCST's parser stops at line {line} of this valid file (nested too deep)") from None
         raise ConversionError(f"syntax error: {message}{hint}", line) from None
     except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
         raise ConversionError(f"cannot decode the file: {exc}") from None
@@ -75,37 +85,72 @@ def convert_source(
     codemods: Sequence,
     options: ConvertOptions | None = None,
     path: str = "<string>",
+    *,
+    prefilter: bool = True,
 ) -> FileResult:
     """Convert one file's bytes. Never raises for bad input: failures come back as results.
 
     ``codemods`` are codemod classes or the registry's ``CodemodInfo`` records (loaded on demand).
+    ``prefilter=False`` runs every codemod on every file (what the pre-filter must agree with).
     """
     options = options or ConvertOptions()
-    todo = applicable(codemods, data)
+    todo = applicable(codemods, data) if prefilter else list(codemods)
     if not todo:
         return FileResult(path, "unchanged", data)
+    try:
+        try:
+            return _convert(data, todo, options, path)
+        except RecursionError:
+            pass
+        # A valid file can nest deeper than Python's default limits allow: try again where it fits.
+        from migrator import deep
+
+        try:
+            return deep.call_deep(lambda: _convert(data, todo, options, path))
+        except RecursionError:
+            raise BeyondLimits(f"nested deeper than {deep.RECURSION_LIMIT} frames allow") from None
+    except BeyondLimits as exc:
+        why = f"{exc}; left unchanged: convert it by hand if it is a training script"
+        return FileResult(path, "unchanged", data, entries=(Entry("migrate", 1, why, "follow-up"),))
+
+
+def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) -> FileResult:
+    """Parse, run ``todo`` over the one tree, check the result. Lets ``RecursionError`` through."""
     from libcst.codemod import CodemodContext, SkipFile
+    from libcst.metadata import MetadataWrapper
 
     from migrator.codemod import EARLIER
 
     try:
         tree = parse(data)
+        # The parser's tree has no node twice, so it needs no defensive copy. While codemods
+        # return the very same tree, they share its wrapper and every metadata already resolved.
+        wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
         entries: list[Entry] = []
         for cls in map(_loaded, todo):
+            if wrapper is None:
+                # A codemod changed the tree and may have put one node in two places: copy once.
+                wrapper = MetadataWrapper(tree)
+                tree = wrapper.module
             # What came before (the file's bytes, earlier codemods' entries) for codemods that audit it.
             codemod = cls(CodemodContext(filename=path, scratch={EARLIER: (data, tuple(entries))}), options)
+            codemod.shared_wrapper = wrapper
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     tree = codemod.transform_module(tree)
             except SkipFile:
                 pass
+            if tree is not wrapper.module:
+                wrapper = None
             entries.extend(codemod.entries)
         output = tree.bytes
         if output != data:
             _check_output(output, tree.encoding)
     except ConversionError as exc:
         return FileResult(path, "failed", data, error=exc.message, error_line=exc.line)
+    except (RecursionError, BeyondLimits):
+        raise
     except Exception as exc:  # a bug of ours must never cost the user their file
         return FileResult(path, "failed", data, error=f"internal error, file left as it was: {type(exc).__name__}: {exc}")
     status: Status = "converted" if output != data else "unchanged"

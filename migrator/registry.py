@@ -5,7 +5,7 @@ codemod, and its id is the module's name. Modules whose names start with ``_`` h
 
 Two views of the same registry:
 
-* ``index()`` reads each codemod's ``DESCRIPTION``, ``TRIGGERS`` and ``ORDER`` from its source
+* ``index()`` reads each codemod's ``DESCRIPTION``, ``TRIGGERS``, ``ORDER`` (and optional ``MODULES``) from its source
   with ``ast``, importing nothing. The CLI uses it for ``migrate list`` and for the byte
   pre-filter, so a pre-commit run over files with nothing to migrate never imports LibCST.
 * ``all_codemods()`` imports the classes; ``CodemodInfo.load()`` imports one on demand.
@@ -27,6 +27,7 @@ class CodemodInfo:
     DESCRIPTION: str
     TRIGGERS: tuple[bytes, ...]
     ORDER: int
+    MODULES: tuple[bytes, ...] = ()
 
     def load(self):
         return _load_class(self.id)
@@ -43,7 +44,7 @@ def _module_names() -> list[str]:
 
 
 def _class_constants(source: str, module: str) -> CodemodInfo:
-    values: dict[str, object] = {"DESCRIPTION": "", "TRIGGERS": (), "ORDER": 50}
+    values: dict[str, object] = {"DESCRIPTION": "", "TRIGGERS": (), "ORDER": 50, "MODULES": ()}
     for node in ast.parse(source).body:
         if not isinstance(node, ast.ClassDef):
             continue
@@ -57,7 +58,9 @@ def _class_constants(source: str, module: str) -> CodemodInfo:
                         # Computed, not literal: ask the class itself (this imports it, so
                         # codemods keep these three literal to stay on the light path).
                         values[name] = getattr(_load_class(module), name)
-    return CodemodInfo(module, str(values["DESCRIPTION"]), tuple(values["TRIGGERS"]), int(values["ORDER"]))
+    return CodemodInfo(
+        module, str(values["DESCRIPTION"]), tuple(values["TRIGGERS"]), int(values["ORDER"]), tuple(values["MODULES"])
+    )
 
 
 @lru_cache(maxsize=1)

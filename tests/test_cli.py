@@ -201,7 +201,7 @@ def test_permissions_and_symlinks_are_kept(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "name,data,reason",
     [
-        ("binary.py", b"\x00\x01Trainer\x02", "binary file"),
+        ("binary.py", b"\x00\x01from transformers import Trainer\x02", "binary file"),
         ("latin.py", b"# -*- coding: bogus -*-\nfrom transformers import Trainer\n", "cannot decode"),
         ("py2.py", b"from transformers import Trainer\nprint 'hello'\n", "Python 2"),
     ],

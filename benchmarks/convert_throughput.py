@@ -1,0 +1,158 @@
+"""Repository-scale throughput of `migrate convert --check`, next to what else a user would run.
+
+    python benchmarks/convert_throughput.py [--full] [--keep DIR]
+
+Builds a tree from this machine's standard library (its top-level modules and ``pydoc_data``,
+or with ``--full`` every module outside the test suites) with the project's runnable samples
+inside, and prints in one run, each timed from process start (median of ``--repeat``):
+
+* ``migrate convert --check`` with ``-j1`` and with every core;
+* parsing every file once with LibCST (the floor for any tool that parses), in-process, one core;
+* ``python -m libcst.tool codemod`` running one of our codemods over the same tree;
+* ``ruff check --select UP``, if ruff is installed;
+* files/s, lines/s and the ratios between them;
+* one ~70-line training script converted in-process (best of 5);
+* a single-file check from process start, next to ``python -c "import libcst"``.
+
+It measures and asserts nothing (speed is not a timed test). Note the load average it prints:
+on a shared machine the figures move with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "__pycache__", "turtledemo"}
+SCRIPT = ROOT / "fixtures" / "samples" / "transformers" / "argparse_args.py"
+LIBCST_COMMAND = "codemods.transformers_renamed_arguments.TransformersRenamedArguments"
+
+
+def build_tree(dest: Path, full: bool) -> list[Path]:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    if full:
+        sources = [p for p in stdlib.rglob("*.py") if not SKIP_DIRS.intersection(p.relative_to(stdlib).parts)]
+    else:
+        sources = sorted(stdlib.glob("*.py")) + sorted((stdlib / "pydoc_data").glob("*.py"))
+    for source in sources:
+        target = dest / "stdlib" / source.relative_to(stdlib)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    for sample in sorted((ROOT / "fixtures" / "samples").rglob("*.py")):
+        target = dest / "samples" / sample.relative_to(ROOT / "fixtures" / "samples")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sample, target)
+    return sorted(dest.rglob("*.py"))
+
+
+def wall(command: list[str], repeat: int, cwd: Path = ROOT) -> tuple[float, subprocess.CompletedProcess]:
+    times, done = [], None
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), done
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="every standard-library module, not the top level only")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="build the tree here and keep it")
+    args = parser.parse_args()
+
+    from migrator.parallel import available_cores
+
+    cores = available_cores()
+    tmp = tempfile.TemporaryDirectory()
+    tree = args.keep or Path(tmp.name)
+    tree.mkdir(parents=True, exist_ok=True)
+    files = build_tree(tree, args.full)
+    lines = sum(p.read_bytes().count(b"\n") for p in files)
+    print(f"tree: {len(files)} files, {lines} lines ({tree}); {cores} cores; load average {os.getloadavg()[0]:.2f}")
+    migrate = [sys.executable, "-m", "migrator.cli", "convert", "--check", "-q"]
+
+    rows: list[tuple[str, float, str]] = []
+    t1, done = wall([*migrate, "-j", "1", str(tree)], args.repeat)
+    rows.append(("migrate convert --check -j1", t1, f"exit {done.returncode}: {last_line(done.stderr)}"))
+    tn, done = wall([*migrate, "-j", str(cores), str(tree)], args.repeat)
+    rows.append((f"migrate convert --check -j{cores}", tn, f"exit {done.returncode}"))
+
+    import libcst as cst
+
+    start = time.perf_counter()
+    unparsed = 0
+    for path in files:
+        try:
+            cst.parse_module(path.read_bytes())
+        except Exception:  # noqa: BLE001 - a file LibCST cannot hold still counts as read
+            unparsed += 1
+    parse_all = time.perf_counter() - start
+    rows.append(("LibCST parse of every file (in-process)", parse_all, f"{unparsed} not parsed"))
+
+    # The tool reads its own options after the command (before it, "-j N" is taken for the command).
+    tl, done = wall([sys.executable, "-m", "libcst.tool", "codemod", "-x", LIBCST_COMMAND, "--no-format",
+                     "-j", str(cores), str(tree)], 1)
+    rows.append(("python -m libcst.tool codemod (one codemod)", tl, f"exit {done.returncode}: {last_line(done.stderr)[:60]}"))
+
+    ruff = shutil.which("ruff")
+    tr = None
+    if ruff:
+        tr, done = wall([ruff, "check", "--select", "UP", "--no-cache", "--exit-zero", "-q", str(tree)], args.repeat)
+        rows.append(("ruff check --select UP", tr, ""))
+    else:
+        print("ruff: not installed, skipped")
+
+    print(f"\n{'command':<46} {'time':>8} {'files/s':>9} {'lines/s':>10}")
+    for name, seconds, note in rows:
+        print(f"{name:<46} {seconds:7.2f}s {len(files) / seconds:9.0f} {lines / seconds:10.0f}  {note}")
+
+    print("\nratios")
+    print(f"  parsing every file / migrate -j1        : {parse_all / t1:6.1f}x  (target >= 10x)")
+    print(f"  parsing every file / migrate -j{cores:<2}       : {parse_all / tn:6.1f}x")
+    print(f"  libcst.tool codemod / migrate -j{cores:<2}      : {tl / tn:6.1f}x")
+    if tr:
+        print(f"  migrate -j{cores} / ruff                    : {tn / tr:6.1f}x  (moonshot <= 3x)")
+
+    from migrator.engine import convert_source
+    from migrator.registry import all_codemods
+
+    data = SCRIPT.read_bytes()
+    convert_source(data, all_codemods())  # imports and caches outside the timing
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        result = convert_source(data, all_codemods(), path=str(SCRIPT))
+        runs.append(time.perf_counter() - start)
+    script_lines = data.count(b"\n")
+    print(f"\none training script in-process ({SCRIPT.relative_to(ROOT)}, {script_lines} lines, "
+          f"{result.status}): best {min(runs) * 1000:.0f} ms, median {statistics.median(runs) * 1000:.0f} ms (target < 60 ms)")
+
+    plain = tree / "stdlib" / "colorsys.py"
+    single, _ = wall([*migrate, str(plain)], 5)
+    floor, _ = wall([sys.executable, "-c", "import libcst"], 5)
+    print(f"single-file check from process start (colorsys.py): {single * 1000:.0f} ms; "
+          f"python -c 'import libcst': {floor * 1000:.0f} ms")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The byte pre-filter: which codemods a file can concern, decided without parsing it.
+
+Generated from what each codemod declares, never from a hand-kept list that could disagree:
+
+* ``TRIGGERS``: whole identifiers or dotted names (``b"Trainer"``, ``b"ray.air"``). They match
+  only as whole names: ``Trainer`` does not match ``Maintainer``, ``air`` does not match ``pair``.
+* ``MODULES`` (optional): top-level or dotted module names; when a codemod declares them, the
+  file must also *import* one of them (``import ray``, ``from ray.air import x``,
+  ``import os, ray``). Plain words in comments and docstrings rarely pass both checks.
+
+Only substring searches and literal-led regular expressions over the file's bytes (no
+tokenizer: tokenizing costs about as much as parsing). ``tests/test_prefilter.py`` runs every golden
+fixture and the property-test corpus with and without this filter and requires the same result.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+
+
+def _check_names(owner: str, kind: str, names: Iterable[bytes]) -> None:
+    for name in names:
+        if not isinstance(name, bytes) or not _NAME.match(name):
+            raise ValueError(f"{owner}: {kind} must be whole identifiers or dotted names as bytes, got {name!r}")
+
+
+def _alternation(names: Iterable[bytes]) -> bytes:
+    # Longest first, so that "ray.air" is tried before "ray".
+    return b"|".join(re.escape(n) for n in sorted(set(names), key=lambda n: (-len(n), n)))
+
+
+_IDENTIFIER_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+@lru_cache(maxsize=256)
+def _names_pattern(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    # No look-behind at the front: a pattern that starts with alternatives of literals lets the
+    # regex engine skip ahead by first character; the byte before a hit is checked by hand.
+    return re.compile(rb"(?:" + _alternation(names) + rb")(?![A-Za-z0-9_])")
+
+
+def names_any(data: bytes, names: tuple[bytes, ...]) -> bool:
+    """Whether one of ``names`` occurs as a whole name (not inside a longer identifier)."""
+    for match in _names_pattern(names).finditer(data):
+        start = match.start()
+        if start == 0 or data[start - 1] not in _IDENTIFIER_BYTES:
+            return True
+    return False
+
+
+# Literal-led patterns (``from``/``import`` first) are fast to scan for. Prose like "import ray
+# here" in a comment can pass; that costs a parse, never a wrong result.
+_FROM = re.compile(rb"from[ \t]+(\.*[A-Za-z_][\w.]*)[ \t]+import\b")
+_IMPORT = re.compile(rb"import[ \t]+([A-Za-z_][\w.]*(?:[ \t]+as[ \t]+\w+)?(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*(?:[ \t]+as[ \t]+\w+)?)*)")
+_AS = re.compile(rb"[ \t]+as[ \t]+\w+")
+
+
+def imported_modules(data: bytes) -> set[bytes]:
+    """Every module an ``import``/``from`` names, with all its dotted prefixes (``ray.air`` -> ``ray``)."""
+    names: list[bytes] = [m.group(1) for m in _FROM.finditer(data)]
+    for match in _IMPORT.finditer(data):
+        names.extend(part.strip() for part in _AS.sub(b"", match.group(1)).split(b","))
+    modules: set[bytes] = set()
+    for name in names:
+        parts = name.split(b".")
+        modules.update(b".".join(parts[: i + 1]) for i in range(len(parts)))
+    return modules
+
+
+class Prefilter:
+    """The filter for one selection of codemods (classes or the registry's light records)."""
+
+    def __init__(self, codemods: Sequence) -> None:
+        self.codemods = tuple(codemods)
+        literals: set[bytes] = set()
+        for cm in self.codemods:
+            owner = getattr(cm, "id", None)
+            owner = owner() if callable(owner) else owner or repr(cm)
+            _check_names(owner, "TRIGGERS", cm.TRIGGERS)
+            _check_names(owner, "MODULES", getattr(cm, "MODULES", ()))
+            literals.update(cm.TRIGGERS)
+        self._literals = tuple(sorted(literals))
+
+    def applicable(self, data: bytes) -> list:
+        """The codemods, in order, that ``data`` can concern.
+
+        Cheapest first: a substring search per trigger (most files stop here), then the imports
+        of the few files left, then whole-name matches of the triggers that occurred.
+        """
+        present = {literal for literal in self._literals if literal in data}
+        if not present:
+            return []
+        imported: set[bytes] | None = None
+        todo = []
+        for cm in self.codemods:
+            triggers = tuple(t for t in cm.TRIGGERS if t in present)
+            if not triggers:
+                continue
+            modules = getattr(cm, "MODULES", ())
+            if modules:
+                if imported is None:
+                    imported = imported_modules(data)
+                if imported.isdisjoint(modules):
+                    continue
+            if names_any(data, triggers):
+                todo.append(cm)
+        return todo
+
+
+@lru_cache(maxsize=32)
+def for_codemods(codemods: tuple) -> Prefilter:
+    return Prefilter(codemods)
+
+
+def applicable(codemods: Iterable, data: bytes) -> list:
+    return for_codemods(tuple(codemods)).applicable(data)

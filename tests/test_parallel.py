@@ -1,0 +1,121 @@
+"""``migrate convert -j``: the same results in the same order for any -j, a clean Ctrl-C, quiet pipes."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from migrator.cli import main
+from migrator.options import ConvertOptions
+from migrator.parallel import EXIT_INTERRUPTED, Progress, convert_paths
+from migrator.registry import select
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "fixtures" / "samples"
+ORDINARY = b"import os\n\n\ndef cwd():\n    return os.getcwd()\n"
+
+
+def _tree(tmp_path: Path, copies: int = 2) -> list[Path]:
+    """Training scripts interleaved with ordinary modules, in folders that sort differently."""
+    files = []
+    for i in range(copies):
+        for sample in ("transformers/argparse_args.py", "lightning/gpu_ddp.py", "accelerate/regression_module_level.py"):
+            target = tmp_path / f"pkg{i}" / f"{i}_{Path(sample).name}"
+            target.parent.mkdir(exist_ok=True)
+            shutil.copy(SAMPLES / sample, target)
+            files.append(target)
+            plain = tmp_path / f"pkg{i}" / f"z_{i}_{Path(sample).stem}_util.py"
+            plain.write_bytes(ORDINARY)
+            files.append(plain)
+    return files
+
+
+def _results(files: list[Path], jobs: int) -> list:
+    seen = []
+    assert convert_paths(files, select(), ConvertOptions(use_gpu=False), seen.append, jobs=jobs)
+    return seen
+
+
+def test_results_come_in_input_order_and_do_not_depend_on_jobs(tmp_path: Path) -> None:
+    files = _tree(tmp_path)
+    files.reverse()  # not the order of discovery: the caller's order is what counts
+    serial, pooled = _results(files, 1), _results(files, 3)
+    assert [r.path for r in serial] == [str(f) for f in files]
+    assert pooled == serial
+    assert {r.status for r in serial} == {"converted", "unchanged"}
+
+
+def test_cli_output_is_the_same_with_one_job_and_several(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    runner = CliRunner()
+    one = runner.invoke(main, ["convert", "--check", "--no-use-gpu", "-j", "1", str(tmp_path)])
+    several = runner.invoke(main, ["convert", "--check", "--no-use-gpu", "-j", "2", str(tmp_path)])
+    assert one.exit_code == several.exit_code == 1
+    assert one.output == several.output
+    assert "6 files would be converted, 6 unchanged, 0 failed" in one.output
+
+
+def test_no_progress_output_when_piped(tmp_path: Path) -> None:
+    _tree(tmp_path, copies=1)
+    done = subprocess.run(
+        [sys.executable, "-m", "migrator.cli", "convert", "--check", "-j", "2", str(tmp_path)],
+        capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"\r" not in done.stderr and b"files, " not in done.stderr
+    assert not Progress.wanted(quiet=False, stream=io.StringIO())
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_on_a_terminal_and_clears_before_messages() -> None:
+    stream = _Terminal()
+    assert Progress.wanted(quiet=False, stream=stream) == (os.environ.get("TERM") != "dumb")
+    assert not Progress.wanted(quiet=True, stream=stream)
+    bar = Progress(3, stream=stream, delay_s=0)
+    bar.advance()
+    assert "1/3 files" in stream.getvalue()
+    bar.clear()
+    assert stream.getvalue().endswith("\r\033[K")
+
+
+def test_ctrl_c_stops_cleanly_with_no_half_written_file(tmp_path: Path) -> None:
+    files = _tree(tmp_path, copies=12)
+    originals = {f: f.read_bytes() for f in files}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migrator.cli", "convert", "--no-use-gpu", "-j", "2", str(tmp_path)],
+        stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()  # the first "converted ..." line: the pool is busy now
+    assert first.startswith(b"converted "), first
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == EXIT_INTERRUPTED
+    assert b"interrupted:" in rest and b"Traceback" not in rest
+    converted = 0
+    for path, before in originals.items():
+        after = path.read_bytes()
+        if after != before:
+            converted += 1
+            compile(after, str(path), "exec")  # whole, valid files only
+    assert 1 <= converted < 36
+    assert not list(tmp_path.rglob("*.migrate-tmp"))
+    time.sleep(0.5)
+    try:  # no pool worker outlives the run
+        os.killpg(process.pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive

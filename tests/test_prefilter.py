@@ -1,0 +1,101 @@
+"""The pre-filter never changes a result: it only skips work that would have changed nothing.
+
+Every golden input, every runnable sample and the property-test corpus are converted with and
+without the pre-filter, and the results must be identical. The filter itself is generated from
+the codemods' declarations (``migrator.prefilter``), and whole names cannot be faked by words.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from migrator.engine import convert_source
+from migrator.prefilter import Prefilter, applicable
+from migrator.registry import all_codemods, index
+from tests.golden import cases, options_for
+from hypothesis import HealthCheck, settings
+
+from tests.test_properties import PIECES
+
+ROOT = Path(__file__).resolve().parent.parent
+# Each example converts twice; fewer than test_properties.py to keep the fast suite fast.
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SAMPLES = sorted((ROOT / "fixtures" / "samples").rglob("*.py"))
+
+
+def _same_either_way(data: bytes, options=None) -> None:
+    filtered = convert_source(data, all_codemods(), options, path="case.py")
+    unfiltered = convert_source(data, all_codemods(), options, path="case.py", prefilter=False)
+    assert filtered == unfiltered
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.id)
+def test_goldens_agree_with_and_without_the_prefilter(case) -> None:
+    source = case.input.read_text(encoding="utf-8")
+    _same_either_way(source.encode("utf-8"), options_for(source))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_samples_agree_with_and_without_the_prefilter(path: Path) -> None:
+    _same_either_way(path.read_bytes())
+
+
+@SETTINGS
+@given(
+    pieces=st.lists(st.sampled_from(PIECES), max_size=8),
+    header=st.sampled_from(["from transformers import Trainer, TrainingArguments\n", "", "import ray\n", "# Trainer\n"]),
+    after=st.sampled_from(["", "trainer.evaluate()\n", "from ray.air import session\nsession.report({})\n"]),
+)
+def test_property_corpus_agrees_with_and_without_the_prefilter(pieces, header, after) -> None:
+    body = header + "".join(pieces) + "trainer = Trainer(model=m, train_dataset=d)\ntrainer.train()\n" + after
+    _same_either_way(body.encode())
+
+
+@SETTINGS
+@given(st.binary(max_size=300).map(lambda b: b"from transformers import Trainer\n" + b))
+def test_arbitrary_bytes_agree_with_and_without_the_prefilter(data: bytes) -> None:
+    _same_either_way(data)
+
+
+def test_the_filter_is_built_from_every_codemods_declarations() -> None:
+    declared = {info.id: (info.TRIGGERS, info.MODULES) for info in index()}
+    loaded = {cls.id(): (cls.TRIGGERS, cls.MODULES) for cls in all_codemods()}
+    assert declared == loaded  # the light registry reads what the classes say
+    Prefilter(index())  # raises if a trigger is not a whole identifier or dotted name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"pairs = [(a, b) for pair, x in items]\n",  # "air," once let files through
+        b"# We accelerate the loop; see Checkpointing below.\n",
+        b"class Maintainer:\n    lightning_fast = True\n",
+        b"'''import of ray tracing'''\n",
+    ],
+)
+def test_plain_words_do_not_pass(text: bytes) -> None:
+    assert applicable(index(), text) == []
+
+
+def test_names_pass_only_as_whole_names_with_their_module_imported() -> None:
+    ids = lambda data: [info.id for info in applicable(index(), data)]  # noqa: E731
+    assert "ray_air_to_ray_train" in ids(b"from ray import tune, air\n")
+    assert "ray_air_to_ray_train" in ids(b"import os, ray\nray.air.session.report({})\n")
+    assert "ray_air_to_ray_train" not in ids(b"air = 1\n")
+    assert "lightning_trainer" in ids(b"    import lightning.pytorch as pl\n")
+    assert "transformers_trainer" in ids(b"from transformers.trainer import Trainer\n")
+    assert "accelerate_script" not in ids(b"import os\n# accelerate launch train.py\n")
+    assert "ray_train_v1_arguments" not in ids(b"import numpy as np\nx = np.array([1])\n")
+
+
+def test_a_fragment_trigger_is_refused() -> None:
+    class Bad:
+        TRIGGERS = (b"air,",)
+        ORDER = 1
+
+    with pytest.raises(ValueError, match="whole identifiers"):
+        Prefilter((Bad,))
