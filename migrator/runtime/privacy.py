@@ -1,14 +1,13 @@
 """Clusters that stay private: Ray's token authentication on, with a fresh token per run.
 
-Measured with Ray 2.60 here: even with ``--node-ip-address=127.0.0.1`` and the dashboard on
-127.0.0.1, the GCS, the raylet, the dashboard agent and the Ray client server listen on every
-interface (``0.0.0.0:PORT``); no ``ray start`` option binds them to loopback. A Ray cluster runs
-whatever code it is sent, so those ports must not be open to anyone on the network: the
-runtime keeps Ray's token authentication on (``RAY_AUTH_MODE=token``) for every cluster it
-starts, with a random token of its own in ``RAY_AUTH_TOKEN`` that only this run's processes
-(the driver, the cluster, the workers, a Jobs client) inherit. Setting the mode explicitly is
-also what quiets Ray's "token authentication is enabled" notice: authentication is never turned
-off to quiet a message. A user who set ``RAY_AUTH_MODE`` or a token keeps them.
+Every cluster the runtime starts listens on loopback only (node address 127.0.0.1 with
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, see ``cluster.py`` and ``launch.py``); this keeps Ray's
+token authentication on as well (``RAY_AUTH_MODE=token``), with a random token of its own in
+``RAY_AUTH_TOKEN`` that only this run's processes (the driver, the cluster, the workers, a Jobs
+client) inherit, so that a port Ray opens beyond loopback in some version is still closed to
+others. Setting the mode explicitly is also what quiets Ray's "token authentication is enabled"
+notice: authentication is never turned off to quiet a message. A user who set
+``RAY_AUTH_MODE`` or a token keeps them.
 
 Standard library only: imported before ray.
 """

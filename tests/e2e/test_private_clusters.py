@@ -6,6 +6,7 @@ head with the Jobs dashboard) and lists the listening sockets of its processes w
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import sys
 import time
@@ -16,18 +17,18 @@ import pytest
 from migrator.runtime import runner
 from migrator.runtime.cluster import LocalCluster
 
-# Measured (Ray 2.60, this machine): the GCS, the raylet and the client server listen on every
-# interface but run with token authentication on; the dashboard agent (0.0.0.0, ::, the machine's
-# address) and the runtime-env agent (the machine's address) are started by the raylet without
-# RAY_AUTH_MODE/RAY_AUTH_TOKEN in their environment, so this test cannot show them protected, and
-# no `ray start` option found binds them to loopback. Kept as an expected failure until that holds.
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.xfail(reason="Ray 2.60's dashboard and runtime-env agents listen beyond loopback and "
-                             "their processes carry no token settings (see the comment above)", strict=False),
-]
+# Measured (Ray 2.60, this machine): with node address 127.0.0.1 alone, the GCS, the raylet, the
+# dashboard agent and the client server listened on every interface (``::``, ``0.0.0.0``) and the
+# runtime-env agent on the machine's address; with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 as well
+# (a local-only cluster, as on macOS) every one of them listens on 127.0.0.1 (or ::ffff:127.0.0.1).
+pytestmark = pytest.mark.e2e
 
-LOOPBACK = ("127.0.0.1", "::1")
+
+
+def is_loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip.split("%")[0])
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is loopback too
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def _listening(pids: set[int]) -> list[tuple[str, str, int, bool]]:
@@ -59,7 +60,7 @@ def _session(sid: int) -> set[int]:
 
 def _assert_private(sockets: list[tuple[str, str, int, bool]]) -> None:
     assert len(sockets) >= 3, sockets  # GCS, raylet, ... : something was measured
-    exposed = [s for s in sockets if s[1] not in LOOPBACK]
+    exposed = [s for s in sockets if not is_loopback(s[1])]
     assert all(auth for *_, auth in exposed), f"listening beyond loopback without token authentication: {exposed}"
 
 
@@ -74,7 +75,7 @@ def test_head_nodes_stay_private(dashboard: bool) -> None:
         print(sockets)
         _assert_private(sockets)
         if dashboard:
-            assert any(ip in LOOPBACK and port == int(cluster.dashboard_url.rsplit(":", 1)[1])
+            assert any(is_loopback(ip) and port == int(cluster.dashboard_url.rsplit(":", 1)[1])
                        for _, ip, port, _ in sockets)
     finally:
         cluster.stop()
