@@ -280,7 +280,8 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         """The dict each epoch reports, whether it holds more than the epoch number, and what one pass is called."""
         # The loop's own name for what it counts (`epoch`, or `step` in a loop over steps).
         counter = loop.target.value if isinstance(loop.target, cst.Name) else None
-        kind = "epoch" if not counter or "epoch" in counter else counter
+        # `for _ in range(n)` names nothing: each pass is still an epoch.
+        kind = "epoch" if not counter or "epoch" in counter or not counter.strip("_") else counter
         items = [f'"{kind}": {counter}'] if counter else []
         seen: list[str] = []
         for stmt in loop.body.body:
