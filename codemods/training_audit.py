@@ -67,6 +67,11 @@ class TrainingAudit(TableCodemod):
         b"transformers", b"trl", b"accelerate", b"lightning", b"pytorch_lightning", b"lightning_fabric",
         b"distributed", b"DistributedDataParallel", b"multiprocessing", b"submitit", b"ray",
     )
+    # ...and only a file that imports one: "we accelerate the loop" or "ray tracing" in prose does not.
+    MODULES = (
+        b"transformers", b"trl", b"accelerate", b"lightning", b"pytorch_lightning", b"lightning_fabric",
+        b"torch", b"submitit", b"ray",
+    )
     ORDER = 99
     METADATA_DEPENDENCIES = (*TableCodemod.METADATA_DEPENDENCIES, ParentNodeProvider)
 

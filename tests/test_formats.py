@@ -14,7 +14,7 @@ from migrator.formats import Finding, escape_data, escape_property, github_annot
 from tests.test_cli import GUIDE, ROOT, run
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"
-TWO = ROOT / "fixtures" / "transformers_trainer" / "two_trainers.input.py"
+TWO = ROOT / "fixtures" / "transformers_trainer" / "two_unnamed_trainers.input.py"
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_text_keeps_findings_on_stderr(project: Path) -> None:
     result = run("convert", "--check", ".", cwd=project)
     assert result.exit_code == 123
     assert result.stdout == ""
-    assert "follow-up: two,trainers.py:3: several Trainers" in result.stderr
+    assert "follow-up: two,trainers.py:3: a Trainer built here" in result.stderr
 
 
 def test_json_lists_every_finding_with_its_code(project: Path) -> None:

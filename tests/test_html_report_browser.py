@@ -97,7 +97,7 @@ def test_page_renders_files_and_follow_ups_in_chromium(tmp_path: Path) -> None:
     # Each follow-up sits in the notes cell of the row that shows its line on the left.
     rows = {cells[0]: cells for cells in page.sections["two.py"] if len(cells) == 5 and cells[0]}
     for line in ("3", "5"):
-        assert rows[line][4].startswith("RT102several Trainers are trained"), rows[line]
+        assert rows[line][4].startswith("RT102a Trainer built here is not assigned"), rows[line]
         assert "Trainer(" in rows[line][1]
     assert rows["4"][4] == "", "no note on a line without a finding"
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.test_cli import GUIDE, ROOT, run
 
-TWO = ROOT / "fixtures" / "transformers_trainer" / "two_trainers.input.py"
+TWO = ROOT / "fixtures" / "transformers_trainer" / "two_unnamed_trainers.input.py"
 
 
 def make_project(root: Path) -> Path:
@@ -38,17 +38,17 @@ def project(tmp_path: Path) -> Path:
 def test_markdown_summary_tables_then_a_section_per_file(project: Path) -> None:
     run("convert", "--check", ".", "--report", "r.md", cwd=project)
     text = (project / "r.md").read_text()
-    assert text.startswith("# Ray Train migration\n\n1 file would be converted, 3 unchanged, 1 failed; 4 follow-ups")
+    assert text.startswith("# Ray Train migration\n\n2 files would be converted, 2 unchanged, 1 failed; 2 follow-ups")
     assert "| file | status | changes | follow-ups |" in text
     assert re.search(r"^\| `train\.py` \| converted \| [1-9]\d* \| 0 \|$", text, re.M)
     assert "| `two.py` | unchanged | 0 | 2 |" in text
     assert "| `broken.py` | failed | 0 | 0 |" in text
     assert "plain.py" not in text, "files with nothing to say stay out of the report"
     assert "| code | codemod | changes | follow-ups |" in text
-    assert "| `RT102` | `transformers_trainer` | 0 | 4 |" in text
+    assert "| `RT102` | `transformers_trainer` | 0 | 2 |" in text
     # Per file: a heading, the follow-ups as a checklist with their lines, the diff folded away.
     two = text[text.index("## `two.py`"):]
-    assert two.startswith("## `two.py`: unchanged, 0 changes, 2 follow-ups\n\n### Follow-ups\n\n- [ ] line 3: several Trainers")
+    assert two.startswith("## `two.py`: unchanged, 0 changes, 2 follow-ups\n\n### Follow-ups\n\n- [ ] line 3: a Trainer built here")
     assert "- [ ] line 5: " in two
     train = text[text.index("## `train.py`"):text.index("## `two.py`")]
     assert "<details><summary>Changes and diff (" in train and train.rstrip().endswith("</details>")
@@ -109,7 +109,7 @@ def test_html_page_is_self_contained_and_complete(project: Path) -> None:
     assert links and all(link.startswith("#file-") for link in links), links
     style = html[html.index("<style>"):html.index("</style>")]
     assert not re.search(r"url\(|@import|@font-face", style)
-    assert ("3", "RT102several Trainers are trained in this script: convert it by hand, one TorchTrainer per training") in page.notes
+    assert ("3", "RT102a Trainer built here is not assigned to a name, so it cannot be traced to its training: convert it by hand") in page.notes
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
     assert 'class="code del"' in html and 'class="code ins"' in html
     assert "Could not convert (line 2): syntax error" in html

@@ -16,7 +16,7 @@ from tests.golden import FIXTURES, convert_text
 
 #: The shapes issue 9 found left unchanged without a word; other codemods may convert them later.
 ISSUE_SHAPES = ["lightning_cli_subcommands", "hydra_instantiate_trainer", "launcher_sibling_module",
-                "ray_ml_huggingface_trainer", "ray_ml_unconvertible", "torch_ddp_script"]
+                "ray_ml_huggingface_trainer", "ray_ml_unconvertible", "torch_ddp_script", "lightning_fabric_script"]
 
 
 def convert(source: str, path: str = "case.py"):
@@ -38,21 +38,12 @@ def test_every_shape_the_issue_names_is_converted_or_followed_up(case):
 
 
 def test_an_unchanged_training_file_is_named_with_its_line():
-    result = convert("""\
-        import hydra
-
-
-        @hydra.main(config_path="conf")
-        def main(cfg):
-            import pytorch_lightning as pl
-
-            trainer = hydra.utils.instantiate(cfg.trainer)
-            trainer.fit(hydra.utils.instantiate(cfg.model))
-        """)
+    source = (FIXTURES / "training_audit" / "lightning_fabric_script.input.py").read_text()
+    result = convert_text(source, path="fabric.py")
     assert result.status == "unchanged"
     [entry] = audit_entries(result)
-    assert entry.line == 9 and entry.kind == "follow-up"
-    assert entry.message.startswith("left unconverted: trains with PyTorch Lightning (`trainer.fit()` here)")
+    assert entry.line == 6 and entry.kind == "follow-up"
+    assert entry.message.startswith("left unconverted: trains with PyTorch Lightning (`lightning.fabric.Fabric` here)")
 
 
 def test_plain_torch_is_not_training_with_a_framework():
@@ -83,7 +74,7 @@ def test_a_script_that_already_launches_torchtrainer_gets_nothing():
 
 
 def test_a_file_another_codemod_already_flagged_gets_no_second_word():
-    source = (FIXTURES / "lightning_trainer" / "two_trainers.input.py").read_text()
+    source = (FIXTURES / "lightning_trainer" / "second_reads_first_trainer.input.py").read_text()
     result = convert_text(source)
     assert result.follow_ups and not audit_entries(result)
 
@@ -167,7 +158,7 @@ def test_triggers_cover_the_tables():
 
 def test_the_audit_runs_last_and_changes_nothing():
     assert all_codemods()[-1] is TrainingAudit
-    source = (FIXTURES / "training_audit" / "torch_ddp_script.input.py").read_text()
+    source = (FIXTURES / "training_audit" / "lightning_fabric_script.input.py").read_text()
     result = convert_text(source)
     assert result.status == "unchanged" and audit_entries(result)
 
@@ -182,7 +173,7 @@ def test_every_retired_trainer_path_is_known_to_a_codemod():
 # -- the report's sections -------------------------------------------------------------------------
 def _report():
     report = Report()
-    for case in ("torch_ddp_script", "ray_ml_unconvertible", "ray_ml_huggingface_trainer", "plain_torch_only"):
+    for case in ("lightning_fabric_script", "ray_ml_unconvertible", "ray_ml_huggingface_trainer", "plain_torch_only"):
         source = (FIXTURES / "training_audit" / f"{case}.input.py").read_text()
         report.add(convert_text(source, path=f"{case}.py"))
     return report
@@ -191,12 +182,13 @@ def _report():
 def test_the_report_lists_unfinished_files_in_sections_of_their_own():
     report = _report()
     text = report.to_text()
-    assert "Left unconverted (1):\n  torch_ddp_script.py:9 (1 follow-up) left unconverted" in text
+    assert "Left unconverted (1):\n  lightning_fabric_script.py:6 (1 follow-up) left unconverted" in text
     assert "Partly converted (1):\n  ray_ml_unconvertible.py:7 (1 follow-up) HuggingFaceTrainer" in text
     data = json.loads(report.to_json())
-    assert [f["file"] for f in data["left_unconverted"]] == ["torch_ddp_script.py"]
+    assert [f["file"] for f in data["left_unconverted"]] == ["lightning_fabric_script.py"]
     assert data["partly_converted"] == [{"file": "ray_ml_unconvertible.py", "line": 7, "follow_ups": 1}]
     markdown = report.to_markdown()
-    assert "## Left unconverted\n\n- `torch_ddp_script.py` line 9: left unconverted" in markdown
+    assert "## Left unconverted\n\n- `lightning_fabric_script.py` line 6: left unconverted" in markdown
     assert "## Partly converted\n\n- `ray_ml_unconvertible.py` line 7:" in markdown
-    assert "ray_ml_huggingface_trainer.py" not in markdown.split("## `")[0]  # converted cleanly: not listed
+    unfinished = markdown.split("## Left unconverted")[1].split("## `")[0]
+    assert "ray_ml_huggingface_trainer.py" not in unfinished  # converted cleanly: not listed

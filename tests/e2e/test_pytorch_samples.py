@@ -90,7 +90,8 @@ def test_launcher_over_a_sibling_module(tmp_path: Path, run_converted) -> None:
 def test_validate_passes_with_loss_agreement(name: str, ray_cluster, tmp_path: Path) -> None:
     script = tmp_path / f"{name}.py"
     script.write_bytes((SAMPLES / f"{name}.py").read_bytes())
-    report, done = validate_json(str(script), "--max-steps", "8", "--address", ray_cluster.ensure_started(), cwd=tmp_path)
+    report, done = validate_json(str(script), "--max-steps", "8", "--address", ray_cluster.ensure_started(), cwd=tmp_path,
+                                 auth=ray_cluster.auth_env)
     assert_all_pass(report, done)
     agreement = report["figures"]["loss_agreement"]
     assert agreement["original_steps"] == agreement["converted_steps"] == 8

@@ -33,7 +33,8 @@ def validate(sample: str, ray_cluster, tmp_path: Path, *script_args: str):
     script = tmp_path / Path(sample).name
     shutil.copy(SAMPLES / sample, script)
     extra = ("--", *script_args) if script_args else ()
-    return validate_json(str(script), *FLAGS, "--address", ray_cluster.ensure_started(), *extra, cwd=tmp_path)
+    return validate_json(str(script), *FLAGS, "--address", ray_cluster.ensure_started(), *extra, cwd=tmp_path,
+                         auth=ray_cluster.auth_env)
 
 
 def assert_validated(report: dict, done) -> None:
