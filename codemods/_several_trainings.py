@@ -77,6 +77,13 @@ class Planned:
     window: range = range(0)
 
 
+def model_argument(call: cst.Call) -> cst.BaseExpression | None:
+    """The model a ``Trainer(model=...)`` or ``trainer.fit(model, ...)`` call is given: ``model=``, else the first positional."""
+    arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == "model"), None)
+    arg = arg or next((a for a in call.args if a.keyword is None and not a.star), None)
+    return arg.value if arg is not None else None
+
+
 def split(codemod, sites, model_of: Callable[[Training], cst.BaseExpression | None]) -> list[Training]:
     """One ``Training`` per train call: a trainer variable built and trained twice is two trainings."""
     def position(node: cst.CSTNode) -> tuple[int, int]:

@@ -215,10 +215,7 @@ def _rewrite(block, fits: dict) -> tf.Rewrite:
 
 def _fitted_model(training) -> cst.BaseExpression | None:
     """The LightningModule expression ``trainer.fit(model, ...)`` trains."""
-    call = training.trained[0]
-    arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == "model"), None)
-    arg = arg or next((a for a in call.args if a.keyword is None and not a.star), None)
-    return arg.value if arg is not None else None
+    return several.model_argument(training.trained[0])
 
 
 def _load_lightning(model: str, param: str) -> str:

@@ -207,11 +207,7 @@ def _trained_model(training) -> cst.BaseExpression | None:
     """The model expression a ``Trainer(model=...)`` call trains."""
     call = next(iter(training.built)).body
     call = next((n.value for n in call if isinstance(n, cst.Assign) and isinstance(n.value, cst.Call)), None)
-    if call is None:
-        return None
-    arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == "model"), None)
-    arg = arg or next((a for a in call.args if a.keyword is None and not a.star), None)
-    return arg.value if arg is not None else None
+    return several.model_argument(call) if call is not None else None
 
 
 def _load_transformers(model: str, param: str) -> str:
