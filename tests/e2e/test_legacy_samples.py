@@ -6,9 +6,8 @@ every codemod, runs the converted script in a subprocess with a private ``HOME``
 ``~/ray_results`` storage is the test's own), and checks that it exited cleanly, left a
 checkpoint, and reported metrics with it.
 
-The scripts connect to ``RAY_ADDRESS`` when it is set; otherwise this module starts a private
-head node (``--num-cpus 4``: Ray Data needs CPUs beside the two workers, and this box may have
-only two cores) on free ports and a private temp dir, and stops exactly that node afterwards.
+The scripts connect to the session's cluster (``tests/e2e/conftest.py``), shared with every e2e
+module, with its token.
 """
 
 from __future__ import annotations
@@ -16,18 +15,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-
-from migrator.runtime import privacy
 
 from migrator.engine import convert_source
 from migrator.options import ConvertOptions
@@ -48,76 +41,27 @@ SCRIPT_TIMEOUT_S = 480
 pytestmark = pytest.mark.e2e
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _base_env(home: Path) -> dict[str, str]:
-    # Token authentication on, one token for the cluster and the scripts (migrator/runtime/privacy.py).
-    env = dict(privacy.private_env(dict(os.environ, HOME=str(home), PYTHONUNBUFFERED="1")))
+    env = dict(os.environ, HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("RAY_TRAIN_V2_ENABLED", None)  # what users get: the default, V2
     return env
 
 
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory: pytest.TempPathFactory):
-    if os.environ.get("RAY_ADDRESS"):
-        yield os.environ["RAY_ADDRESS"]
-        return
-    ray = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
-    if ray is None:
-        pytest.skip("the ray CLI is not installed")
-    # Unix socket paths must stay short: keep the temp dir right under /tmp.
-    temp_dir = tempfile.mkdtemp(prefix="rl-e2e-", dir="/tmp")
-    home = tmp_path_factory.mktemp("ray-head-home")
-    gcs, agent, agent_grpc, metrics, runtime_env, node_manager, object_manager = _free_ports(7)
-    command = [
-        ray, "start", "--head", "--block", "--num-cpus", "4", "--num-gpus", "0",
-        "--temp-dir", temp_dir, "--include-dashboard", "false", "--node-ip-address", "127.0.0.1",
-        "--port", str(gcs),
-        "--dashboard-agent-listen-port", str(agent), "--dashboard-agent-grpc-port", str(agent_grpc),
-        "--metrics-export-port", str(metrics), "--runtime-env-agent-port", str(runtime_env),
-        "--node-manager-port", str(node_manager), "--object-manager-port", str(object_manager),
-        "--min-worker-port", "0", "--max-worker-port", "0",
-    ]
-    log = open(tmp_path_factory.mktemp("ray-head") / "head.log", "w")
-    head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_base_env(home))
-    address = f"127.0.0.1:{gcs}"
-    try:
-        deadline = time.monotonic() + 120
-        while not list(Path(temp_dir).glob("session_*/logs/raylet.out")) or not _reachable(gcs):
-            if head.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"the Ray head node did not start:\n{Path(log.name).read_text()[-3000:]}")
-            time.sleep(1)
-        yield address
-    finally:
-        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            head.kill()
-            head.wait()
-        log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+def ray_address(ray_cluster) -> str:
+    """The session's cluster (``tests/e2e/conftest.py``), shared with every e2e module."""
+    return ray_cluster.ensure_started()
 
 
-def _reachable(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+@pytest.fixture(scope="module")
+def ray_cluster_auth(ray_cluster) -> dict[str, str]:
+    """Its token: the cluster keeps token authentication on (``migrator/runtime/privacy.py``)."""
+    return dict(ray_cluster.auth_env)
 
 
 @pytest.mark.parametrize(("sample", "lightning_package", "framework"), CASES)
 def test_converted_legacy_sample_trains(sample: str, lightning_package: str | None, framework: str,
-                                        ray_address: str, tmp_path: Path) -> None:
+                                        ray_address: str, ray_cluster_auth: dict[str, str], tmp_path: Path) -> None:
     for package in ("ray", "torch", framework):  # find_spec: importing torch here would cost seconds
         if importlib.util.find_spec(package) is None:
             pytest.skip(f"{package} is not installed")
@@ -129,7 +73,7 @@ def test_converted_legacy_sample_trains(sample: str, lightning_package: str | No
     script.write_bytes(result.output)
     home = tmp_path / "home"
     home.mkdir()
-    env = _base_env(home)
+    env = {**_base_env(home), **ray_cluster_auth}
     env["RAY_ADDRESS"] = ray_address
 
     started = time.monotonic()
