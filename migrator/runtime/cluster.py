@@ -96,7 +96,9 @@ class LocalCluster:
         # agent then listens on every interface) unless it runs a local-only cluster, as on
         # macOS: this makes it keep loopback. A private head takes no other nodes anyway.
         env.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        self.auth_env = {k: env[k] for k in privacy.AUTH_VARS if k in env}
+        # A driver attaching needs the same setting, or it turns the 127.0.0.1 it was given into the
+        # machine's address, where nothing of this cluster listens.
+        self.auth_env = {k: env[k] for k in (*privacy.AUTH_VARS, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") if k in env}
         # The Jobs API runs `python` from the head's PATH: make it this interpreter.
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         # A new session: every Ray process started from here carries its id, which is how stop() finds them.
