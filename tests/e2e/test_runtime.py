@@ -151,7 +151,9 @@ def test_run_failure_shows_the_worker_error(ray_cluster, tmp_path: Path) -> None
 
 # -- migrate validate -----------------------------------------------------------------------------
 def validate_json(*args: str, cwd: Path, auth: dict[str, str] | None = None) -> tuple[dict, subprocess.CompletedProcess]:
-    done = migrate("validate", *args, "--json", cwd=cwd, auth=auth)
+    # --json before a `--`: what follows it is the script's own command line.
+    cut = args.index("--") if "--" in args else len(args)
+    done = migrate("validate", *args[:cut], "--json", *args[cut:], cwd=cwd, auth=auth)
     try:
         return json.loads(done.stdout), done
     except ValueError:
