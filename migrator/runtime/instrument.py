@@ -202,6 +202,7 @@ def _hook_transformers(record: bool) -> None:
         cap = _state().max_steps
         if cap and not (0 < (self.max_steps or 0) <= cap):
             self.max_steps = cap
+        _full_precision_without_gpu(self)
         return original_post_init(self)
 
     arguments.__post_init__ = __post_init__
@@ -244,6 +245,29 @@ def _hook_transformers(record: bool) -> None:
 
     trainer.__init__ = __init__
     trainer.training_step = training_step
+
+
+def _full_precision_without_gpu(arguments) -> None:
+    """Mixed precision asked for where no GPU is visible: train in fp32, and say so.
+
+    trl's ``SFTConfig`` turns ``bf16`` on by default, and ``TrainingArguments`` then refuses to
+    start without a GPU ("Your setup doesn't support bf16/gpu"), so a script written for a GPU box
+    could not be run or validated on CPU workers. Both sides of a validation go through this hook,
+    so the original and the converted script still compare like with like. ``use_cpu=True`` with
+    ``bf16=True`` is a CPU bf16 run the user chose: left alone."""
+    if getattr(arguments, "use_cpu", False) or not (getattr(arguments, "bf16", False) or getattr(arguments, "fp16", False)):
+        return
+    try:
+        import torch
+
+        if torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()):
+            return
+    except Exception:
+        return
+    asked = "bf16" if arguments.bf16 else "fp16"
+    arguments.bf16 = arguments.fp16 = False
+    emit("warning", message=f"the script asks for {asked} mixed precision, which needs a GPU and none is visible "
+                            f"here: migrate trains it in fp32 (on a GPU cluster it keeps {asked})")
 
 
 def _hook_lightning(package: str, record: bool) -> None:

@@ -71,6 +71,7 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         "wall_s": round(time.monotonic() - start, 2),
         "framework": preflight.framework(source),
         **tally.figures(),
+        "warnings": tally.warnings,
         "losses": {str(rank): series for rank, series in sorted(tally.losses.items())},
     }
 

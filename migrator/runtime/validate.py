@@ -294,6 +294,8 @@ def run_validation(settings: Settings) -> Report:
             outcome = _run(settings, "migrator.runtime.original", runnable, flags,
                            runner.child_env(None, pythonpath=pythonpath), "the original (plain Python)")
             original_summary = outcome.summary
+            # What the runtime changed to run the original here (fp32 for a GPU's mixed precision...).
+            report.notes.extend(f"the original: {w}" for w in (outcome.summary or {}).get("warnings") or [])
             if outcome.ok:
                 detail = f"{outcome.summary.get('steps')} steps in {outcome.summary.get('wall_s')} s"
                 report.add("runs", "original runs", PASS, detail)

@@ -91,3 +91,30 @@ def test_a_failing_original_reports_its_traceback(tmp_path: Path) -> None:
     data = run_original(script, cwd=tmp_path)
     assert not data["ok"]
     assert "bad.py" in data["error_traceback"] and "line 2" in data["error_traceback"]
+
+
+MIXED_PRECISION = """
+    import torch
+    from transformers import TrainingArguments
+
+    args = TrainingArguments(output_dir="out", {flags}report_to="none")
+    print("PRECISION", args.bf16, args.fp16, args.use_cpu)
+    open("precision.txt", "w").write(repr((args.bf16, args.fp16, args.use_cpu)))
+"""
+
+
+@pytest.mark.parametrize("flags, expected, warned", [
+    ("bf16=True, ", (False, False, False), "bf16"),  # what trl's SFTConfig does by default
+    ("fp16=True, ", (False, False, False), "fp16"),
+    ("bf16=True, use_cpu=True, ", (True, False, True), None),  # CPU bf16, chosen: kept
+    ("", (False, False, False), None),
+])
+def test_mixed_precision_without_a_gpu_trains_in_fp32(flags: str, expected: tuple, warned: str | None,
+                                                       tmp_path: Path) -> None:
+    script = tmp_path / "precision.py"
+    script.write_text(textwrap.dedent(MIXED_PRECISION.format(flags=flags)))
+    data = run_original(script, cwd=tmp_path)
+    assert data["ok"], data["error_traceback"]
+    assert (tmp_path / "precision.txt").read_text() == repr(expected)
+    notes = [w for w in data["warnings"] if "mixed precision" in w]
+    assert [warned in w for w in notes] == ([True] if warned else [])
