@@ -29,7 +29,8 @@ call of that function where that is exact, and into a follow-up where it is not:
     )
 
 Keys Ray itself always set from ``ScalingConfig`` (``num_processes``, ``machine_rank``, ...) are
-dropped, as ``AccelerateTrainer`` ignored them too.
+dropped, as ``AccelerateTrainer`` ignored them too; ``use_cpu: True`` becomes ``Accelerator(cpu=True)``,
+without which the Accelerators of CPU workers do not train together.
 """
 
 from __future__ import annotations
@@ -43,9 +44,13 @@ ACCELERATOR = ("accelerate.Accelerator", "accelerate.accelerator.Accelerator")
 MOVED = {"mixed_precision": "no", "gradient_accumulation_steps": 1}
 #: Keys AccelerateTrainer overrode from the ScalingConfig (its docstring lists them), or defaults.
 IGNORED = {"num_machines", "num_processes", "machine_rank", "gpu_ids", "num_cpu_threads_per_process",
-           "main_process_ip", "main_process_port", "same_network", "cpu", "use_cpu", "rdzv_backend",
+           "main_process_ip", "main_process_port", "same_network", "rdzv_backend",
            "main_training_function"}
-HARMLESS = {"compute_environment": ("LOCAL_MACHINE",), "distributed_type": ("NO", "MULTI_CPU", "MULTI_GPU"),
+#: ``use_cpu: True`` made every worker's ``Accelerator()`` a CPU process of one group (MULTI_CPU);
+#: without ``cpu=True`` an Accelerator on a CPU Ray worker trains alone (DistributedType.NO, measured).
+CPU_KEYS = ("use_cpu", "cpu")
+HARMLESS = {"use_cpu": (False,), "cpu": (False,),
+            "compute_environment": ("LOCAL_MACHINE",), "distributed_type": ("NO", "MULTI_CPU", "MULTI_GPU"),
             "downcast_bf16": ("no", False), "debug": (False,), "enable_cpu_affinity": (False,),
             "tpu_use_cluster": (False,), "tpu_use_sudo": (False,)}
 
@@ -80,7 +85,9 @@ class AccelerateTrainerLegacy(LegacyTrainerCodemod):
             return
         moved, rest = [], []
         for key, value in entries:
-            if key in MOVED and literal(value) != MOVED[key]:
+            if key in CPU_KEYS and literal(value) is True:
+                moved.append(("cpu", value))
+            elif key in MOVED and literal(value) != MOVED[key]:
                 moved.append((key, value))
             elif key not in IGNORED and key not in MOVED and literal(value) not in HARMLESS.get(key, ()):
                 rest.append(f"**{self.code(value)}" if key is None else f"{key}={self.code(value)}")

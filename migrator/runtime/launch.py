@@ -417,6 +417,15 @@ def local_cluster_defaults(harness: Harness) -> Iterator[str | None]:
     if not harness.local_cluster:
         yield None
         return
+    with private_local_ray(harness.num_cpus) as temp_dir:
+        yield temp_dir
+
+
+@contextlib.contextmanager
+def private_local_ray(num_cpus: int | None = None) -> Iterator[str]:
+    """``ray.init()`` with no address, in this process, starts a fresh cluster on loopback only,
+    never someone else's found in /tmp/ray; it is shut down on exit. (The original's process
+    uses it too, for an AIR-era script's Ray Data.)"""
     # Ray resolves 127.0.0.1 to the machine's address, except where it runs local-only clusters
     # (macOS, Windows); this makes it do so here, so every address it hands out is loopback.
     # Read when ray is first imported.
@@ -432,7 +441,7 @@ def local_cluster_defaults(harness: Harness) -> Iterator[str | None]:
             address = "local"  # never attach to someone else's cluster found in /tmp/ray
             kwargs.setdefault("include_dashboard", False)
             kwargs.setdefault("_node_ip_address", "127.0.0.1")
-            kwargs.setdefault("num_cpus", harness.num_cpus or max(os.cpu_count() or 1, 4))
+            kwargs.setdefault("num_cpus", num_cpus or max(os.cpu_count() or 1, 4))
             kwargs.setdefault("_temp_dir", temp_dir)
         return original(address, **kwargs)
 

@@ -2,7 +2,9 @@
 
 ``migrate validate`` runs this in a subprocess: the process is seeded first thing (``random``,
 ``numpy``, ``torch``), the same hooks as on the workers record each step's training loss and cap
-the steps, and the events are printed as marked lines, then a ``summary`` event. No Ray here.
+the steps, and the events are printed as marked lines, then a ``summary`` event. No Ray Train
+here: an original written for Ray's retired trainers runs on their one-worker emulation
+(``retired_ray``), with a private local Ray for any Ray Data it builds.
 
     python -m migrator.runtime.original SCRIPT [--seed S] [--max-steps N] [--offline-standins]
         [--events] [--summary PATH] [-- SCRIPT_ARGS...]
@@ -11,6 +13,7 @@ the steps, and the events are printed as marked lines, then a ``summary`` event.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import runpy
@@ -47,7 +50,15 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(script))
     start = time.monotonic()
+    retired = preflight.retired_ray_api(source)
+    stack = contextlib.ExitStack()
     try:
+        if retired:
+            # Before the hooks: they wrap the emulation's ray.train.report like the real one.
+            from migrator.runtime import launch, retired_ray
+
+            retired_ray.install(seed)
+            stack.enter_context(launch.private_local_ray())  # for its Ray Data, if it has any
         instrument.install(settings, sink=sink, rank=0, record=True)
         sink({"kind": "worker_up", "rank": 0, "world_size": 1, "t": time.time(), "pid": os.getpid()})
         if seed is not None:
@@ -61,6 +72,7 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         error = f"{type(exc).__name__}: {exc}"
         error_traceback = instrument.format_error(exc)
     finally:
+        stack.close()
         sys.argv, sys.path[:] = saved_argv, saved_path
     return {
         "script": script,
@@ -72,8 +84,16 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         "framework": preflight.framework(source),
         **tally.figures(),
         "warnings": tally.warnings,
+        "emulated": retired_emulation(source) if retired else None,
         "losses": {str(rank): series for rank, series in sorted(tally.losses.items())},
     }
+
+
+def retired_emulation(source: str) -> dict[str, str]:
+    """The retired Ray trainers the original ran on, each with how it was emulated (see ``retired_ray``)."""
+    from migrator.runtime import retired_ray
+
+    return {name: kind for name, kind in retired_ray.used(source).items() if kind}
 
 
 def single_process_world(source: str) -> None:

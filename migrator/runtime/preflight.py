@@ -17,7 +17,9 @@ RETIRED_RAY_NAMES = {
     "ray.train.huggingface": {"TransformersTrainer", "AccelerateTrainer", "HuggingFaceTrainer"},
     "ray.train.huggingface.transformers": {"TransformersTrainer"},
     "ray.train.lightning": {"LightningTrainer", "LightningConfigBuilder"},
-    "ray.air": {"Checkpoint"},
+    "ray.air": {"Checkpoint", "session"},
+    "ray.air.checkpoint": {"Checkpoint"},
+    "ray.air.session": {"report", "get_checkpoint", "get_dataset_shard", "get_world_rank", "get_world_size"},
     "ray.air.config": {"DatasetConfig"},
 }
 
@@ -158,10 +160,12 @@ def retired_ray_api(source: str) -> str | None:
     if tree is None:
         return None
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[:2] == ["ray", "ml"]:
+            return f"line {node.lineno}: {node.module} (Ray 1.12-1.13, renamed ray.air in 2.0)"
         if isinstance(node, ast.ImportFrom) and node.module in RETIRED_RAY_NAMES:
             for alias in node.names:
                 if alias.name in RETIRED_RAY_NAMES[node.module]:
-                    return f"line {node.lineno}: {node.module}.{alias.name} (removed in Ray 2.9)"
+                    return f"line {node.lineno}: {node.module}.{alias.name} (gone or inert in Ray 2.9+)"
         if isinstance(node, ast.Attribute) and node.attr in {"TransformersTrainer", "AccelerateTrainer", "LightningTrainer"}:
             return f"line {node.lineno}: {node.attr} (removed in Ray 2.9)"
     return None
