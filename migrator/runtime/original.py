@@ -93,7 +93,7 @@ def retired_emulation(source: str) -> dict[str, str]:
     """The retired Ray trainers the original ran on, each with how it was emulated (see ``retired_ray``)."""
     from migrator.runtime import retired_ray
 
-    return {name: kind for name, kind in retired_ray.used(source).items() if kind}
+    return {name: kind for name, kind in retired_ray.used(source).items() if kind and not name.endswith("Builder")}
 
 
 def single_process_world(source: str) -> None:

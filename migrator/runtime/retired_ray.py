@@ -13,13 +13,16 @@ trainers did something simple, and this module does it in the original's own pro
   builds the ``transformers.Trainer`` and its ``train()`` runs; Ray Data inputs are handed over as
   Hugging Face ``datasets`` (the retired trainers fed Ray Data batches instead, so the order of the
   examples differs from a conversion's, and validate does not compare losses step by step);
+* ``LightningTrainer``: ``LightningConfigBuilder``'s module is built and fit by a ``pl.Trainer`` of
+  its arguments (no DDP in one process), on ``iter_torch_batches(**datasets_iter_config)`` of the
+  ``train`` and ``val`` datasets, as the conversion does;
 * ``session.report`` / ``ray.train.report`` record metrics and checkpoints (``Checkpoint.from_dict``
   and ``to_dict`` included) and ``get_checkpoint`` returns ``resume_from_checkpoint``;
   ``get_dataset_shard`` returns the whole dataset (one worker holds every shard);
 * ``fit()`` returns a result with ``metrics``, ``checkpoint`` and ``metrics_dataframe``.
 
 The import paths come from ``codemods/data/retired_ray_trainers.toml``, the table the conversion
-itself reads. ``LightningTrainer`` is not emulated (``unsupported`` names it). Nothing here runs
+itself reads; a class it names with no emulation here is what ``unsupported`` returns. Nothing here runs
 in ``migrate convert``; only the original's process (``migrator.runtime.original``) installs it.
 """
 
@@ -40,12 +43,15 @@ from typing import Any, Callable, Iterator
 
 TABLE = Path(__file__).resolve().parents[2] / "codemods" / "data" / "retired_ray_trainers.toml"
 #: The codemod that converts a class, mapped to how its class is emulated here.
-KINDS = {"accelerate_trainer_legacy": "loop", "transformers_trainer_legacy": "transformers"}
+KINDS = {"accelerate_trainer_legacy": "loop", "transformers_trainer_legacy": "transformers",
+         "lightning_trainer_legacy": "lightning"}
 NOTES = {
     "loop": "AccelerateTrainer/TorchTrainer called train_loop_per_worker on each worker; the original ran it once "
             "in its own process as rank 0 of 1, with accelerate_config's mixed precision and gradient accumulation",
     "transformers": "TransformersTrainer built the Trainer with trainer_init_per_worker and trained it; the original "
                     "did so in its own process, with Ray Data inputs handed over as Hugging Face datasets",
+    "lightning": "LightningTrainer built the module and pl.Trainer from LightningConfigBuilder's config and fit them "
+                 "on Ray Data batches; the original did so in its own process, without DDP",
 }
 #: accelerate_config keys that change one process's training, and where Accelerate reads them.
 ACCELERATE_ENV = {"mixed_precision": "ACCELERATE_MIXED_PRECISION",
@@ -259,6 +265,65 @@ class _RetiredTransformersTrainer(_RetiredTrainer):
         trainer.train()
 
 
+class LightningConfigBuilder:
+    """``ray.train.lightning.LightningConfigBuilder`` (Ray 2.4-2.6): the chain that named the module,
+    the Trainer's arguments and ``fit``'s, built into a dict for ``LightningTrainer``."""
+
+    def __init__(self) -> None:
+        self._config: dict[str, Any] = {"module": None, "module_init": {}, "trainer_init": {}, "fit_params": {}}
+
+    def module(self, cls: type | None = None, **kwargs: Any) -> "LightningConfigBuilder":
+        self._config["module"] = cls
+        self._config["module_init"].update(kwargs)
+        return self
+
+    def trainer(self, **kwargs: Any) -> "LightningConfigBuilder":
+        self._config["trainer_init"].update(kwargs)
+        return self
+
+    def fit_params(self, **kwargs: Any) -> "LightningConfigBuilder":
+        self._config["fit_params"].update(kwargs)
+        return self
+
+    def strategy(self, *_: Any, **__: Any) -> "LightningConfigBuilder":
+        return self  # DDP's settings: nothing to do in one process
+
+    checkpointing = strategy  # Ray's checkpoint retention: nothing that changes the training
+
+    def build(self) -> dict[str, Any]:
+        return dict(self._config)
+
+
+class _RetiredLightningTrainer(_RetiredTrainer):
+    kind = "lightning"
+
+    def __init__(self, lightning_config: dict | None = None, *, datasets_iter_config: dict | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lightning_config = dict(lightning_config or {})
+        self.iter_config = dict(datasets_iter_config or {})
+
+    def _train(self, session: Session) -> None:
+        config = self.lightning_config
+        module = config["module"](**config["module_init"])
+        package = _lightning_package(type(module))
+        trainer = package.Trainer(**config["trainer_init"])
+        loaders = {}
+        for key, name in (("train_dataloaders", "train"), ("val_dataloaders", "val")):
+            if name in session.datasets:  # as the conversion does: Ray Data batches, the script's batch size
+                loaders[key] = session.get_dataset_shard(name).iter_torch_batches(**self.iter_config)
+        trainer.fit(module, **loaders, **config["fit_params"])
+
+
+def _lightning_package(cls: type) -> Any:
+    """``pytorch_lightning`` or ``lightning.pytorch``: whichever the module class derives from."""
+    for package in ("pytorch_lightning", "lightning.pytorch"):
+        found = sys.modules.get(package)
+        if found is not None and issubclass(cls, found.LightningModule):
+            return found
+    return importlib.import_module("lightning.pytorch")
+
+
 def _as_hf_dataset(dataset: Any) -> Any:
     """A Ray Dataset's rows as a Hugging Face ``Dataset`` (anything else is passed on as it is)."""
     if not hasattr(dataset, "take_all"):
@@ -278,12 +343,14 @@ def install(seed: int | None = None) -> None:
     """Make the retired names importable again, as their one-worker emulations, in this process."""
     import ray.train
     _seed[:] = [seed] if seed is not None else []
-    classes = {"loop": _RetiredTrainer, "transformers": _RetiredTransformersTrainer}
+    classes = {"loop": _RetiredTrainer, "transformers": _RetiredTransformersTrainer,
+               "lightning": _RetiredLightningTrainer}
     for path, codemod in retired_classes().items():
         kind = KINDS.get(codemod)
         if kind is not None:
             module, name = path.rsplit(".", 1)
-            setattr(_module(module), name, type(name, (classes[kind],), {}))
+            emulation = LightningConfigBuilder if name == "LightningConfigBuilder" else type(name, (classes[kind],), {})
+            setattr(_module(module), name, emulation)
     _module("ray.train.torch").TorchTrainer = type("TorchTrainer", (_RetiredTrainer,), {})
     session = importlib.import_module("ray.air.session")
     for name in SESSION_FUNCTIONS:

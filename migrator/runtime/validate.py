@@ -9,9 +9,9 @@ Three groups of checks, each a row of the verdict table:
    on 1 worker, both seeded the same way and capped at the same number of steps, log the same
    per-step training loss: the largest difference must stay within the tolerance, relative to
    ``max(1, |loss|)``. An original written for Ray's retired trainers (``AccelerateTrainer``,
-   ``TransformersTrainer``, ``ray.air``'s session and dict checkpoints) runs on their one-worker
-   emulation (``retired_ray``), and the notes say so; one that needs a retired class with no
-   emulation (``LightningTrainer``) or a GPU this machine lacks is reported as not runnable here,
+   ``TransformersTrainer``, ``LightningTrainer``, ``ray.air``'s session and dict checkpoints) runs
+   on their one-worker emulation (``retired_ray``), and the notes say so; one that needs a retired
+   class with no emulation or a GPU this machine lacks is reported as not runnable here,
    and the other checks still run. An original that only fails
    on APIs the installed libraries removed is run with those rewritten (``REMOVED_API_CODEMODS``),
    and the table says so.

@@ -72,8 +72,8 @@ def test_dict_checkpoint_accelerate_trainer_sample_is_seeded_like_a_worker(tmp_p
     ("from ray.train.huggingface import AccelerateTrainer", None),
     ("from ray.train.huggingface import TransformersTrainer", None),
     ("from ray.ml.train.integrations.huggingface import HuggingFaceTrainer", None),
-    ("from ray.train.lightning import LightningConfigBuilder, LightningTrainer",
-     "LightningConfigBuilder, LightningTrainer"),
+    ("from ray.train.lightning import LightningConfigBuilder, LightningTrainer", None),
+    ("from ray.air import session", None),
 ])
 def test_what_is_emulated(source: str, expected: str | None) -> None:
     assert preflight.retired_ray_api(source)
@@ -81,8 +81,43 @@ def test_what_is_emulated(source: str, expected: str | None) -> None:
 
 
 def test_the_emulated_paths_are_the_conversions_table() -> None:
-    # One table: every retired trainer the codemods convert is either emulated or named as not.
+    # One table: every retired trainer the codemods convert has an emulation for its original.
     classes = retired_ray.retired_classes()
     assert {"ray.train.huggingface.AccelerateTrainer", "ray.train.huggingface.TransformersTrainer",
-            "ray.train.lightning.LightningTrainer"} <= set(classes)
-    assert {retired_ray.KINDS.get(codemod) for codemod in classes.values()} == {"loop", "transformers", None}
+            "ray.train.lightning.LightningTrainer", "ray.ml.train.integrations.huggingface.HuggingFaceTrainer"} <= set(classes)
+    assert {retired_ray.KINDS.get(codemod) for codemod in classes.values()} == {"loop", "transformers", "lightning"}
+
+
+LIGHTNING_TRAINER = """
+    import pytorch_lightning as pl
+    import torch
+    from ray.train.lightning import LightningConfigBuilder, LightningTrainer
+
+    class Regression(pl.LightningModule):
+        def __init__(self, lr):
+            super().__init__()
+            self.lr, self.layer = lr, torch.nn.Linear(1, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return torch.nn.functional.mse_loss(self.layer(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+    x = torch.linspace(-1, 1, 64).unsqueeze(1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, 2 * x), batch_size=8)
+    config = (LightningConfigBuilder().module(cls=Regression, lr=0.1)
+              .trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False)
+              .fit_params(train_dataloaders=loader).checkpointing(monitor="loss").build())
+    LightningTrainer(lightning_config=config).fit()
+"""
+
+
+def test_lightning_trainer_fits_the_builders_module_once(tmp_path: Path) -> None:
+    script = tmp_path / "lightning_trainer.py"
+    script.write_text(textwrap.dedent(LIGHTNING_TRAINER))
+    data = run_original(script, "--seed", "0", cwd=tmp_path)
+    assert data["ok"], data["error_traceback"]
+    assert data["emulated"] == {"LightningTrainer": "lightning"}
+    assert [step for step, _ in data["losses"]["0"]] == list(range(1, 9))  # 64 points, batches of 8
