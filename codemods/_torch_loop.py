@@ -91,11 +91,23 @@ class WorkerRewriter(cst.CSTTransformer):
     def leave_SimpleStatementLine(self, original_node, updated_node):
         if len(original_node.body) == 1 and isinstance(original_node.body[0], cst.Expr):
             call = original_node.body[0].value
-            if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value in REMOVED:
+            # `dist.init_process_group(...)`, or the name imported: `init_process_group(...)`.
+            name = (call.func.attr.value if isinstance(call.func, cst.Attribute) else
+                    call.func.value if isinstance(call.func, cst.Name) else None) if isinstance(call, cst.Call) else None
+            if name in REMOVED:
                 names = qualified_names(self.codemod, call.func)
                 if any(q.startswith("torch.") for q in names) or root_name(call.func) in ("dist", "torch"):
-                    self.edits.removed.append((original_node, call.func.attr.value))
+                    self.edits.removed.append((original_node, name))
                     return cst.RemoveFromParent()
+        return updated_node
+
+    #: (the epoch loop of a helper or class method, the report line to end its body with)
+    epoch_report: tuple[cst.For, cst.BaseStatement] | None = None
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
+        if self.epoch_report is not None and original_node is self.epoch_report[0]:
+            body = updated_node.body.with_changes(body=[*updated_node.body.body, self.epoch_report[1]])
+            return updated_node.with_changes(body=body)
         return updated_node
 
     def leave_IndentedBlock(self, original_node, updated_node):
@@ -148,10 +160,11 @@ class WorkerRewriter(cst.CSTTransformer):
         return updated_node
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
-        if (original_node.attr.value == "module" and isinstance(original_node.value, cst.Name)
-                and original_node.value.value in self.models):
+        # `model.module`, or `self.model.module` where a method wrapped `self.model` in DDP.
+        if (original_node.attr.value == "module" and isinstance(original_node.value, (cst.Name, cst.Attribute))
+                and _code(original_node.value) in self.models):
             self.edits.unwrapped.append(original_node)
-            return _bare(original_node.value.value)
+            return _bare(_code(original_node.value))
         return updated_node
 
     def leave_IfExp(self, original_node: cst.IfExp, updated_node: cst.IfExp) -> cst.BaseExpression:
@@ -175,6 +188,8 @@ class WorkerRewriter(cst.CSTTransformer):
             return _code(value).lstrip("f\"'").startswith("cuda")
         if isinstance(value, cst.Name):
             return value.value in self.ranks
+        if isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == "self":
+            return value.attr.value in self.ranks  # `.to(self.gpu_id)` in a trainer class
         return False
 
     def _check_sampler(self, call: cst.Call) -> None:

@@ -57,7 +57,7 @@ import re
 
 import libcst as cst
 from libcst.codemod import SkipFile
-from libcst.codemod.visitors import AddImportsVisitor
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from codemods import _torch_loop as tl
@@ -148,6 +148,12 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                            and any(isinstance(c.func, cst.Attribute) and c.func.attr.value in tl.REMOVED for c in tl.calls_in(s))}
                 candidates.append((call, owner, block, trains))
         if not candidates:
+            entry = self._entry_call(tree)
+            if entry is not None:
+                # The training lives in functions and classes the main guard's call reaches
+                # (torchrun tutorials: main() -> a Trainer class): launch that call instead.
+                call, fn = entry
+                return self._launch_function(tree, call, fn, [a.value for a in call.args], False, None)
             if refused and tl.has_backward(tree):
                 # A training this codemod would convert, but cannot move: say so (no silent miss).
                 call, why = refused[0]
@@ -358,14 +364,49 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         if not (isinstance(fn, cst.Name) and isinstance(statement, cst.Expr)):
             self.follow_up(call, "not converted: the launched function is not a plain name, or the launch's result is used (join=False): launch it with TorchTrainer by hand")
             return tree
-        line = self.parents[statement]
-        top = line
-        while self.parents[top] is not tree:
-            top = self.parents[top]
         if args is not None and not isinstance(args, cst.Tuple):
             self.follow_up(call, "not converted: the launch's args are not a tuple written out: launch it with TorchTrainer by hand")
             return tree
         elements = [e.value for e in args.elements] if args is not None else []
+        return self._launch_function(tree, call, fn, elements, rank_first, nprocs)
+
+    def _entry_call(self, tree: cst.Module) -> tuple[cst.Call, cst.Name] | None:
+        """``main(args.a, args.b)`` in the main guard, when ``main`` is a function of this file whose
+        code (its functions and the classes it builds) runs a backward pass; the last one."""
+        functions = {s.name.value: s for s in tree.body if isinstance(s, cst.FunctionDef)}
+        found = None
+        for stmt in tree.body:
+            if not (isinstance(stmt, cst.If) and "__main__" in tl._code(stmt.test)):
+                continue
+            for line in stmt.body.body:
+                if not (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1 and isinstance(line.body[0], cst.Expr)):
+                    continue
+                call = line.body[0].value
+                if (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value in functions
+                        and all(a.keyword is None and not a.star for a in call.args)
+                        and any(tl.has_backward(node) for node in self._reached(tree, functions[call.func.value]))):
+                    found = (call, call.func)
+        return found
+
+    def _reached(self, tree: cst.Module, target: cst.FunctionDef) -> list[cst.CSTNode]:
+        """``target``, the functions of this file it calls, and the classes of this file they build."""
+        functions = {s.name.value: s for s in tree.body if isinstance(s, cst.FunctionDef)}
+        classes = {s.name.value: s for s in tree.body if isinstance(s, cst.ClassDef)}
+        names = {target.name.value} | tl.reachable_functions(tree, [target.body], {target.name.value})
+        nodes = [functions[n] for n in names]
+        built = set().union(*(tl.called_names(n) for n in nodes)) & set(classes)
+        return nodes + [classes[n] for n in sorted(built)]
+
+    def _launch_function(self, tree: cst.Module, call: cst.Call, fn: cst.Name, elements: list[cst.BaseExpression],
+                         rank_first: bool | None, nprocs: cst.BaseExpression | None) -> cst.Module:
+        """Replace the statement of ``call`` (a process launch, or the main guard's entry call) by a
+        ``TorchTrainer`` over a train function that calls ``fn`` as ``call`` did."""
+        statement = self.parents[call]
+        line = self.parents[statement]
+        top = line
+        while self.parents[top] is not tree:
+            top = self.parents[top]
+        entry = rank_first is False and nprocs is None and tl._code(call.func) == fn.value
         nprocs_code = tl._code(nprocs) if nprocs is not None else None
         workers = int(nprocs.value) if isinstance(nprocs, cst.Integer) else _literal_int(top, nprocs)
 
@@ -381,7 +422,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             else:
                 call_args.append(f'{param}["args"][{len(config_args)}]')
                 config_args.append(tl._code(e))
-        how = "with its rank first, " if rank_first else ""
+        how = "with its rank first, as the launcher did" if rank_first else ("as the script did" if entry else "as the launcher did")
         uses_context = any(a.startswith("context.") for a in call_args)
         wrapper = cst.parse_statement(
             f"def {func}({param}):\n"
@@ -390,7 +431,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             + ("    context = ray.train.get_context()\n" if uses_context else "")
             + f"    {fn.value}({', '.join(call_args)})\n"
         ).with_changes(leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False), cst.EmptyLine(comment=cst.Comment(
-            f"# Ray Train runs this on every worker: it calls {fn.value} {how}as the launcher did."))])
+            f"# Ray Train runs this on every worker: it calls {fn.value} {how}."))])
         config_items = [("launch_dir", "os.getcwd()")]
         if config_args:
             config_items.append(("args", "(" + ", ".join(config_args) + ("," if len(config_args) == 1 else "") + ")"))
@@ -429,9 +470,26 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             if not body:
                 body = [cst.SimpleStatementLine([cst.Pass()])]
             rewritten[fn.value] = target.with_changes(body=target.body.with_changes(body=body))
-            helper_worker = self._worker_rewriter([*models, "model"], samplers, ranks)
+            # The classes these functions build (a tutorial's `Trainer`) run on the workers too;
+            # a model they wrap in DDP themselves (`self.model = DDP(...)`) is unwrapped as `model` is.
+            classes = [n for n in self._reached(tree, target) if isinstance(n, cst.ClassDef)]
+            wrapped = self._ddp_targets([local[n] for n in helpers] + classes)
+            helper_worker = self._worker_rewriter([*models, "model", *wrapped], samplers | self._sampler_names(classes), ranks)
+            if loop is None:
+                # The epochs are counted in a helper or a method (`Trainer.train`): report there.
+                loop = self._nested_epoch_loop([local[n] for n in helpers] + classes)
+                metrics = self._metrics(loop) if loop is not None else None
+                if loop is not None:
+                    report = cst.parse_statement(f"ray.train.report({metrics[0]})").with_changes(leading_lines=[
+                        cst.EmptyLine(comment=cst.Comment(f"# Report this {metrics[2]}'s metrics to Ray Train (every worker)."))])
+                    helper_worker.epoch_report = (loop, report)
             for name in helpers:
                 rewritten[name] = local[name].visit(helper_worker)
+            for cls in classes:
+                rewritten[cls.name.value] = cls.visit(helper_worker)
+            if model_at is None and not wrapped and not models:
+                self.follow_up(call, f"no DistributedDataParallel or model was found in the code {fn.value} runs: wrap the model with "
+                                     "ray.train.torch.prepare_model(model) where it is built, or the workers train alone")
             self._report_loop(call, models, model_at, loop, metrics)
         else:
             source = self._imported_from(fn)
@@ -443,7 +501,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         texts = tl.TorchrunTextRewriter(text)
         new_body = []
         for stmt in tree.body:
-            if isinstance(stmt, cst.FunctionDef) and stmt.name.value in rewritten:
+            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.name.value in rewritten:
                 stmt = rewritten[stmt.name.value]
             if stmt is top:
                 new_body.append(wrapper)
@@ -459,18 +517,41 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         AddImportsVisitor.add_needed_import(self.context, "os")
         AddImportsVisitor.add_needed_import(self.context, "ray.train", "ScalingConfig")
         AddImportsVisitor.add_needed_import(self.context, "ray.train.torch", "TorchTrainer")
-        from libcst.codemod.visitors import RemoveImportsVisitor
-
-        RemoveImportsVisitor.remove_unused_import_by_node(self.context, call.func)
-        kind = "torch.multiprocessing " + ("spawn" if "spawn" in tl._code(call.func) else "start_processes") if rank_first else "notebook_launcher"
+        if not entry:
+            RemoveImportsVisitor.remove_unused_import_by_node(self.context, call.func)
         given = f"ScalingConfig(num_workers={self.options.workers(workers)})"
-        self.change(call, f"{kind} launch of {fn.value} replaced by TorchTrainer over {func} ({given}); "
-                          f"{fn.value} receives {'the worker rank and ' if rank_first else ''}its arguments through train_loop_config")
+        if entry:
+            self.change(call, f"the call {fn.value}(...) runs on every worker: TorchTrainer over {func} ({given}) launches it; "
+                              f"its arguments, computed on the driver, go through train_loop_config")
+        else:
+            kind = "torch.multiprocessing " + ("spawn" if "spawn" in tl._code(call.func) else "start_processes") if rank_first else "notebook_launcher"
+            self.change(call, f"{kind} launch of {fn.value} replaced by TorchTrainer over {func} ({given}); "
+                              f"{fn.value} receives {'the worker rank and ' if rank_first else ''}its arguments through train_loop_config")
         if nprocs is not None and workers is None and not self.options.num_workers:
             self.follow_up(call, f"the script started `{nprocs_code}` processes; ScalingConfig uses {self.options.workers()}: set --num-workers or edit num_workers")
         self._report_text(texts, text)
         self._report_edits()
         return result
+
+    def _nested_epoch_loop(self, nodes: list[cst.CSTNode]) -> cst.For | None:
+        """The one ``for epoch in ...`` loop at the top of a function or method body in ``nodes``."""
+        functions = [n for n in nodes if isinstance(n, cst.FunctionDef)] + [
+            s for n in nodes if isinstance(n, cst.ClassDef) for s in n.body.body if isinstance(s, cst.FunctionDef)]
+        loops = [s for f in functions if isinstance(f.body, cst.IndentedBlock) for s in f.body.body
+                 if isinstance(s, cst.For) and isinstance(s.target, cst.Name) and "epoch" in s.target.value
+                 and isinstance(s.body, cst.IndentedBlock)]
+        return loops[0] if len(loops) == 1 else None
+
+    def _ddp_targets(self, nodes: list[cst.CSTNode]) -> list[str]:
+        """What ``X = DistributedDataParallel(...)`` assigns in ``nodes``: ``model``, ``self.model``."""
+        found = []
+        for node in nodes:
+            for c in tl.calls_in(node):
+                parent = self.parents.get(c)
+                if (any(q in tl.DDP for q in qualified_names(self, c.func)) and isinstance(parent, cst.Assign)
+                        and isinstance(parent.targets[0].target, (cst.Name, cst.Attribute))):
+                    found.append(tl._code(parent.targets[0].target))
+        return found
 
     def _imported_from(self, fn: cst.Name) -> str:
         for q in qualified_names(self, fn):
@@ -513,6 +594,9 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
 
     def _report_edits(self) -> None:
         e = self.edits
+        # The imports of what was removed or replaced go too, where nothing else uses them.
+        for func in [node.body[0].value.func for node, _ in e.removed] + [call.func for call in e.ddp]:
+            RemoveImportsVisitor.remove_unused_import_by_node(self.context, func)
         for node, what in e.removed:
             self.change(node, f"{what} removed: {tl.REMOVED[what]}")
         if e.ddp:
