@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrator.runtime import preflight, retired_ray, runner
+from migrator.runtime import preflight, retired_ray, runner, workspace
 from migrator.runtime.events import finite
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
@@ -190,7 +190,8 @@ def pickled_check(summary: dict[str, Any] | None, warn_mb: float, report: Report
 
 
 # -- runs -----------------------------------------------------------------------------------------
-def _run(settings: Settings, module: str, script: Path, flags: list[str], env: dict[str, str], label: str) -> runner.Outcome:
+def _run(settings: Settings, module: str, script: Path, flags: list[str], env: dict[str, str], label: str,
+         outputs: workspace.RunOutputs | None = None) -> runner.Outcome:
     _say(settings, f"running {label}...")
 
     def on_line(text: str) -> None:
@@ -201,6 +202,8 @@ def _run(settings: Settings, module: str, script: Path, flags: list[str], env: d
     outcome = runner.run_module(module, str(script), flags, settings.script_args, cwd=os.getcwd(), env=env,
                                 on_event=lambda e: None, on_line=on_line)
     _say(settings, f"{label}: {'ok' if outcome.ok else 'failed'} in {time.monotonic() - start:.1f} s")
+    if outputs is not None:
+        outputs.set_aside(label)
     return outcome
 
 
@@ -282,6 +285,7 @@ def run_validation(settings: Settings) -> Report:
 
         threading.Thread(target=start, daemon=True).start()
     storage = settings.storage_path or str(workdir / "ray_results")
+    outputs = workspace.RunOutputs(Path.cwd(), workdir)
     pythonpath = [str(original.parent)]
     try:
         # 2. runs: the original
@@ -297,7 +301,7 @@ def run_validation(settings: Settings) -> Report:
             if settings.standins:
                 flags.append("--offline-standins")
             outcome = _run(settings, "migrator.runtime.original", runnable, flags,
-                           runner.child_env(None, pythonpath=pythonpath), "the original (plain Python)")
+                           runner.child_env(None, pythonpath=pythonpath), "the original (plain Python)", outputs)
             original_summary = outcome.summary
             # What the runtime changed to run the original here (fp32 for a GPU's mixed precision...).
             report.notes.extend(f"the original: {w}" for w in (outcome.summary or {}).get("warnings") or [])
@@ -332,7 +336,7 @@ def run_validation(settings: Settings) -> Report:
         common = runner.RunOptions(use_gpu=use_gpu, storage_path=storage, max_steps=settings.max_steps,
                                    seed=settings.seed, standins=settings.standins, pickle_warn_mb=settings.pickle_warn_mb)
         one_flags = runner.RunOptions(**{**asdict(common), "num_workers": 1, "same_sampler": True}).launch_flags()
-        one = _run(settings, "migrator.runtime.launch", converted, one_flags, env, "the converted script on 1 worker")
+        one = _run(settings, "migrator.runtime.launch", converted, one_flags, env, "the converted script on 1 worker", outputs)
         pickled_check(one.summary, settings.pickle_warn_mb, report)
         if one.ok and one.summary.get("fit_calls"):
             report.add("runs", "converted runs on 1 worker", PASS,
@@ -360,7 +364,7 @@ def run_validation(settings: Settings) -> Report:
         n_flags = runner.RunOptions(**{**asdict(common), "num_workers": settings.num_workers,
                                        "check_checkpoint": True}).launch_flags()
         many = _run(settings, "migrator.runtime.launch", converted, n_flags, env,
-                    f"the converted script on {settings.num_workers} workers")
+                    f"the converted script on {settings.num_workers} workers", outputs)
         scale_checks(many, settings.num_workers, report)
         report.figures["runs"] = {
             "original": _figures(original_summary),
@@ -370,6 +374,8 @@ def run_validation(settings: Settings) -> Report:
         if many.summary and many.summary.get("losses"):
             report.losses[f"converted_{settings.num_workers}_workers_rank0"] = many.summary["losses"].get("0", [])
     finally:
+        if outputs.note():
+            report.notes.append(outputs.note())
         if cluster is not None:
             started.wait()
             cluster.stop()

@@ -1,6 +1,7 @@
 """``legacy_accelerate_trainer.py`` converted by hand the way the retired-trainer migration does
-it: ``AccelerateTrainer`` becomes ``TorchTrainer`` (Accelerate picks the distributed set-up up from
-Ray's environment, so ``accelerate_config`` goes); the train loop is untouched.
+it: ``AccelerateTrainer`` becomes ``TorchTrainer`` and what ``accelerate_config`` set for each
+process (``use_cpu``, ``mixed_precision``) moves into ``Accelerator(...)``; the rest of the config
+goes (Ray sets up the processes). The train loop is untouched.
 """
 
 import os
@@ -16,7 +17,7 @@ from ray.train.torch import TorchTrainer
 
 
 def train_loop_per_worker(config):
-    accelerator = Accelerator()
+    accelerator = Accelerator(cpu=True, mixed_precision="bf16")
     model = torch.nn.Linear(1, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"])
     model, optimizer = accelerator.prepare(model, optimizer)
