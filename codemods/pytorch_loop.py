@@ -483,13 +483,31 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                     report = cst.parse_statement(f"ray.train.report({metrics[0]})").with_changes(leading_lines=[
                         cst.EmptyLine(comment=cst.Comment(f"# Report this {metrics[2]}'s metrics to Ray Train (every worker)."))])
                     helper_worker.epoch_report = (loop, report)
+            builder = None
+            if model_at is None and not wrapped and not models:
+                # No DDP anywhere (a one-GPU script): prepare the model in the one helper that
+                # builds it beside its optimizer (`load_train_objs`).
+                builder = self._model_builder([local[n] for n in helpers])
+                if builder is not None:
+                    models, model_at = builder[1], builder[2]
+                else:
+                    self.follow_up(call, f"no DistributedDataParallel or model was found in the code {fn.value} runs: wrap the model with "
+                                         "ray.train.torch.prepare_model(model) where it is built, or the workers train alone")
             for name in helpers:
-                rewritten[name] = local[name].visit(helper_worker)
+                if builder is not None and name == builder[0].name.value:
+                    statements = list(builder[0].body.body)
+                    body = []
+                    for i, stmt in enumerate(statements):
+                        new = stmt.visit(helper_worker)
+                        if not isinstance(new, cst.RemovalSentinel):
+                            body.append(new)
+                        if i == model_at:
+                            body.append(cst.parse_statement(f"{models[0]} = ray.train.torch.prepare_model({models[0]})"))
+                    rewritten[name] = builder[0].with_changes(body=builder[0].body.with_changes(body=body))
+                else:
+                    rewritten[name] = local[name].visit(helper_worker)
             for cls in classes:
                 rewritten[cls.name.value] = cls.visit(helper_worker)
-            if model_at is None and not wrapped and not models:
-                self.follow_up(call, f"no DistributedDataParallel or model was found in the code {fn.value} runs: wrap the model with "
-                                     "ray.train.torch.prepare_model(model) where it is built, or the workers train alone")
             self._report_loop(call, models, model_at, loop, metrics)
         else:
             source = self._imported_from(fn)
@@ -532,6 +550,23 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         self._report_text(texts, text)
         self._report_edits()
         return result
+
+    def _model_builder(self, functions: list[cst.FunctionDef]) -> tuple[cst.FunctionDef, list[str], int] | None:
+        """The one function among ``functions`` that builds an optimizer over a model it builds too:
+        the function, the model's name and the index of the statement that builds the model."""
+        found = []
+        for fn in functions:
+            statements = list(fn.body.body) if isinstance(fn.body, cst.IndentedBlock) else []
+            for i, stmt in enumerate(statements):
+                for c in tl.calls_in(stmt):
+                    if self._is_optimizer(c):
+                        found.append((fn, statements, c, i))
+        if len(found) != 1:
+            return None
+        fn, statements, optimizer, index = found[0]
+        name = tl.parameters_owner(optimizer)
+        at = [i for i in range(index) if name and _assigns(statements[i], name)]
+        return (fn, [name], at[-1]) if at else None
 
     def _nested_epoch_loop(self, nodes: list[cst.CSTNode]) -> cst.For | None:
         """The one ``for epoch in ...`` loop at the top of a function or method body in ``nodes``."""
@@ -621,6 +656,15 @@ def _literal_int(block: cst.CSTNode, name) -> int | None:
               if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 and isinstance(s.body[0], cst.Assign)
               and any(isinstance(t.target, cst.Name) and t.target.value == name.value for t in s.body[0].targets)]
     return int(values[0].value) if len(values) == 1 and isinstance(values[0], cst.Integer) else None
+
+
+def _assigns(stmt: cst.BaseStatement, name: str) -> bool:
+    """``name = ...`` as the one statement of a line."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], (cst.Assign, cst.AnnAssign))):
+        return False
+    small = stmt.body[0]
+    targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+    return any(isinstance(t, cst.Name) and t.value == name for t in targets)
 
 
 def _contains(outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
