@@ -132,6 +132,10 @@ class WorkerRewriter(cst.CSTTransformer):
             if not (isinstance(arg, cst.SimpleString) and arg.evaluated_value == "cpu"):
                 self.edits.devices.append(original_node)
                 return _expr(GET_DEVICE)
+        if self._is(func, ("torch.accelerator.current_accelerator",)):
+            # PyTorch 2.6+'s device choice (the MNIST example): Ray picked each worker's device.
+            self.edits.devices.append(original_node)
+            return _expr(GET_DEVICE)
         if isinstance(func, cst.Attribute) and func.attr.value == "cuda" and not _module_call(func):
             self.edits.devices.append(original_node)
             return updated_node.with_changes(func=updated_node.func.with_changes(attr=cst.Name("to")),
