@@ -109,3 +109,22 @@ def _checkpoint_entries(data) -> list[dict]:
     if isinstance(data, list):
         return [e for value in data for e in _checkpoint_entries(value)]
     return []
+
+
+def test_legacy_lightning_trainer_validates_on_the_emulation(ray_cluster, tmp_path: Path) -> None:
+    """The original's LightningTrainer runs on migrate's one-worker emulation (the builder's module
+    fit on Ray Data batches): the conversion's losses agree with it, step for step."""
+    from tests.e2e.test_runtime import assert_all_pass, validate_json, verdicts
+
+    script = tmp_path / "lightning_trainer.py"
+    script.write_bytes((SAMPLES / script.name).read_bytes())
+    report, done = validate_json(str(script), "--cpu", "--num-workers", "2", "--max-steps", "4", "--address",
+                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
+    assert_all_pass(report, done)
+    checks = verdicts(report)
+    assert checks["original runs"] == "pass" and checks["loss agreement (1 worker)"] == "pass"
+    assert any("retired LightningTrainer" in note for note in report["notes"]), report["notes"]
+    agreement = report["figures"]["loss_agreement"]
+    assert agreement["original_steps"] == agreement["converted_steps"] == 4
+    assert agreement["max_difference"] <= 1e-4
+    assert checks["workers share the work"] == "pass"
