@@ -54,11 +54,13 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
     stack = contextlib.ExitStack()
     try:
         if retired:
-            # Before the hooks: they wrap the emulation's ray.train.report like the real one.
             from migrator.runtime import launch, retired_ray
 
+            # First, before anything imports ray: any Ray Data it builds runs on a private local
+            # Ray, bound to loopback. Then the emulation, before the hooks, which wrap its
+            # ray.train.report like the real one.
+            stack.enter_context(launch.private_local_ray())
             retired_ray.install(seed)
-            stack.enter_context(launch.private_local_ray())  # for its Ray Data, if it has any
         instrument.install(settings, sink=sink, rank=0, record=True)
         sink({"kind": "worker_up", "rank": 0, "world_size": 1, "t": time.time(), "pid": os.getpid()})
         if seed is not None:

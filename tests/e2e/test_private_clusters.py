@@ -111,3 +111,40 @@ def test_the_embedded_cluster_of_migrate_run_stays_private() -> None:
         from migrator.runtime.cluster import kill_session
 
         kill_session(driver.pid)
+
+
+AIR_ORIGINAL = """
+import sys
+import ray
+from ray.train.huggingface import AccelerateTrainer  # retired: validate runs this on its emulation
+
+print(ray.data.from_items([{"x": 1}, {"x": 2}]).count(), flush=True)  # Ray Data starts a local Ray
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_the_local_ray_of_an_air_era_original_stays_private(tmp_path) -> None:
+    """validate runs an AIR-era original in plain Python on the retired-trainer emulation; the
+    Ray its Ray Data starts in that process is as private as the others."""
+    script = tmp_path / "air_original.py"
+    script.write_text(AIR_ORIGINAL)
+    env = runner.child_env(None, pythonpath=[str(tmp_path)])  # what validate gives the original
+    original = subprocess.Popen([sys.executable, "-m", "migrator.runtime.original", str(script)], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lines = [original.stdout.readline().strip() for _ in range(2)]
+        assert lines == ["2", "ready"], lines
+        time.sleep(3)
+        sockets = _listening(_session(original.pid))
+        print(sockets)
+        _assert_private(sockets)
+    finally:
+        original.stdin.close()
+        try:
+            original.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            original.kill()
+        from migrator.runtime.cluster import kill_session
+
+        kill_session(original.pid)
