@@ -3,6 +3,8 @@
 ``migrate validate`` runs this in a subprocess: the process is seeded first thing (``random``,
 ``numpy``, ``torch``), the same hooks as on the workers record each step's training loss and cap
 the steps, and the events are printed as marked lines, then a ``summary`` event. No Ray here.
+A plain PyTorch script that starts its own processes (``torch.multiprocessing.spawn``) gets the
+same hooks in each of them (``migrator.runtime.spawned``): its summary has every rank's losses.
 
     python -m migrator.runtime.original SCRIPT [--seed S] [--max-steps N] [--offline-standins]
         [--events] [--summary PATH] [-- SCRIPT_ARGS...]
@@ -20,7 +22,7 @@ import traceback
 from typing import Any, Sequence
 
 from migrator.runtime import events as ev
-from migrator.runtime import instrument, preflight
+from migrator.runtime import instrument, preflight, spawned
 
 
 def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: int | None,
@@ -42,13 +44,19 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         settings["standins"] = module.config_from(source)
         settings["standins_install"] = module.install
     error = error_traceback = None
-    single_process_world(source)
+    # A script that starts its own processes (mp.spawn) sets up their world itself.
+    launches = preflight.framework(source) == "torch" and spawned.launches_processes(source)
+    if not launches:
+        single_process_world(source)
+    launcher = spawned.Launcher(settings, sink) if launches else None
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(script))
     start = time.monotonic()
     try:
         instrument.install(settings, sink=sink, rank=0, record=True)
+        if launcher is not None:
+            launcher.install()
         sink({"kind": "worker_up", "rank": 0, "world_size": 1, "t": time.time(), "pid": os.getpid()})
         if seed is not None:
             instrument.seed_everything(seed)
@@ -62,6 +70,8 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         error_traceback = instrument.format_error(exc)
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
+        if launcher is not None:
+            launcher.close()
     return {
         "script": script,
         "argv": list(args),
@@ -71,6 +81,7 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         "wall_s": round(time.monotonic() - start, 2),
         "framework": preflight.framework(source),
         **tally.figures(),
+        **(launcher.figures() if launcher is not None else {"spawned": None}),
         "losses": {str(rank): series for rank, series in sorted(tally.losses.items())},
     }
 
