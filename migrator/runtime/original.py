@@ -44,11 +44,11 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         settings["standins"] = module.config_from(source)
         settings["standins_install"] = module.install
     error = error_traceback = None
-    # A script that starts its own processes (mp.spawn) sets up their world itself.
-    launches = preflight.framework(source) == "torch" and spawned.launches_processes(source)
-    if not launches:
+    # A script that starts its own processes (mp.spawn) sets up their world itself; whatever
+    # starts them (the script or a module of its own), plain PyTorch children get the hooks too.
+    if not spawned.launches_processes(source):
         single_process_world(source)
-    launcher = spawned.Launcher(settings, sink) if launches else None
+    launcher = spawned.Launcher(settings, sink) if preflight.framework(source) == "torch" else None
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(script))

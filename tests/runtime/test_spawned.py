@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,36 @@ def test_a_failing_child_fails_the_run_and_keeps_its_steps(tmp_path: Path) -> No
     assert "broken on purpose at step 3" in summary["error"]
     recorded = summary["losses"]
     assert recorded["0"] == printed_losses(output)["0"] and len(recorded["0"]) == 2
+
+
+def test_processes_a_module_of_the_script_starts_are_recorded_too(tmp_path: Path) -> None:
+    (tmp_path / "helper.py").write_text(
+        "import torch.multiprocessing as mp\n\n\ndef launch(fn, n):\n    mp.spawn(fn, args=(n,), nprocs=n)\n")
+    script = tmp_path / "main.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        from helper import launch
+
+
+        def work(rank, n):
+            w = torch.zeros(3, requires_grad=True)
+            for _ in range(3):
+                loss = ((w - rank - 1) ** 2).sum()  # 3 * (rank + 1)**2 at first, then 0.64 times that
+                loss.backward()
+                with torch.no_grad():
+                    w -= 0.1 * w.grad
+                    w.grad.zero_()
+
+
+        if __name__ == "__main__":
+            launch(work, 2)
+    """))
+    summary, _ = run_original(script, cwd=tmp_path)
+    assert summary["ok"] and summary["spawned"]["processes"] == 2
+    for rank, series in summary["losses"].items():
+        start = 3.0 * (int(rank) + 1) ** 2
+        assert [step for step, _ in series] == [1, 2, 3]
+        assert [loss for _, loss in series] == pytest.approx([start, start * 0.64, start * 0.64**2], rel=1e-5)
 
 
 @pytest.mark.parametrize("source, expected", [

@@ -18,8 +18,13 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
 
+def say(line):
+    # One write per line: the two processes share the output, and print() may split a line.
+    os.write(1, (line + "\n").encode())
+
+
 def train(rank, world_size, port, fail_at):
-    print(f"CHILD rank={rank} seed={torch.initial_seed()} WORLD_SIZE={os.environ.get('WORLD_SIZE')}", flush=True)
+    say(f"CHILD rank={rank} seed={torch.initial_seed()} WORLD_SIZE={os.environ.get('WORLD_SIZE')}")
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
     x = torch.randn(96, 4)
     data = TensorDataset(x, x.sum(1, keepdim=True))
@@ -33,7 +38,7 @@ def train(rank, world_size, port, fail_at):
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        print(f"LOSS rank={rank} step={step} value={loss.item()!r}", flush=True)
+        say(f"LOSS rank={rank} step={step} value={loss.item()!r}")
     dist.destroy_process_group()
 
 
