@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import pickle
 import shutil
 import socket
 import sys
@@ -63,6 +64,14 @@ def launches_processes(source: str) -> bool:
     return False
 
 
+def _picklable(value: Any) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
 class SpawnedWorker:
     """The script's process function, run in a child with the hooks installed first.
 
@@ -73,7 +82,9 @@ class SpawnedWorker:
 
     def __init__(self, fn: Callable, settings: Mapping[str, Any], nprocs: int, folder: str, call: int) -> None:
         self.fn = fn
-        self.settings = dict(settings)
+        # What does not pickle cannot reach a spawned child: left out, rather than failing the
+        # script's own start_processes (instrument.install reads plain values and a module's function).
+        self.settings = {key: value for key, value in settings.items() if _picklable(value)}
         self.nprocs = int(nprocs)
         self.folder = folder
         self.call = call

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from migrator.runtime import runner
-from migrator.runtime.spawned import launches_processes
+from migrator.runtime import runner, standins
+from migrator.runtime.spawned import SpawnedWorker, launches_processes
 from migrator.runtime.validate import FAIL, PASS, SKIP, Report, Settings, spawned_agreement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +108,14 @@ def test_processes_a_module_of_the_script_starts_are_recorded_too(tmp_path: Path
         start = 3.0 * (int(rank) + 1) ** 2
         assert [step for step, _ in series] == [1, 2, 3]
         assert [loss for _, loss in series] == pytest.approx([start, start * 0.64, start * 0.64**2], rel=1e-5)
+
+
+def test_the_wrapper_pickles_whatever_the_settings_hold() -> None:
+    """The spawn start method pickles it: a setting that cannot travel is left behind, not fatal."""
+    settings = {"seed": 3, "standins": {"keys": []}, "standins_install": standins.install, "local": lambda: None}
+    clone = pickle.loads(pickle.dumps(SpawnedWorker(json.dumps, settings, 2, "/tmp/events", 0)))
+    assert clone.fn is json.dumps and clone.nprocs == 2 and clone.folder == "/tmp/events"
+    assert clone.settings == {"seed": 3, "standins": {"keys": []}, "standins_install": standins.install}
 
 
 @pytest.mark.parametrize("source, expected", [
