@@ -210,8 +210,10 @@ def validate(original: Path, script_args: tuple[str, ...], converted: Path | Non
     1. Static: the converted file parses, its train function reads no name missing on a worker,
     parses no command line, and captures nothing large. 2. Runs: the original (plain Python) and
     the converted script on 1 worker, seeded alike and capped at --max-steps, log the same
-    per-step training loss within --tolerance. 3. Scales: on --num-workers workers the converted
-    script finishes, its losses are finite and its checkpoint loads back. Arguments after `--`
+    per-step training loss within --tolerance (an original that starts N processes itself with
+    torch.multiprocessing.spawn is compared rank by rank with N workers instead, in step 3).
+    3. Scales: on --num-workers workers the converted script finishes, its losses are finite and
+    its checkpoint loads back. Arguments after `--`
     go to both scripts. Exit code 0 only when every check passes.
     """
     from migrator.runtime.validate import Settings, render_table, run_validation, to_json

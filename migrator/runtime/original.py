@@ -4,7 +4,9 @@
 ``numpy``, ``torch``), the same hooks as on the workers record each step's training loss and cap
 the steps, and the events are printed as marked lines, then a ``summary`` event. No Ray Train
 here: an original written for Ray's retired trainers runs on their one-worker emulation
-(``retired_ray``), with a private local Ray for any Ray Data it builds.
+(``retired_ray``), with a private local Ray for any Ray Data it builds. A plain PyTorch script
+that starts its own processes (``torch.multiprocessing.spawn``) gets the same hooks in each of
+them (``migrator.runtime.spawned``): its summary has every rank's losses.
 
     python -m migrator.runtime.original SCRIPT [--seed S] [--max-steps N] [--offline-standins]
         [--events] [--summary PATH] [-- SCRIPT_ARGS...]
@@ -23,7 +25,7 @@ import traceback
 from typing import Any, Sequence
 
 from migrator.runtime import events as ev
-from migrator.runtime import instrument, preflight
+from migrator.runtime import instrument, preflight, spawned
 
 
 def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: int | None,
@@ -45,7 +47,11 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         settings["standins"] = module.config_from(source)
         settings["standins_install"] = module.install
     error = error_traceback = None
-    single_process_world(source)
+    # A script that starts its own processes (mp.spawn) sets up their world itself; whatever
+    # starts them (the script or a module of its own), plain PyTorch children get the hooks too.
+    if not spawned.launches_processes(source):
+        single_process_world(source)
+    launcher = spawned.Launcher(settings, sink) if preflight.framework(source) == "torch" else None
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(script))
@@ -62,6 +68,8 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
             stack.enter_context(launch.private_local_ray())
             retired_ray.install(seed)
         instrument.install(settings, sink=sink, rank=0, record=True)
+        if launcher is not None:
+            launcher.install()
         sink({"kind": "worker_up", "rank": 0, "world_size": 1, "t": time.time(), "pid": os.getpid()})
         if seed is not None:
             instrument.seed_everything(seed)
@@ -76,6 +84,8 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
     finally:
         stack.close()
         sys.argv, sys.path[:] = saved_argv, saved_path
+        if launcher is not None:
+            launcher.close()
     return {
         "script": script,
         "argv": list(args),
@@ -87,6 +97,7 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         **tally.figures(),
         "warnings": tally.warnings,
         "emulated": retired_emulation(source) if retired else None,
+        **(launcher.figures() if launcher is not None else {"spawned": None}),
         "losses": {str(rank): series for rank, series in sorted(tally.losses.items())},
     }
 

@@ -14,7 +14,11 @@ Three groups of checks, each a row of the verdict table:
    class with no emulation or a GPU this machine lacks is reported as not runnable here,
    and the other checks still run. An original that only fails
    on APIs the installed libraries removed is run with those rewritten (``REMOVED_API_CODEMODS``),
-   and the table says so.
+   and the table says so. A plain PyTorch original that starts N processes of its own
+   (``torch.multiprocessing.spawn``/``start_processes``; every one of them is recorded, see
+   ``migrator.runtime.spawned``) is not compared with 1 worker but, in the next group, with the
+   N-worker run: "loss agreement (N workers)", each rank against the Ray worker of the same rank,
+   same tolerance; skipped, saying why, when ``--num-workers`` is not N.
 3. **scales**: on N workers the converted script finishes, every worker's losses are finite, and
    the checkpoint it reported loads back (``from_pretrained``, ``load_from_checkpoint``, or the
    saved tensors).
@@ -245,6 +249,37 @@ def compare_losses(original: list, converted: list, tolerance: float) -> tuple[b
     return ok, detail, figures
 
 
+def spawned_processes(summary: dict[str, Any] | None) -> int:
+    """How many processes the original started itself (``mp.spawn``), 0 when it trained alone."""
+    spawned = (summary or {}).get("spawned") or {}
+    return int(spawned.get("processes") or 0)
+
+
+def spawned_agreement(original: dict[str, Any], many: runner.Outcome, settings: Settings, report: Report) -> None:
+    """An original that ran N processes of its own against the converted script on N workers, rank by rank."""
+    processes = spawned_processes(original)
+    name = f"loss agreement ({processes} workers)"
+    if processes != settings.num_workers:
+        report.add("scales", name, SKIP, f"the original starts {processes} processes of its own and the scaling run "
+                                         f"had {settings.num_workers} workers: --num-workers {processes} compares them")
+        return
+    if not (many.ok and many.summary):
+        report.add("scales", name, SKIP, f"the converted script did not run on {processes} workers")
+        return
+    theirs, ours = original.get("losses") or {}, many.summary.get("losses") or {}
+    results = {rank: compare_losses(theirs.get(rank, []), ours.get(rank, []), settings.tolerance)
+               for rank in map(str, range(processes))}
+    failed = [(rank, r) for rank, r in results.items() if not r[0]]
+    rank, (ok, detail, figures) = failed[0] if failed else max(
+        results.items(), key=lambda item: item[1][2].get("max_difference", 0.0))
+    detail = (f"rank {rank}: {detail}" if failed else
+              f"ranks 0-{processes - 1} each against the same Ray worker rank; worst, rank {rank}: {detail}")
+    report.add("scales", name, FAIL if failed else PASS, detail)
+    report.figures["loss_agreement"] = {**figures, "workers": processes, "rank": int(rank),
+                                        "by_rank": {r: res[2] for r, res in results.items()}}
+    report.losses["original"] = theirs.get("0", [])
+
+
 def run_validation(settings: Settings) -> Report:
     from migrator.runtime.cluster import LocalCluster
 
@@ -311,6 +346,8 @@ def run_validation(settings: Settings) -> Report:
                 report.notes.append(f"the original uses a retired Ray API ({retired}): it ran with migrate's one-worker emulation of ray.air's session and checkpoints")
             if outcome.ok:
                 detail = f"{outcome.summary.get('steps')} steps in {outcome.summary.get('wall_s')} s"
+                if spawned_processes(original_summary):
+                    detail += f" ({spawned_processes(original_summary)} processes of its own, torch.multiprocessing)"
                 report.add("runs", "original runs", PASS, detail)
             else:
                 text = failure_text(outcome)
@@ -346,6 +383,10 @@ def run_validation(settings: Settings) -> Report:
             report.add("runs", "converted runs on 1 worker", FAIL, reason)
         if original_summary is None:
             report.add("runs", "loss agreement (1 worker)", SKIP, "the original did not run here")
+        elif spawned_processes(original_summary) > 1:
+            report.add("runs", "loss agreement (1 worker)", SKIP,
+                       f"the original starts {spawned_processes(original_summary)} processes of its own "
+                       "(torch.multiprocessing): compared with as many workers below")
         elif not one.ok:
             report.add("runs", "loss agreement (1 worker)", SKIP, "the converted script did not run")
         elif "transformers" in (original_summary.get("emulated") or {}).values():
@@ -357,7 +398,7 @@ def run_validation(settings: Settings) -> Report:
             b = one.summary.get("losses", {}).get("0", [])
             ok, detail, figures = compare_losses(a, b, settings.tolerance)
             report.add("runs", "loss agreement (1 worker)", PASS if ok else FAIL, detail)
-            report.figures["loss_agreement"] = figures
+            report.figures["loss_agreement"] = {**figures, "workers": 1}
             report.losses = {"original": a, "converted_1_worker": b}
 
         # 3. scales
@@ -366,6 +407,8 @@ def run_validation(settings: Settings) -> Report:
         many = _run(settings, "migrator.runtime.launch", converted, n_flags, env,
                     f"the converted script on {settings.num_workers} workers", outputs)
         scale_checks(many, settings.num_workers, report)
+        if spawned_processes(original_summary) > 1:
+            spawned_agreement(original_summary, many, settings, report)
         report.figures["runs"] = {
             "original": _figures(original_summary),
             "converted_1_worker": _figures(one.summary),
@@ -473,11 +516,16 @@ def draw(report: Report, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     styles = {"original": ("original (plain Python)", "-", "o"), "converted_1_worker": ("converted, 1 Ray worker", "--", "x")}
+    workers = report.figures.get("loss_agreement", {}).get("workers", 1)
+    if workers > 1:  # an original that started its own processes: compared with as many workers, rank 0 drawn
+        styles = {"original": (f"original (plain Python, {workers} processes), rank 0", "-", "o"),
+                  f"converted_{workers}_workers_rank0": (f"converted, {workers} Ray workers, rank 0", "--", "x")}
     for key, (label, style, marker) in styles.items():
         series = report.losses.get(key) or []
         if series:
             ax.plot([s for s, _ in series], [v for _, v in series], style, marker=marker, label=label, markersize=4)
-    agreement = next((c for c in report.checks if c.name.startswith("loss agreement")), None)
+    agreements = [c for c in report.checks if c.name.startswith("loss agreement")]
+    agreement = next((c for c in agreements if c.verdict != SKIP), agreements[0] if agreements else None)
     title = f"{Path(report.original).name}: loss agreement {agreement.verdict.upper() if agreement else 'n/a'}"
     if agreement and agreement.detail:
         title += f"\n{agreement.detail}"

@@ -5,7 +5,9 @@ Each sample under ``fixtures/samples/pytorch/`` runs as it is (``python x.py``, 
 the shared ``run_converted`` fixture (``tests/e2e/conftest.py``); the checkpoint the run reported
 must hold a state dict that loads into the bare model. ``migrate validate`` then checks, for the
 single-process and torchrun samples, that one worker logs the same per-step losses as the
-original (the torchrun original runs as a world of one, as ``torchrun --nproc_per_node 1`` would).
+original (the torchrun original runs as a world of one, as ``torchrun --nproc_per_node 1`` would);
+for the ``mp.spawn`` sample, which starts 2 processes itself, that 2 workers log the same per-step
+losses as those 2 processes, rank by rank.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.e2e.test_runtime import assert_all_pass, validate_json, verdicts
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "fixtures" / "samples" / "pytorch"
+SPAWN_WITH_SAMPLER = ROOT / "tests" / "e2e" / "data" / "runtime" / "spawn_ddp_sampler.py"
 OPTIONS = ConvertOptions(num_workers=2, use_gpu=False)
 
 pytestmark = pytest.mark.e2e
@@ -99,3 +102,26 @@ def test_validate_passes_with_loss_agreement(name: str, ray_cluster, tmp_path: P
     checks = verdicts(report)
     assert checks["conversion"] == "pass" and checks["losses finite"] == "pass"
     assert checks["checkpoint loads"] == "pass"
+
+
+@pytest.mark.parametrize("original", [SAMPLES / "mp_spawn_ddp.py", SPAWN_WITH_SAMPLER], ids=lambda p: p.stem)
+def test_validate_compares_an_mp_spawn_original_on_as_many_workers(original: Path, ray_cluster, tmp_path: Path) -> None:
+    """Both start 2 processes themselves: each is recorded, and compared rank by rank with the
+    converted script on 2 Ray workers (not with 1 worker, which would be another training). The
+    sample draws the same batches on both ranks; the other gives each rank its half of the data
+    through a DistributedSampler, as Ray's prepare_data_loader does."""
+    script = tmp_path / original.name
+    script.write_bytes(original.read_bytes())
+    report, done = validate_json(str(script), "--max-steps", "4", "--num-workers", "2",
+                                 "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
+    assert_all_pass(report, done)
+    checks = verdicts(report)
+    assert checks["loss agreement (2 workers)"] == "pass"
+    assert checks["loss agreement (1 worker)"] == "skip"
+    agreement = report["figures"]["loss_agreement"]
+    assert agreement["workers"] == 2 and set(agreement["by_rank"]) == {"0", "1"}
+    for figures in agreement["by_rank"].values():  # 4 steps: the cap, or the sample's 4 epochs of one step
+        assert figures["original_steps"] == figures["converted_steps"] == 4
+        assert figures["max_difference"] <= 1e-4
+    steps = {key: [step for step, _ in series] for key, series in report["losses"].items()}
+    assert steps["original"] == steps["converted_2_workers_rank0"] == [1, 2, 3, 4]
