@@ -190,7 +190,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                 return []
             out = self._block_edits(original, new, loop, metrics, after_loop=loop is not None and i >= block.index(loop))
             if i == model_at:
-                out.append(cst.parse_statement(f"{models[0]} = ray.train.torch.prepare_model({models[0]})"))
+                out.append(_prepare(models[0]))
             return out
 
         # The plan was made on `tree`; its block must keep its length in `edited` (only helpers changed).
@@ -238,14 +238,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         if name is None:
             self.follow_up(optimizer, "the model could not be told from the optimizer's parameters: wrap it with ray.train.torch.prepare_model(model) by hand")
             return [], None
-        at = None
-        for i in range(opt_index):
-            stmt = block[i]
-            if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], (cst.Assign, cst.AnnAssign)):
-                small = stmt.body[0]
-                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
-                if any(isinstance(t, cst.Name) and t.value == name for t in targets):
-                    at = i
+        at = next((i for i in reversed(range(opt_index)) if _assigns(block[i], name)), None)
         if at is None:
             self.follow_up(optimizer, f"`{name}` is not built in this block: wrap it with {name} = ray.train.torch.prepare_model({name}) before training")
             return [name], None
@@ -459,17 +452,8 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             worker = self._worker_rewriter(models, samplers, ranks)
             loop = self._epoch_loop(statements, trainers)
             metrics = self._metrics(loop) if loop is not None else None
-            body: list[cst.BaseStatement] = []
-            for i, stmt in enumerate(statements):
-                new = stmt.visit(worker)
-                if isinstance(new, cst.RemovalSentinel):
-                    continue
-                body.extend(self._block_edits(stmt, new, loop, metrics, after_loop=loop is not None and i >= statements.index(loop)))
-                if i == model_at:
-                    body.append(cst.parse_statement(f"{models[0]} = ray.train.torch.prepare_model({models[0]})"))
-            if not body:
-                body = [cst.SimpleStatementLine([cst.Pass()])]
-            rewritten[fn.value] = target.with_changes(body=target.body.with_changes(body=body))
+            rewritten[fn.value] = _rewritten(target, worker, models, model_at, lambda i, stmt, new: self._block_edits(
+                stmt, new, loop, metrics, after_loop=loop is not None and i >= statements.index(loop)))
             # The classes these functions build (a tutorial's `Trainer`) run on the workers too;
             # a model they wrap in DDP themselves (`self.model = DDP(...)`) is unwrapped as `model` is.
             classes = [n for n in self._reached(tree, target) if isinstance(n, cst.ClassDef)]
@@ -495,15 +479,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                                          "ray.train.torch.prepare_model(model) where it is built, or the workers train alone")
             for name in helpers:
                 if builder is not None and name == builder[0].name.value:
-                    statements = list(builder[0].body.body)
-                    body = []
-                    for i, stmt in enumerate(statements):
-                        new = stmt.visit(helper_worker)
-                        if not isinstance(new, cst.RemovalSentinel):
-                            body.append(new)
-                        if i == model_at:
-                            body.append(cst.parse_statement(f"{models[0]} = ray.train.torch.prepare_model({models[0]})"))
-                    rewritten[name] = builder[0].with_changes(body=builder[0].body.with_changes(body=body))
+                    rewritten[name] = _rewritten(builder[0], helper_worker, models, model_at)
                 else:
                     rewritten[name] = local[name].visit(helper_worker)
             for cls in classes:
@@ -656,6 +632,25 @@ def _literal_int(block: cst.CSTNode, name) -> int | None:
               if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 and isinstance(s.body[0], cst.Assign)
               and any(isinstance(t.target, cst.Name) and t.target.value == name.value for t in s.body[0].targets)]
     return int(values[0].value) if len(values) == 1 and isinstance(values[0], cst.Integer) else None
+
+
+def _prepare(model: str) -> cst.BaseStatement:
+    return cst.parse_statement(f"{model} = ray.train.torch.prepare_model({model})")
+
+
+def _rewritten(function: cst.FunctionDef, worker: tl.WorkerRewriter, models: list[str], model_at: int | None,
+               edit=lambda i, stmt, new: [new]) -> cst.FunctionDef:
+    """``function`` with each statement of its body rewritten for the workers (``edit`` may add
+    to it) and the model prepared after statement ``model_at``."""
+    body: list[cst.BaseStatement] = []
+    for i, stmt in enumerate(function.body.body):
+        new = stmt.visit(worker)
+        if isinstance(new, cst.RemovalSentinel):
+            continue
+        body.extend(edit(i, stmt, new))
+        if i == model_at:
+            body.append(_prepare(models[0]))
+    return function.with_changes(body=function.body.with_changes(body=body or [cst.SimpleStatementLine([cst.Pass()])]))
 
 
 def _assigns(stmt: cst.BaseStatement, name: str) -> bool:
