@@ -25,7 +25,7 @@ import traceback
 from typing import Any, Sequence
 
 from migrator.runtime import events as ev
-from migrator.runtime import instrument, preflight, spawned
+from migrator.runtime import instrument, preflight, retired_ray, spawned
 
 
 def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: int | None,
@@ -51,7 +51,8 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
     # starts them (the script or a module of its own), plain PyTorch children get the hooks too.
     if not spawned.launches_processes(source):
         single_process_world(source)
-    launcher = spawned.Launcher(settings, sink) if preflight.framework(source) == "torch" else None
+    framework = preflight.framework(source)
+    launcher = spawned.Launcher(settings, sink) if framework == "torch" else None
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(script))
@@ -60,7 +61,7 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
     stack = contextlib.ExitStack()
     try:
         if retired:
-            from migrator.runtime import launch, retired_ray
+            from migrator.runtime import launch
 
             # First, before anything imports ray: any Ray Data it builds runs on a private local
             # Ray, bound to loopback. Then the emulation, before the hooks, which wrap its
@@ -93,20 +94,13 @@ def run_original(script: str, args: Sequence[str], seed: int | None, max_steps: 
         "error": error,
         "error_traceback": error_traceback,
         "wall_s": round(time.monotonic() - start, 2),
-        "framework": preflight.framework(source),
+        "framework": framework,
         **tally.figures(),
         "warnings": tally.warnings,
-        "emulated": retired_emulation(source) if retired else None,
+        "emulated": retired_ray.trainers_used(source) if retired else None,
         **(launcher.figures() if launcher is not None else {"spawned": None}),
         "losses": {str(rank): series for rank, series in sorted(tally.losses.items())},
     }
-
-
-def retired_emulation(source: str) -> dict[str, str]:
-    """The retired Ray trainers the original ran on, each with how it was emulated (see ``retired_ray``)."""
-    from migrator.runtime import retired_ray
-
-    return {name: kind for name, kind in retired_ray.used(source).items() if kind and not name.endswith("Builder")}
 
 
 def single_process_world(source: str) -> None:

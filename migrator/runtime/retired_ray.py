@@ -77,6 +77,12 @@ def used(source: str) -> dict[str, str]:
     return found
 
 
+def trainers_used(source: str) -> dict[str, str]:
+    """The retired trainers the script names that ran on an emulation here, each with its kind
+    (what validate's notes describe; a config builder is part of its trainer's emulation)."""
+    return {name: kind for name, kind in used(source).items() if kind and name not in BUILDERS}
+
+
 def unsupported(source: str) -> str | None:
     """The first retired class the script uses that has no emulation here, or None."""
     missing = sorted(name for name, kind in used(source).items() if kind is None)
@@ -208,8 +214,6 @@ class Result:
 
 
 class _RetiredTrainer:
-    kind = "loop"
-
     def __init__(self, train_loop_per_worker: Callable | None = None, *, train_loop_config: dict | None = None,
                  trainer_init_per_worker: Callable | None = None, trainer_init_config: dict | None = None,
                  datasets: dict | None = None, resume_from_checkpoint: Any = None, run_config: Any = None,
@@ -257,8 +261,6 @@ def _accelerate_environment(config: dict) -> Iterator[None]:
 
 
 class _RetiredTransformersTrainer(_RetiredTrainer):
-    kind = "transformers"
-
     def _train(self, session: Session) -> None:
         data = {name: _as_hf_dataset(ds) for name, ds in session.datasets.items()}
         trainer = self.loop(data.get("train"), data.get("evaluation"), **dict(self.config or {}))
@@ -295,8 +297,6 @@ class LightningConfigBuilder:
 
 
 class _RetiredLightningTrainer(_RetiredTrainer):
-    kind = "lightning"
-
     def __init__(self, lightning_config: dict | None = None, *, datasets_iter_config: dict | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -313,6 +313,10 @@ class _RetiredLightningTrainer(_RetiredTrainer):
             if name in session.datasets:  # as the conversion does: Ray Data batches, the script's batch size
                 loaders[key] = session.get_dataset_shard(name).iter_torch_batches(**self.iter_config)
         trainer.fit(module, **loaders, **config["fit_params"])
+
+
+#: Retired classes in the table that are not trainers, and their emulations.
+BUILDERS = {"LightningConfigBuilder": LightningConfigBuilder}
 
 
 def _lightning_package(cls: type) -> Any:
@@ -342,6 +346,7 @@ def _record_report(metrics: dict | None = None, *args: Any, checkpoint: Any = No
 def install(seed: int | None = None) -> None:
     """Make the retired names importable again, as their one-worker emulations, in this process."""
     import ray.train
+
     _seed[:] = [seed] if seed is not None else []
     classes = {"loop": _RetiredTrainer, "transformers": _RetiredTransformersTrainer,
                "lightning": _RetiredLightningTrainer}
@@ -349,7 +354,7 @@ def install(seed: int | None = None) -> None:
         kind = KINDS.get(codemod)
         if kind is not None:
             module, name = path.rsplit(".", 1)
-            emulation = LightningConfigBuilder if name == "LightningConfigBuilder" else type(name, (classes[kind],), {})
+            emulation = BUILDERS.get(name) or type(name, (classes[kind],), {})
             setattr(_module(module), name, emulation)
     _module("ray.train.torch").TorchTrainer = type("TorchTrainer", (_RetiredTrainer,), {})
     session = importlib.import_module("ray.air.session")
