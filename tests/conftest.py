@@ -16,11 +16,18 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # In CI a skipped end-to-end test is a failure: CI installs the whole runtime stack, so a
     # skip there means something is missing. Only tests that need a GPU may skip.
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         config.stash[_STRICT] = True
+    # Under `pytest -n auto --dist loadgroup` (the README's test command) the end-to-end tests run
+    # one after another on one worker, sharing its Ray cluster, while the other workers take the
+    # rest. Two Ray runs at once on a 2-core machine would each be slower than both in turn.
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 _STRICT = pytest.StashKey[bool]()

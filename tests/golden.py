@@ -8,7 +8,8 @@ CLI options for that case: ``# migrate-options: --num-workers 4 --no-use-gpu``.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from migrator.engine import FileResult, convert_source
@@ -70,7 +71,24 @@ def options_for(source: str) -> ConvertOptions:
 
 
 def convert_text(source: str, options: ConvertOptions | None = None, path: str = "case.py") -> FileResult:
-    return convert_source(source.encode("utf-8"), all_codemods(), options or options_for(source), path=path)
+    return converted_bytes(source.encode("utf-8"), options or options_for(source), path)
+
+
+def converted_bytes(data: bytes, options: ConvertOptions | None = None, path: str = "case.py",
+                    *, prefilter: bool = True) -> FileResult:
+    """``convert_source`` with every codemod, each distinct input converted once per test process.
+
+    The goldens, the static checks on them, the no-silent-miss audit and the pre-filter test all
+    convert the same fixtures; a conversion depends only on the bytes and the options (no codemod
+    reads the file name), and its result is frozen, so they share it.
+    """
+    result = _converted(data, options or ConvertOptions(), prefilter)
+    return result if result.path == path else replace(result, path=path)
+
+
+@lru_cache(maxsize=None)
+def _converted(data: bytes, options: ConvertOptions, prefilter: bool) -> FileResult:
+    return convert_source(data, all_codemods(), options, path="case.py", prefilter=prefilter)
 
 
 def report_lines(result: FileResult) -> str:

@@ -96,6 +96,9 @@ def test_ctrl_c_stops_cleanly_with_no_half_written_file(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "migrator.cli", "convert", "--no-use-gpu", "-j", "2", str(tmp_path)],
         stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        # A pytest-xdist worker ignores SIGINT, and an ignored signal stays ignored across exec
+        # (Python then installs no KeyboardInterrupt handler): the CLI gets Ctrl-C as a terminal sends it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     first = process.stderr.readline()  # the first "converted ..." line: the pool is busy now

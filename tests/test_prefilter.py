@@ -13,10 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator.engine import convert_source
 from migrator.prefilter import Prefilter, applicable
 from migrator.registry import all_codemods, index
-from tests.golden import cases, options_for
+from tests.golden import cases, converted_bytes, options_for
 from hypothesis import HealthCheck, settings
 
 from tests.test_properties import PIECES
@@ -28,8 +27,8 @@ SAMPLES = sorted((ROOT / "fixtures" / "samples").rglob("*.py"))
 
 
 def _same_either_way(data: bytes, options=None) -> None:
-    filtered = convert_source(data, all_codemods(), options, path="case.py")
-    unfiltered = convert_source(data, all_codemods(), options, path="case.py", prefilter=False)
+    filtered = converted_bytes(data, options)
+    unfiltered = converted_bytes(data, options, prefilter=False)
     assert filtered == unfiltered
 
 
