@@ -50,6 +50,13 @@ What is rewritten, and why that way:
   namespace may lack the flags).
 * ``checkpoint_callback``, ``weights_summary``, ``progress_bar_refresh_rate``, ``distributed_backend``,
   ``auto_select_gpus``, ``max_steps=None``: per value, from the table; a follow-up otherwise.
+* Lightning 0.x spellings (``max_nb_epochs``, ``nb_gpu_nodes``, ``use_amp``, ``train_percent_check``...)
+  and 1.x ones (``replace_sampler_ddp``, ``auto_lr_find``...): renamed, replaced per value or dropped
+  where that value changed nothing, from the table; ``trainer.fit(train_dataloader=)``,
+  ``trainer.test(test_dataloaders=)``, ``trainer.validate(val_dataloaders=)`` on a Trainer of this file
+  get their 2.x keywords.
+* Any other keyword Lightning 2.x's Trainer does not take (the table lists what it accepts) gets a
+  follow-up: ``Trainer(...)`` would raise TypeError, and no such argument may pass in silence.
 * ``training_epoch_end`` / ``validation_epoch_end`` / ``test_epoch_end`` in a ``LightningModule``:
   a follow-up with the exact replacement (the outputs now have to be kept by the module itself).
 """
@@ -70,6 +77,8 @@ VALUES: dict[str, dict[str, dict]] = TABLE["values"]
 SPECIAL: dict[str, dict] = TABLE["special"]["trainer"]
 FLAGS: list[dict] = TABLE["special"]["flags"]
 HOOKS: dict[str, dict] = TABLE["hooks"]
+METHODS: dict[str, dict[str, dict]] = TABLE["methods"]
+ACCEPTED = frozenset(TABLE["accepted"]["trainer"])
 HELPER = "add_trainer_arguments"
 MODULES = frozenset(f"{package}.{path}" for package in ("pytorch_lightning", "lightning.pytorch", "lightning")
                     for path in ("LightningModule", "core.LightningModule", "core.module.LightningModule", "core.lightning.LightningModule"))
@@ -146,10 +155,29 @@ class LightningRemovedArguments(KeywordCodemod):
             return self._add_argparse_args(original_node, updated_node)
         if self._trainer_method(original_node, "from_argparse_args"):
             return self._from_argparse_args(original_node, updated_node)
+        if isinstance(original_node.func, cst.Attribute) and original_node.func.attr.value in METHODS \
+                and self._trainer_instance(original_node.func.value):
+            return self.fix_keywords(original_node, updated_node, METHODS[original_node.func.attr.value])
         if not self._is_trainer(original_node.func):
             return updated_node
         updated = self.fix_keywords(original_node, updated_node, KEYWORDS)
+        self._unknown_keywords(original_node)
         return self._special(original_node, updated)
+
+    def _trainer_instance(self, expr: cst.BaseExpression) -> bool:
+        """Whether ``expr`` is a name every binding of which is a Lightning ``Trainer(...)`` (or from_argparse_args)."""
+        values = self.values_of(expr) if isinstance(expr, cst.Name) else None
+        return bool(values) and all(
+            isinstance(v, cst.Call) and (self._is_trainer(v.func) or self._trainer_method(v, "from_argparse_args")) for v in values)
+
+    def _unknown_keywords(self, original: cst.Call) -> None:
+        """A keyword that Lightning 2.x's Trainer does not take, and that no table entry knows: a follow-up,
+        since Trainer(...) raises TypeError on it."""
+        for arg in original.args:
+            name = arg.keyword.value if arg.keyword else None
+            if name and name not in ACCEPTED and name not in KEYWORDS and name not in SPECIAL:
+                self.follow_up(arg, f"`{name}=` is not an argument of Lightning 2.x's Trainer (Trainer(...) raises TypeError): "
+                                    "it was renamed or removed before 2.0; pass its 2.x replacement (see Lightning's upgrade guide) or drop it")
 
     def _special(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         """Keyword values (accelerator="ddp", strategy="dp"), then gpus= and resume_from_checkpoint=."""

@@ -229,6 +229,24 @@ def test_lightning_removed_keywords_are_rejected_and_replacements_accepted(light
         assert not hasattr(lightning.Trainer, method)
 
 
+def test_lightning_accepted_keywords_are_the_trainers(lightning):
+    accepted = load_table("lightning_removed_arguments")["accepted"]["trainer"]
+    assert set(accepted) == set(inspect.signature(lightning.Trainer).parameters)
+
+
+def test_lightning_renamed_keywords_are_accepted_under_the_new_name(lightning):
+    table = load_table("lightning_removed_arguments")
+    accepts = set(inspect.signature(lightning.Trainer).parameters)
+    for old, entry in table["keywords"]["trainer"].items():
+        if "rename" in entry:
+            assert entry["rename"] in accepts, (old, entry["rename"])
+    for method, entries in table["methods"].items():
+        params = set(inspect.signature(getattr(lightning.Trainer, method)).parameters)
+        for old, entry in entries.items():
+            assert old not in params, f"Trainer.{method} still takes {old}="
+            assert entry["rename"] in params, (method, entry["rename"])
+
+
 def test_lightning_removed_values_are_rejected_and_replacements_accepted(lightning):
     import ast
 
