@@ -47,7 +47,8 @@ What is rewritten, and why that way:
   Ray Train replaces it), booleans and int-or-float flags (``--limit_train_batches``...): a command
   line that passes one of these now stops with argparse's "unrecognized arguments", never silently.
   ``from_argparse_args`` in a file that does not call ``add_argparse_args`` gets a follow-up (its
-  namespace may lack the flags).
+  namespace may lack the flags). Trainer parameters the script sets on the namespace itself
+  (``args.callbacks = load_callbacks()``, ``args.logger = logger``) are passed too, as 1.x did.
 * ``checkpoint_callback``, ``weights_summary``, ``progress_bar_refresh_rate``, ``distributed_backend``,
   ``auto_select_gpus``, ``max_steps=None``: per value, from the table; a follow-up otherwise.
 * Lightning 0.x spellings (``max_nb_epochs``, ``nb_gpu_nodes``, ``use_amp``, ``train_percent_check``...)
@@ -274,10 +275,29 @@ class LightningRemovedArguments(KeywordCodemod):
         # A keyword given here overrode the flag in 1.x; gpus= overrode the placement flags.
         overridden = given | ({"accelerator", "devices"} if "gpus" in given else set())
         flags = [_kwarg(f["name"], f"{namespace}.{f['name']}") for f in FLAGS if f["name"] not in overridden]
+        # from_argparse_args passed every Trainer parameter the namespace held, also those the script set on
+        # it itself (args.callbacks = [...], args.logger = ...): they go on as keywords, or they would be lost.
+        names = {f["name"] for f in FLAGS} | overridden
+        flags += [_kwarg(name, f"{namespace}.{name}") for name in self._set_on(namespace) if name not in names]
         self.change(original, f"`{self.source(original.func)}({namespace}, ...)` (removed in Lightning {entry['version']}) -> "
                               f"`{self.source(original.func.value)}(...)` with one keyword per flag of {HELPER}")
         call = updated.with_changes(func=updated.func.value, args=flags + rest)
         return self._special(original, lt.explode(call))
+
+    def _set_on(self, namespace: str) -> list[str]:
+        """The Trainer parameters this file assigns as attributes of ``namespace`` (``args.logger = ...``), in order."""
+        found: list[str] = []
+
+        class Find(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                for t in node.targets:
+                    target = t.target
+                    if isinstance(target, cst.Attribute) and cst.Module([]).code_for_node(target.value) == namespace \
+                            and target.attr.value in ACCEPTED and target.attr.value not in found:
+                        found.append(target.attr.value)
+
+        self.module.visit(Find())
+        return found
 
     def _calls_add_argparse_args(self) -> bool:
         if "_add_cache" not in self.__dict__:

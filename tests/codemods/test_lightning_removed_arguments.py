@@ -174,3 +174,18 @@ def test_method_keywords_of_a_trainer_get_their_2x_names():
 
 def test_method_keywords_of_something_else_stay():
     check_noop(C, "import pytorch_lightning as pl\nrunner = make_runner()\nrunner.test(test_dataloaders=test)\n")
+
+
+def test_from_argparse_args_passes_trainer_parameters_set_on_the_namespace():
+    result = run(C, """\
+        import pytorch_lightning as pl
+        parser = pl.Trainer.add_argparse_args(parser)
+        args = parser.parse_args()
+        args.callbacks = make_callbacks()
+        args.logger = logger
+        args.seed = 3
+        trainer = pl.Trainer.from_argparse_args(args)
+        """)
+    out = result.text("output")
+    assert "callbacks=args.callbacks" in out and "logger=args.logger" in out
+    assert "seed=" not in out  # not a Trainer parameter
