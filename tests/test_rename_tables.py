@@ -247,6 +247,23 @@ def test_lightning_renamed_keywords_are_accepted_under_the_new_name(lightning):
             assert entry["rename"] in params, (method, entry["rename"])
 
 
+def test_lightning_moved_imports_are_gone_and_their_homes_import(lightning):
+    import importlib
+
+    package = lightning.__name__
+    for path, entry in load_table("lightning_moved_imports")["modules"].items():
+        try:
+            old = importlib.import_module(f"{package}.{path}")
+        except ModuleNotFoundError:
+            old = None
+        assert (old is None) == entry["removed"], path
+        for name, target in entry["names"].items():
+            assert old is None or not hasattr(old, name), f"{package}.{path} still has {name}"
+            home, _, new = target.rpartition(".")
+            module = importlib.import_module(f"{package}.{home}" if home else package)
+            assert hasattr(module, new), f"{module.__name__} has no {new}"
+
+
 def test_lightning_removed_values_are_rejected_and_replacements_accepted(lightning):
     import ast
 
