@@ -81,6 +81,7 @@ HOOKS: dict[str, dict] = TABLE["hooks"]
 METHODS: dict[str, dict[str, dict]] = TABLE["methods"]
 ACCEPTED = frozenset(TABLE["accepted"]["trainer"])
 HELPER = "add_trainer_arguments"
+BAR = "progress_bar_refresh_rate"
 MODULES = frozenset(f"{package}.{path}" for package in ("pytorch_lightning", "lightning.pytorch", "lightning")
                     for path in ("LightningModule", "core.LightningModule", "core.module.LightningModule", "core.lightning.LightningModule"))
 #: Expressions evaluated the same wherever they are written again (no call in them).
@@ -161,9 +162,49 @@ class LightningRemovedArguments(KeywordCodemod):
             return self.fix_keywords(original_node, updated_node, METHODS[original_node.func.attr.value])
         if not self._is_trainer(original_node.func):
             return updated_node
-        updated = self.fix_keywords(original_node, updated_node, KEYWORDS)
+        bar = self._progress_bar_rate(original_node)
+        updated = self.fix_keywords(original_node, updated_node, {k: v for k, v in KEYWORDS.items() if bar is None or k != BAR})
         self._unknown_keywords(original_node)
+        if bar is not None:
+            updated = self._progress_bar_callback(original_node, updated, bar)
         return self._special(original_node, updated)
+
+    # -- progress_bar_refresh_rate=N -> callbacks=[TQDMProgressBar(refresh_rate=N)] ----------------------
+    def _progress_bar_rate(self, call: cst.Call) -> cst.Arg | None:
+        """The ``progress_bar_refresh_rate=`` argument to move into a TQDMProgressBar callback, or None: its value
+        is not 0 or 1 (the table's exact cases), is a literal or a plain name, and callbacks= is absent or a list."""
+        args = {a.keyword.value: a for a in call.args if a.keyword}
+        arg, callbacks = args.get(BAR), args.get("callbacks")
+        if arg is None or not _stable(arg.value) or self.source(arg.value) in ("0", "1") or any(a.star for a in call.args):
+            return None
+        if callbacks is not None and not isinstance(callbacks.value, cst.List):
+            return None
+        return arg
+
+    def _progress_bar_callback(self, original: cst.Call, updated: cst.Call, bar: cst.Arg) -> cst.Call:
+        package = next((q.rsplit(".", 1)[0] for q in self.qnames(original.func) if lt.is_trainer(q)), "pytorch_lightning")
+        package = "lightning.pytorch" if package == "lightning" else package.removesuffix(".trainer.trainer").removesuffix(".trainer")
+        rate = self.source(bar.value)
+        callback = cst.parse_expression(f"TQDMProgressBar(refresh_rate={rate})")
+        self.add_needed_import(f"{package}.callbacks", "TQDMProgressBar")
+        index = next(i for i, a in enumerate(updated.args) if a.keyword and a.keyword.value == BAR)
+        existing = next((i for i, a in enumerate(updated.args) if a.keyword and a.keyword.value == "callbacks"), None)
+        args, opening = drop_items(list(updated.args), {index}, updated.whitespace_before_args)
+        updated = updated.with_changes(args=args, whitespace_before_args=opening)
+        if existing is None:
+            new = _kwarg("callbacks", f"[TQDMProgressBar(refresh_rate={rate})]")
+            args = lt.append_items(list(updated.args), [new], updated.whitespace_before_args) if updated.args else [new]
+            updated = updated.with_changes(args=args)
+        else:
+            args = list(updated.args)
+            at = existing - (1 if index < existing else 0)
+            listed = args[at].value
+            args[at] = args[at].with_changes(value=listed.with_changes(
+                elements=lt.append_items(listed.elements, [cst.Element(callback)], listed.lbracket.whitespace_after)))
+            updated = updated.with_changes(args=args)
+        self.change(bar, f"`{BAR}={rate}` -> `callbacks=[..., TQDMProgressBar(refresh_rate={rate})]` "
+                         f"(`{BAR}=` was retired in Lightning {KEYWORDS[BAR]['version']}; TQDMProgressBar is the bar it configured)")
+        return updated
 
     def _trainer_instance(self, expr: cst.BaseExpression) -> bool:
         """Whether ``expr`` is a name every binding of which is a Lightning ``Trainer(...)`` (or from_argparse_args)."""

@@ -189,3 +189,27 @@ def test_from_argparse_args_passes_trainer_parameters_set_on_the_namespace():
     out = result.text("output")
     assert "callbacks=args.callbacks" in out and "logger=args.logger" in out
     assert "seed=" not in out  # not a Trainer parameter
+
+
+@pytest.mark.parametrize("package", ["pytorch_lightning", "lightning.pytorch"])
+def test_progress_bar_refresh_rate_becomes_a_tqdm_progress_bar_callback(package):
+    check_transformed(
+        C,
+        f"""\
+        import {package} as pl
+        trainer = pl.Trainer(progress_bar_refresh_rate=20, max_epochs=1)
+        other = pl.Trainer(callbacks=[stop], progress_bar_refresh_rate=args.rate)
+        """,
+        f"""\
+        import {package} as pl
+        from {package}.callbacks import TQDMProgressBar
+
+        trainer = pl.Trainer(max_epochs=1, callbacks=[TQDMProgressBar(refresh_rate=20)])
+        other = pl.Trainer(callbacks=[stop, TQDMProgressBar(refresh_rate=args.rate)])
+        """,
+    )
+
+
+def test_progress_bar_refresh_rate_beside_computed_callbacks_is_a_follow_up():
+    result = check_noop(C, "import pytorch_lightning as pl\npl.Trainer(callbacks=make(), progress_bar_refresh_rate=20)\n")
+    assert any("TQDMProgressBar(refresh_rate=" in f for f in follow_ups(result))
