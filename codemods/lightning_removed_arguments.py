@@ -312,6 +312,9 @@ class LightningRemovedArguments(KeywordCodemod):
                                      f"namespace and keywords: {entry['follow_up']}")
             return updated
         namespace = self.source(first.value)
+        # The keywords given beside the namespace get the same table as Trainer(...)'s own.
+        rest = list(self.fix_keywords(original.with_changes(args=original.args[1:]), updated.with_changes(args=rest), KEYWORDS).args)
+        self._unknown_keywords(original)
         given = {a.keyword.value for a in rest if a.keyword}
         # A keyword given here overrode the flag in 1.x; gpus= overrode the placement flags.
         overridden = given | ({"accelerator", "devices"} if "gpus" in given else set())

@@ -213,3 +213,14 @@ def test_progress_bar_refresh_rate_becomes_a_tqdm_progress_bar_callback(package)
 def test_progress_bar_refresh_rate_beside_computed_callbacks_is_a_follow_up():
     result = check_noop(C, "import pytorch_lightning as pl\npl.Trainer(callbacks=make(), progress_bar_refresh_rate=20)\n")
     assert any("TQDMProgressBar(refresh_rate=" in f for f in follow_ups(result))
+
+
+def test_keywords_beside_the_namespace_of_from_argparse_args_get_the_table():
+    result = run(C, """\
+        import pytorch_lightning as pl
+        parser = pl.Trainer.add_argparse_args(parser)
+        args = parser.parse_args()
+        trainer = pl.Trainer.from_argparse_args(args, checkpoint_callback=False, progress_bar_refresh_rate=5)
+        """)
+    assert "enable_checkpointing=False" in result.text("output")
+    assert any("progress_bar_refresh_rate" in f for f in follow_ups(result))
