@@ -91,7 +91,7 @@ class LightningMovedImports(TableCodemod):
                 home, _, new = target.rpartition(".")
                 moved.setdefault(f"{package}.{home}" if home else package, []).append((new, local or (name if new != name else None)))
             elif entry["removed"]:
-                self.follow_up(original_node, f"`{name}` went with `{module}` in Lightning {entry['version']} and has no known 2.x home: "
+                self.follow_up(original_node, f"`{name}` went with `{module}` in Lightning {entry['version']} and has no 2.x home in Lightning: "
                                               f"{entry['follow_up']}")
                 return updated_node
             else:
@@ -118,7 +118,7 @@ class LightningMovedImports(TableCodemod):
                 entry = MOVES.get(module)
                 if entry and (entry["removed"] or name in entry["names"]) and isinstance(original_node.value, (cst.Name, cst.Attribute)):
                     self.follow_up(original_node, f"`{self.source(original_node)}` is gone since Lightning {entry['version']}: "
-                                                  f"use {self._homes(package, entry, name)}")
+                                                  f"{'use ' + self._homes(package, entry, name) if name in entry['names'] else entry['follow_up']}")
                     return updated_node
         return updated_node
 

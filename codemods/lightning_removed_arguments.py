@@ -157,6 +157,10 @@ class LightningRemovedArguments(KeywordCodemod):
             return self._add_argparse_args(original_node, updated_node)
         if self._trainer_method(original_node, "from_argparse_args"):
             return self._from_argparse_args(original_node, updated_node)
+        if isinstance(original_node.func, cst.Attribute) and original_node.func.attr.value == "tune" \
+                and self._trainer_instance(original_node.func.value):
+            self.follow_up(original_node, f"`Trainer.tune` was removed in Lightning {SPECIAL['tune']['version']}: {SPECIAL['tune']['follow_up']}")
+            return updated_node
         if isinstance(original_node.func, cst.Attribute) and original_node.func.attr.value in METHODS \
                 and self._trainer_instance(original_node.func.value):
             return self.fix_keywords(original_node, updated_node, METHODS[original_node.func.attr.value])
@@ -294,6 +298,13 @@ class LightningRemovedArguments(KeywordCodemod):
             self.follow_up(original, f"`Trainer.add_argparse_args` was removed in Lightning {SPECIAL['add_argparse_args']['version']}: {SPECIAL['add_argparse_args']['follow_up']}")
             return updated
         self._helper_needed = True
+        value = original.args[0].value
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "add_argument_group":
+            # 1.x returned a parser even when handed a group (`parser = add_argparse_args(parser.add_argument_group(...))`);
+            # the helper returns what it is given, and makes its own "Trainer" group: hand it the parser itself.
+            self.change(original, f"`{self.source(value)}` -> `{self.source(value.func.value)}`: {HELPER} adds its own argument group "
+                                  "and returns the parser it is given, as the script then parses with it")
+            updated = updated.with_changes(args=[updated.args[0].with_changes(value=updated.args[0].value.func.value)])
         flags = " ".join(f"--{f['name']}" for f in FLAGS)
         self.change(original, f"`{self.source(original.func)}` (removed in Lightning 2.0) -> `{HELPER}`, defined in this file: it adds {flags} "
                               "(--gpus is gone: pass --accelerator gpu --devices N)")

@@ -225,7 +225,7 @@ def test_lightning_removed_keywords_are_rejected_and_replacements_accepted(light
     # gpus=N -> accelerator="gpu", devices=N is accepted by the Trainer's argument check (a GPU
     # is only needed to run): the CPU twin proves the shape of the rewrite.
     _trainer(lightning, accelerator="cpu", devices=1)
-    for method in ("from_argparse_args", "add_argparse_args"):
+    for method in ("from_argparse_args", "add_argparse_args", "tune"):
         assert not hasattr(lightning.Trainer, method)
 
 

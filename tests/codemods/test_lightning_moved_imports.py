@@ -47,7 +47,7 @@ def test_current_paths_are_left_alone():
 
 def test_a_name_without_a_2x_home_is_a_follow_up_and_the_line_stays():
     result = check_noop(C, "from pytorch_lightning.utilities.cli import LightningCLI, MODEL_REGISTRY\n")
-    assert any("MODEL_REGISTRY" in f and "no known 2.x home" in f for f in follow_ups(result))
+    assert any("MODEL_REGISTRY" in f and "no 2.x home in Lightning" in f for f in follow_ups(result))
 
 
 def test_removed_paths_through_attributes_or_plain_imports_are_follow_ups():
@@ -59,3 +59,14 @@ def test_removed_paths_through_attributes_or_plain_imports_are_follow_ups():
     found = follow_ups(result)
     assert any(f.startswith("2:") and "utilities.distributed" in f for f in found)
     assert any(f.startswith("3:") and "pytorch_lightning.loggers.Logger" in f for f in found)
+
+
+def test_lightning_metrics_uses_are_follow_ups_naming_torchmetrics():
+    result = check_noop(C, """\
+        import pytorch_lightning as pl
+        from pytorch_lightning.metrics.functional import accuracy
+        metric = pl.metrics.Accuracy()
+        """)
+    found = follow_ups(result)
+    assert any(f.startswith("2:") and "torchmetrics.functional" in f for f in found)
+    assert any(f.startswith("3:") and "torchmetrics" in f for f in found)

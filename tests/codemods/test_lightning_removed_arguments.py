@@ -224,3 +224,17 @@ def test_keywords_beside_the_namespace_of_from_argparse_args_get_the_table():
         """)
     assert "enable_checkpointing=False" in result.text("output")
     assert any("progress_bar_refresh_rate" in f for f in follow_ups(result))
+
+
+def test_trainer_tune_is_a_follow_up():
+    result = check_noop(C, "import pytorch_lightning as pl\ntrainer = pl.Trainer(max_epochs=1)\ntrainer.tune(model)\ntrainer.fit(model)\n")
+    assert any(f.startswith("3:") and "Tuner(trainer)" in f for f in follow_ups(result))
+
+
+def test_add_argparse_args_of_an_argument_group_gets_the_parser():
+    result = run(C, """\
+        import pytorch_lightning as pl
+        parser = pl.Trainer.add_argparse_args(parser.add_argument_group(title="pl.Trainer args"))
+        args = parser.parse_args()
+        """)
+    assert "parser = add_trainer_arguments(parser)\n" in result.text("output")
