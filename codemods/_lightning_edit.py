@@ -211,12 +211,68 @@ class TrainerEdit(cst.CSTTransformer):
             return new.with_changes(elements=lt.append_items(new.elements, [cst.Element(report)], new.lbracket.whitespace_after))
         if isinstance(value, cst.Call) and self._lightning_class(value.func, "callbacks"):
             return _as_list(new, report)
-        if isinstance(value, cst.Name):
-            bound = _assigned(original, value.value, self)
-            if bound and all(isinstance(v, (cst.List, cst.ListComp)) for v in bound):
-                return f"[*{value.value}, {RAY_CALLBACK}]"
+        if isinstance(value, (cst.Name, cst.Attribute)) and _holds_a_list(value, self.module):
+            return f"[*{cst.Module([]).code_for_node(value)}, {RAY_CALLBACK}]"
         self.codemod.follow_up(arg, f"add {RAY_CALLBACK} to these callbacks by hand: it reports metrics and checkpoints to Ray")
         return None
+
+
+def _holds_a_list(target: cst.BaseExpression, module: cst.Module) -> bool:
+    """Whether every assignment of ``target`` (a name, or ``args.callbacks``) in the module is a list: a list
+    literal or comprehension, a ``List[...]``/``list[...]`` annotation, or a call of a function of this file
+    whose every return is one (the callbacks-building helpers of real scripts). A file-wide approximation."""
+    code = cst.Module([]).code_for_node
+    wanted = code(target)
+    functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    bound: list[tuple[cst.BaseExpression | None, cst.Annotation | None]] = []
+
+    class Visit(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if any(code(t.target) == wanted for t in node.targets):
+                bound.append((node.value, None))
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            if code(node.target) == wanted:
+                bound.append((node.value, node.annotation))
+
+    module.visit(Visit())
+
+    def is_list(value: cst.BaseExpression | None, annotation: cst.Annotation | None, depth: int = 0) -> bool:
+        if annotation is not None:
+            head = annotation.annotation.value if isinstance(annotation.annotation, cst.Subscript) else annotation.annotation
+            if code(head).split(".")[-1] in ("List", "list"):
+                return True
+        if isinstance(value, (cst.List, cst.ListComp)):
+            return True
+        if depth < 2 and isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in functions:
+            returns: list[cst.Return] = []
+
+            class Returns(cst.CSTVisitor):
+                def visit_Return(self, node: cst.Return) -> None:
+                    returns.append(node)
+
+                def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+                    return node is function  # not into nested functions
+
+            function = functions[value.func.value]
+            function.visit(Returns())
+            local: dict[str, list] = {}
+
+            class Locals(cst.CSTVisitor):
+                def visit_Assign(self, node: cst.Assign) -> None:
+                    for t in node.targets:
+                        if isinstance(t.target, cst.Name):
+                            local.setdefault(t.target.value, []).append(node.value)
+
+            function.visit(Locals())
+            return bool(returns) and all(
+                r.value is not None and (is_list(r.value, None, depth + 1) or (
+                    isinstance(r.value, cst.Name) and bool(local.get(r.value.value))
+                    and all(is_list(v, None, depth + 1) for v in local[r.value.value])))
+                for r in returns)
+        return False
+
+    return bool(bound) and all(is_list(value, annotation) for value, annotation in bound)
 
 
 def _assigned(node: cst.CSTNode, name: str, edit: TrainerEdit) -> list[cst.BaseExpression]:

@@ -47,9 +47,17 @@ What is rewritten, and why that way:
   Ray Train replaces it), booleans and int-or-float flags (``--limit_train_batches``...): a command
   line that passes one of these now stops with argparse's "unrecognized arguments", never silently.
   ``from_argparse_args`` in a file that does not call ``add_argparse_args`` gets a follow-up (its
-  namespace may lack the flags).
+  namespace may lack the flags). Trainer parameters the script sets on the namespace itself
+  (``args.callbacks = load_callbacks()``, ``args.logger = logger``) are passed too, as 1.x did.
 * ``checkpoint_callback``, ``weights_summary``, ``progress_bar_refresh_rate``, ``distributed_backend``,
   ``auto_select_gpus``, ``max_steps=None``: per value, from the table; a follow-up otherwise.
+* Lightning 0.x spellings (``max_nb_epochs``, ``nb_gpu_nodes``, ``use_amp``, ``train_percent_check``...)
+  and 1.x ones (``replace_sampler_ddp``, ``auto_lr_find``...): renamed, replaced per value or dropped
+  where that value changed nothing, from the table; ``trainer.fit(train_dataloader=)``,
+  ``trainer.test(test_dataloaders=)``, ``trainer.validate(val_dataloaders=)`` on a Trainer of this file
+  get their 2.x keywords.
+* Any other keyword Lightning 2.x's Trainer does not take (the table lists what it accepts) gets a
+  follow-up: ``Trainer(...)`` would raise TypeError, and no such argument may pass in silence.
 * ``training_epoch_end`` / ``validation_epoch_end`` / ``test_epoch_end`` in a ``LightningModule``:
   a follow-up with the exact replacement (the outputs now have to be kept by the module itself).
 """
@@ -70,7 +78,10 @@ VALUES: dict[str, dict[str, dict]] = TABLE["values"]
 SPECIAL: dict[str, dict] = TABLE["special"]["trainer"]
 FLAGS: list[dict] = TABLE["special"]["flags"]
 HOOKS: dict[str, dict] = TABLE["hooks"]
+METHODS: dict[str, dict[str, dict]] = TABLE["methods"]
+ACCEPTED = frozenset(TABLE["accepted"]["trainer"])
 HELPER = "add_trainer_arguments"
+BAR = "progress_bar_refresh_rate"
 MODULES = frozenset(f"{package}.{path}" for package in ("pytorch_lightning", "lightning.pytorch", "lightning")
                     for path in ("LightningModule", "core.LightningModule", "core.module.LightningModule", "core.lightning.LightningModule"))
 #: Expressions evaluated the same wherever they are written again (no call in them).
@@ -146,10 +157,73 @@ class LightningRemovedArguments(KeywordCodemod):
             return self._add_argparse_args(original_node, updated_node)
         if self._trainer_method(original_node, "from_argparse_args"):
             return self._from_argparse_args(original_node, updated_node)
+        if isinstance(original_node.func, cst.Attribute) and original_node.func.attr.value == "tune" \
+                and self._trainer_instance(original_node.func.value):
+            self.follow_up(original_node, f"`Trainer.tune` was removed in Lightning {SPECIAL['tune']['version']}: {SPECIAL['tune']['follow_up']}")
+            return updated_node
+        if isinstance(original_node.func, cst.Attribute) and original_node.func.attr.value in METHODS \
+                and self._trainer_instance(original_node.func.value):
+            return self.fix_keywords(original_node, updated_node, METHODS[original_node.func.attr.value])
         if not self._is_trainer(original_node.func):
             return updated_node
-        updated = self.fix_keywords(original_node, updated_node, KEYWORDS)
+        bar = self._progress_bar_rate(original_node)
+        updated = self.fix_keywords(original_node, updated_node, {k: v for k, v in KEYWORDS.items() if bar is None or k != BAR})
+        self._unknown_keywords(original_node)
+        if bar is not None:
+            updated = self._progress_bar_callback(original_node, updated, bar)
         return self._special(original_node, updated)
+
+    # -- progress_bar_refresh_rate=N -> callbacks=[TQDMProgressBar(refresh_rate=N)] ----------------------
+    def _progress_bar_rate(self, call: cst.Call) -> cst.Arg | None:
+        """The ``progress_bar_refresh_rate=`` argument to move into a TQDMProgressBar callback, or None: its value
+        is not 0 or 1 (the table's exact cases), is a literal or a plain name, and callbacks= is absent or a list."""
+        args = {a.keyword.value: a for a in call.args if a.keyword}
+        arg, callbacks = args.get(BAR), args.get("callbacks")
+        if arg is None or not _stable(arg.value) or self.source(arg.value) in ("0", "1") or any(a.star for a in call.args):
+            return None
+        if callbacks is not None and not isinstance(callbacks.value, cst.List):
+            return None
+        return arg
+
+    def _progress_bar_callback(self, original: cst.Call, updated: cst.Call, bar: cst.Arg) -> cst.Call:
+        package = next((q.rsplit(".", 1)[0] for q in self.qnames(original.func) if lt.is_trainer(q)), "pytorch_lightning")
+        package = "lightning.pytorch" if package == "lightning" else package.removesuffix(".trainer.trainer").removesuffix(".trainer")
+        rate = self.source(bar.value)
+        callback = cst.parse_expression(f"TQDMProgressBar(refresh_rate={rate})")
+        self.add_needed_import(f"{package}.callbacks", "TQDMProgressBar")
+        index = next(i for i, a in enumerate(updated.args) if a.keyword and a.keyword.value == BAR)
+        existing = next((i for i, a in enumerate(updated.args) if a.keyword and a.keyword.value == "callbacks"), None)
+        args, opening = drop_items(list(updated.args), {index}, updated.whitespace_before_args)
+        updated = updated.with_changes(args=args, whitespace_before_args=opening)
+        if existing is None:
+            new = _kwarg("callbacks", f"[TQDMProgressBar(refresh_rate={rate})]")
+            args = lt.append_items(list(updated.args), [new], updated.whitespace_before_args) if updated.args else [new]
+            updated = updated.with_changes(args=args)
+        else:
+            args = list(updated.args)
+            at = existing - (1 if index < existing else 0)
+            listed = args[at].value
+            args[at] = args[at].with_changes(value=listed.with_changes(
+                elements=lt.append_items(listed.elements, [cst.Element(callback)], listed.lbracket.whitespace_after)))
+            updated = updated.with_changes(args=args)
+        self.change(bar, f"`{BAR}={rate}` -> `callbacks=[..., TQDMProgressBar(refresh_rate={rate})]` "
+                         f"(`{BAR}=` was retired in Lightning {KEYWORDS[BAR]['version']}; TQDMProgressBar is the bar it configured)")
+        return updated
+
+    def _trainer_instance(self, expr: cst.BaseExpression) -> bool:
+        """Whether ``expr`` is a name every binding of which is a Lightning ``Trainer(...)`` (or from_argparse_args)."""
+        values = self.values_of(expr) if isinstance(expr, cst.Name) else None
+        return bool(values) and all(
+            isinstance(v, cst.Call) and (self._is_trainer(v.func) or self._trainer_method(v, "from_argparse_args")) for v in values)
+
+    def _unknown_keywords(self, original: cst.Call) -> None:
+        """A keyword that Lightning 2.x's Trainer does not take, and that no table entry knows: a follow-up,
+        since Trainer(...) raises TypeError on it."""
+        for arg in original.args:
+            name = arg.keyword.value if arg.keyword else None
+            if name and name not in ACCEPTED and name not in KEYWORDS and name not in SPECIAL:
+                self.follow_up(arg, f"`{name}=` is not an argument of Lightning 2.x's Trainer (Trainer(...) raises TypeError): "
+                                    "it was renamed or removed before 2.0; pass its 2.x replacement (see Lightning's upgrade guide) or drop it")
 
     def _special(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         """Keyword values (accelerator="ddp", strategy="dp"), then gpus= and resume_from_checkpoint=."""
@@ -224,6 +298,13 @@ class LightningRemovedArguments(KeywordCodemod):
             self.follow_up(original, f"`Trainer.add_argparse_args` was removed in Lightning {SPECIAL['add_argparse_args']['version']}: {SPECIAL['add_argparse_args']['follow_up']}")
             return updated
         self._helper_needed = True
+        value = original.args[0].value
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "add_argument_group":
+            # 1.x returned a parser even when handed a group (`parser = add_argparse_args(parser.add_argument_group(...))`);
+            # the helper returns what it is given, and makes its own "Trainer" group: hand it the parser itself.
+            self.change(original, f"`{self.source(value)}` -> `{self.source(value.func.value)}`: {HELPER} adds its own argument group "
+                                  "and returns the parser it is given, as the script then parses with it")
+            updated = updated.with_changes(args=[updated.args[0].with_changes(value=updated.args[0].value.func.value)])
         flags = " ".join(f"--{f['name']}" for f in FLAGS)
         self.change(original, f"`{self.source(original.func)}` (removed in Lightning 2.0) -> `{HELPER}`, defined in this file: it adds {flags} "
                               "(--gpus is gone: pass --accelerator gpu --devices N)")
@@ -242,14 +323,36 @@ class LightningRemovedArguments(KeywordCodemod):
                                      f"namespace and keywords: {entry['follow_up']}")
             return updated
         namespace = self.source(first.value)
+        # The keywords given beside the namespace get the same table as Trainer(...)'s own.
+        rest = list(self.fix_keywords(original.with_changes(args=original.args[1:]), updated.with_changes(args=rest), KEYWORDS).args)
+        self._unknown_keywords(original)
         given = {a.keyword.value for a in rest if a.keyword}
         # A keyword given here overrode the flag in 1.x; gpus= overrode the placement flags.
         overridden = given | ({"accelerator", "devices"} if "gpus" in given else set())
         flags = [_kwarg(f["name"], f"{namespace}.{f['name']}") for f in FLAGS if f["name"] not in overridden]
+        # from_argparse_args passed every Trainer parameter the namespace held, also those the script set on
+        # it itself (args.callbacks = [...], args.logger = ...): they go on as keywords, or they would be lost.
+        names = {f["name"] for f in FLAGS} | overridden
+        flags += [_kwarg(name, f"{namespace}.{name}") for name in self._set_on(namespace) if name not in names]
         self.change(original, f"`{self.source(original.func)}({namespace}, ...)` (removed in Lightning {entry['version']}) -> "
                               f"`{self.source(original.func.value)}(...)` with one keyword per flag of {HELPER}")
         call = updated.with_changes(func=updated.func.value, args=flags + rest)
         return self._special(original, lt.explode(call))
+
+    def _set_on(self, namespace: str) -> list[str]:
+        """The Trainer parameters this file assigns as attributes of ``namespace`` (``args.logger = ...``), in order."""
+        found: list[str] = []
+
+        class Find(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                for t in node.targets:
+                    target = t.target
+                    if isinstance(target, cst.Attribute) and cst.Module([]).code_for_node(target.value) == namespace \
+                            and target.attr.value in ACCEPTED and target.attr.value not in found:
+                        found.append(target.attr.value)
+
+        self.module.visit(Find())
+        return found
 
     def _calls_add_argparse_args(self) -> bool:
         if "_add_cache" not in self.__dict__:

@@ -225,8 +225,43 @@ def test_lightning_removed_keywords_are_rejected_and_replacements_accepted(light
     # gpus=N -> accelerator="gpu", devices=N is accepted by the Trainer's argument check (a GPU
     # is only needed to run): the CPU twin proves the shape of the rewrite.
     _trainer(lightning, accelerator="cpu", devices=1)
-    for method in ("from_argparse_args", "add_argparse_args"):
+    for method in ("from_argparse_args", "add_argparse_args", "tune"):
         assert not hasattr(lightning.Trainer, method)
+
+
+def test_lightning_accepted_keywords_are_the_trainers(lightning):
+    accepted = load_table("lightning_removed_arguments")["accepted"]["trainer"]
+    assert set(accepted) == set(inspect.signature(lightning.Trainer).parameters)
+
+
+def test_lightning_renamed_keywords_are_accepted_under_the_new_name(lightning):
+    table = load_table("lightning_removed_arguments")
+    accepts = set(inspect.signature(lightning.Trainer).parameters)
+    for old, entry in table["keywords"]["trainer"].items():
+        if "rename" in entry:
+            assert entry["rename"] in accepts, (old, entry["rename"])
+    for method, entries in table["methods"].items():
+        params = set(inspect.signature(getattr(lightning.Trainer, method)).parameters)
+        for old, entry in entries.items():
+            assert old not in params, f"Trainer.{method} still takes {old}="
+            assert entry["rename"] in params, (method, entry["rename"])
+
+
+def test_lightning_moved_imports_are_gone_and_their_homes_import(lightning):
+    import importlib
+
+    package = lightning.__name__
+    for path, entry in load_table("lightning_moved_imports")["modules"].items():
+        try:
+            old = importlib.import_module(f"{package}.{path}")
+        except ModuleNotFoundError:
+            old = None
+        assert (old is None) == entry["removed"], path
+        for name, target in entry["names"].items():
+            assert old is None or not hasattr(old, name), f"{package}.{path} still has {name}"
+            home, _, new = target.rpartition(".")
+            module = importlib.import_module(f"{package}.{home}" if home else package)
+            assert hasattr(module, new), f"{module.__name__} has no {new}"
 
 
 def test_lightning_removed_values_are_rejected_and_replacements_accepted(lightning):

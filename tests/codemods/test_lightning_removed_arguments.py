@@ -117,3 +117,124 @@ def test_epoch_end_hooks_get_the_exact_replacement():
 
 def test_a_2x_script_is_left_alone():
     check_noop(C, "import lightning.pytorch as L\ntrainer = L.Trainer(accelerator='gpu', devices=2, strategy='ddp', max_steps=-1)\ntrainer.fit(model)\n")
+
+
+def test_0x_spellings_get_their_1x_names():
+    check_transformed(
+        C,
+        """\
+        from pytorch_lightning import Trainer
+        trainer = Trainer(max_nb_epochs=5, nb_gpu_nodes=2, use_amp=args.amp, val_percent_check=0.1)
+        """,
+        """\
+        from pytorch_lightning import Trainer
+        trainer = Trainer(max_epochs=5, num_nodes=2, precision=16 if args.amp else 32, limit_val_batches=0.1)
+        """,
+    )
+
+
+def test_a_keyword_the_2x_trainer_does_not_take_is_a_follow_up():
+    result = check_noop(C, "from pytorch_lightning import Trainer\nTrainer(max_epochs=1, weights_save_path='w', terminate_on_nan=True)\n")
+    found = follow_ups(result)
+    assert len(found) == 2
+    assert all("not an argument of Lightning 2.x's Trainer" in f for f in found)
+    assert "weights_save_path" in found[0] and "terminate_on_nan" in found[1]
+
+
+def test_a_trainer_subclass_keeps_its_own_keywords():
+    source = """\
+    import pytorch_lightning as pl
+    class KFoldTrainer(pl.Trainer):
+        def __init__(self, *args, num_folds=5, **kwargs):
+            super().__init__(*args, **kwargs)
+    trainer = KFoldTrainer(num_folds=3, max_epochs=1)
+    """
+    assert not follow_ups(check_noop(C, source))
+
+
+def test_method_keywords_of_a_trainer_get_their_2x_names():
+    check_transformed(
+        C,
+        """\
+        import pytorch_lightning as pl
+        trainer = pl.Trainer(max_epochs=1)
+        trainer.fit(model, train_dataloader=train, val_dataloaders=val)
+        trainer.validate(model, val_dataloaders=val)
+        trainer.test(test_dataloaders=test)
+        """,
+        """\
+        import pytorch_lightning as pl
+        trainer = pl.Trainer(max_epochs=1)
+        trainer.fit(model, train_dataloaders=train, val_dataloaders=val)
+        trainer.validate(model, dataloaders=val)
+        trainer.test(dataloaders=test)
+        """,
+    )
+
+
+def test_method_keywords_of_something_else_stay():
+    check_noop(C, "import pytorch_lightning as pl\nrunner = make_runner()\nrunner.test(test_dataloaders=test)\n")
+
+
+def test_from_argparse_args_passes_trainer_parameters_set_on_the_namespace():
+    result = run(C, """\
+        import pytorch_lightning as pl
+        parser = pl.Trainer.add_argparse_args(parser)
+        args = parser.parse_args()
+        args.callbacks = make_callbacks()
+        args.logger = logger
+        args.seed = 3
+        trainer = pl.Trainer.from_argparse_args(args)
+        """)
+    out = result.text("output")
+    assert "callbacks=args.callbacks" in out and "logger=args.logger" in out
+    assert "seed=" not in out  # not a Trainer parameter
+
+
+@pytest.mark.parametrize("package", ["pytorch_lightning", "lightning.pytorch"])
+def test_progress_bar_refresh_rate_becomes_a_tqdm_progress_bar_callback(package):
+    check_transformed(
+        C,
+        f"""\
+        import {package} as pl
+        trainer = pl.Trainer(progress_bar_refresh_rate=20, max_epochs=1)
+        other = pl.Trainer(callbacks=[stop], progress_bar_refresh_rate=args.rate)
+        """,
+        f"""\
+        import {package} as pl
+        from {package}.callbacks import TQDMProgressBar
+
+        trainer = pl.Trainer(max_epochs=1, callbacks=[TQDMProgressBar(refresh_rate=20)])
+        other = pl.Trainer(callbacks=[stop, TQDMProgressBar(refresh_rate=args.rate)])
+        """,
+    )
+
+
+def test_progress_bar_refresh_rate_beside_computed_callbacks_is_a_follow_up():
+    result = check_noop(C, "import pytorch_lightning as pl\npl.Trainer(callbacks=make(), progress_bar_refresh_rate=20)\n")
+    assert any("TQDMProgressBar(refresh_rate=" in f for f in follow_ups(result))
+
+
+def test_keywords_beside_the_namespace_of_from_argparse_args_get_the_table():
+    result = run(C, """\
+        import pytorch_lightning as pl
+        parser = pl.Trainer.add_argparse_args(parser)
+        args = parser.parse_args()
+        trainer = pl.Trainer.from_argparse_args(args, checkpoint_callback=False, progress_bar_refresh_rate=5)
+        """)
+    assert "enable_checkpointing=False" in result.text("output")
+    assert any("progress_bar_refresh_rate" in f for f in follow_ups(result))
+
+
+def test_trainer_tune_is_a_follow_up():
+    result = check_noop(C, "import pytorch_lightning as pl\ntrainer = pl.Trainer(max_epochs=1)\ntrainer.tune(model)\ntrainer.fit(model)\n")
+    assert any(f.startswith("3:") and "Tuner(trainer)" in f for f in follow_ups(result))
+
+
+def test_add_argparse_args_of_an_argument_group_gets_the_parser():
+    result = run(C, """\
+        import pytorch_lightning as pl
+        parser = pl.Trainer.add_argparse_args(parser.add_argument_group(title="pl.Trainer args"))
+        args = parser.parse_args()
+        """)
+    assert "parser = add_trainer_arguments(parser)\n" in result.text("output")

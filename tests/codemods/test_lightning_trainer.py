@@ -192,6 +192,59 @@ def test_callbacks_from_a_function_are_a_follow_up() -> None:
     assert any("RayTrainReportCallback() to these callbacks" in e.message for e in result.follow_ups)
 
 
+@pytest.mark.parametrize("built", [
+    "callbacks: List[Callback] = utils.instantiate_callbacks(cfg)",
+    "callbacks = make_callbacks()",
+    "callbacks = [cb for cb in make_all()]",
+])
+def test_callbacks_known_to_be_a_list_get_the_report_callback_appended(built: str) -> None:
+    out = converted(
+        f"""
+        import lightning.pytorch as pl
+        from typing import List
+        from lightning.pytorch import Callback
+        def make_callbacks():
+            found = []
+            found.append(pl.callbacks.EarlyStopping("val_loss"))
+            return found
+        {built}
+        trainer = pl.Trainer(callbacks=callbacks)
+        trainer.fit(model)
+        """
+    )
+    assert "callbacks=[*callbacks, RayTrainReportCallback()]" in out
+
+
+def test_callbacks_set_on_a_namespace_from_a_list_helper_get_the_report_callback() -> None:
+    out = converted(
+        """
+        import lightning.pytorch as pl
+        def make_callbacks():
+            return [pl.callbacks.EarlyStopping("val_loss")]
+        args.callbacks = make_callbacks()
+        trainer = pl.Trainer(callbacks=args.callbacks)
+        trainer.fit(model)
+        """
+    )
+    assert "callbacks=[*args.callbacks, RayTrainReportCallback()]" in out
+
+
+def test_callbacks_from_a_helper_that_may_return_something_else_are_a_follow_up() -> None:
+    result = convert(
+        """
+        import lightning.pytorch as pl
+        def make_callbacks(flag):
+            if flag:
+                return None
+            return [pl.callbacks.EarlyStopping("val_loss")]
+        callbacks = make_callbacks(True)
+        trainer = pl.Trainer(callbacks=callbacks)
+        trainer.fit(model)
+        """
+    )
+    assert any("RayTrainReportCallback() to these callbacks" in e.message for e in result.follow_ups)
+
+
 def test_plugins_keep_other_plugins_and_lose_cluster_environments() -> None:
     out = converted(
         """
