@@ -287,7 +287,7 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
             new = self._scaling_config_from_dict(new, keys["scaling_config"])
         if "scaling_config" not in keys:
             scaling = self.name_for("ray.train", "ScalingConfig", "TrainScalingConfig")
-            value = f"{scaling}(num_workers={self.options.num_workers}, use_gpu={self.options.use_gpu})"
+            value = f"{scaling}(num_workers={self.options.num_workers}, use_gpu={self.options.gpu()})"
             new = self.add_kwarg(call, new, "scaling_config", value)
             self.change(call, f"added scaling_config={value} (the old default was one worker)")
         if self.options.storage_path and "run_config" not in keys:

@@ -154,7 +154,7 @@ class TrainerEdit(cst.CSTTransformer):
                 else:
                     remove.add(name)
                     self.placement.append(f"{code(arg)} removed")
-            elif name == "precision" and not self.codemod.options.use_gpu and cst.Module([]).code_for_node(arg.value).strip("'\"") in ("16", "16-mixed"):
+            elif name == "precision" and self.codemod.options.use_gpu is False and cst.Module([]).code_for_node(arg.value).strip("'\"") in ("16", "16-mixed"):
                 self.codemod.follow_up(arg, f'`{code(arg)}` needs GPUs, and the workers run on CPU (--no-use-gpu): use "bf16-mixed" or 32 there')
             elif name in lt.PLACEMENT_ARGS:
                 remove.add(name)

@@ -619,7 +619,7 @@ def _launch_statements(
     lines = [f"{ray_trainer} = TorchTrainer(", f"    {func},"]
     if config_items:
         lines.append(f"    train_loop_config={{{config}}},")
-    lines.append(f"    scaling_config=ScalingConfig(num_workers={workers}, use_gpu={options.use_gpu}),")
+    lines.append(f"    scaling_config=ScalingConfig(num_workers={workers}, use_gpu={options.gpu()}),")
     if options.storage_path is not None:
         run_config = [f"storage_path={options.storage_path!r}", *run_config]
     elif run_config:
@@ -644,3 +644,11 @@ def _black(code: str) -> str:
     import black  # imported only when a file is actually converted
 
     return black.format_str(code, mode=black.Mode())
+
+
+def cpu_note(codemod, node: cst.CSTNode, how: str) -> None:
+    """A script that says it trains on CPU gets CPU workers, unless the user asked for GPUs."""
+    if codemod.options.use_gpu:
+        codemod.follow_up(node, f"the script trains on CPU ({how}), but ScalingConfig asks for a GPU per worker (--use-gpu): convert without it")
+    elif codemod.options.use_gpu is None:
+        codemod.change(node, f"the script trains on CPU ({how}): ScalingConfig(use_gpu=False) (--use-gpu asks for GPUs)")

@@ -120,8 +120,11 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
         prologue = cst.parse_statement(cpu_prologue(self.context)).with_changes(
             leading_lines=[cst.EmptyLine(comment=cst.Comment(ACCELERATE_CPU_COMMENT))]
         )
-        result = tf.apply(self, edited, the_plan, self.options, rewrite, intended_workers=workers, prologue=[prologue])
+        cpu = any(a.keyword is not None and a.keyword.value == "cpu" and isinstance(a.value, cst.Name) and a.value.value == "True" for a in site.call.args)
+        result = tf.apply(self, edited, the_plan, self.options.for_script(cpu), rewrite, intended_workers=workers, prologue=[prologue])
         self._report(site, planned, workers)
+        if cpu:
+            tf.cpu_note(self, site.call, "Accelerator(cpu=True)")
         return result
 
     def _report(self, site, planned: tf.SitePlan, workers: int | None) -> None:
@@ -134,9 +137,6 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
         if workers:
             given = f"ScalingConfig(num_workers={self.options.num_workers}) (--num-workers)" if self.options.num_workers else f"ScalingConfig(num_workers={workers})"
             self.change(site.call, f"the script asked for {workers} processes; {given}")
-        cpu = any(a.keyword is not None and a.keyword.value == "cpu" and isinstance(a.value, cst.Name) and a.value.value == "True" for a in site.call.args)
-        if cpu and self.options.use_gpu:
-            self.follow_up(site.call, "the script trains on CPU (Accelerator(cpu=True)), but ScalingConfig asks for a GPU per worker: convert with --no-use-gpu")
 
 
 class _Launchers(cst.CSTTransformer):

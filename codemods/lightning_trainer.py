@@ -113,7 +113,7 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             if call in instantiated and not any(a.keyword is not None and a.keyword.value == "callbacks" for a in call.args):
                 self.follow_up(call, "callbacks=[RayTrainReportCallback()] now replaces any callbacks the config's trainer section lists: instantiate those and pass them in this list too")
         result = tf.apply(
-            self, edited, the_plan, self.options, rewrite,
+            self, edited, the_plan, self.options.for_script(edit.trains_on_cpu), rewrite,
             run_config=[f"checkpoint_config={run_config}"] if run_config else (),
             intended_workers=edit.workers, prologue=prologue, extra_config=extra_config,
         )
@@ -136,7 +136,7 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         run_config = self._ray_imports(tree, edit)
         AddImportsVisitor.add_needed_import(self.context, "torch")
         result = several.apply_several(
-            self, edited, owner, planned, self.options, _rewrite(block, fits), _load_lightning,
+            self, edited, owner, planned, self.options.for_script(edit.trains_on_cpu), _rewrite(block, fits), _load_lightning,
             run_config=[f"checkpoint_config={run_config}"] if run_config else (), intended_workers=edit.workers,
         )
         for k, p in enumerate(planned, start=1):
@@ -172,8 +172,8 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             )
             given = " (--num-workers)" if self.options.num_workers else ""
             self.change(site.call, f"placement left to Ray Train ({'; '.join(edit.placement)}): {asked}; ScalingConfig(num_workers={workers}){given}")
-        if edit.trains_on_cpu and self.options.use_gpu:
-            self.follow_up(site.call, 'the script trains on CPU (accelerator="cpu"), but ScalingConfig asks for a GPU per worker: convert with --no-use-gpu')
+        if edit.trains_on_cpu:
+            tf.cpu_note(self, site.call, 'accelerator="cpu"')
 
     def _move_imports(self, original: cst.Module, tree: cst.Module) -> cst.Module:
         """``--lightning-package``: every Lightning import to one package, or none when one cannot move."""
@@ -225,3 +225,4 @@ def _load_lightning(model: str, param: str) -> str:
         f'    state = torch.load(os.path.join(checkpoint_dir, "checkpoint.ckpt"), map_location="cpu", weights_only=False)\n'
         f'    {model}.load_state_dict(state["state_dict"])\n'
     )
+

@@ -49,8 +49,9 @@ def list_codemods() -> None:
 @click.option("--num-workers", type=click.IntRange(min=1), default=None,
               help="Number of Ray Train workers in the generated ScalingConfig. "
                    "Default: the count the script itself asks for where it can be read (Lightning's devices and num_nodes), else 2.")
-@click.option("--use-gpu/--no-use-gpu", default=True, show_default=True,
-              help="Whether the generated ScalingConfig asks for a GPU per worker.")
+@click.option("--use-gpu/--no-use-gpu", default=None,
+              help="Whether the generated ScalingConfig asks for a GPU per worker. "
+                   'Default: yes, unless the script itself trains on CPU (accelerator="cpu", Accelerator(cpu=True)).')
 @click.option("--storage-path", metavar="URI",
               help="Persistent storage for multi-node clusters, emitted as RunConfig(storage_path=URI).")
 @click.option("--lightning-package", type=click.Choice(["lightning", "pytorch_lightning"]),

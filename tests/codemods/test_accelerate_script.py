@@ -145,3 +145,22 @@ def test_prepare_in_another_function_is_a_follow_up() -> None:
         """
     )
     assert result.status == "unchanged" and result.follow_ups
+
+
+CPU_SCRIPT = LOOP.replace("Accelerator()", "Accelerator(cpu=True)").format(tail="")
+
+
+@pytest.mark.parametrize(("use_gpu", "expected", "kind"), [
+    (None, "use_gpu=False", "change"),  # the script says CPU, the user said nothing: CPU workers
+    (False, "use_gpu=False", None),  # --no-use-gpu: nothing to say
+    (True, "use_gpu=True", "follow-up"),  # --use-gpu given: the user's choice, flagged
+])
+def test_a_script_that_trains_on_cpu_gets_cpu_workers_unless_gpus_are_asked_for(use_gpu, expected, kind) -> None:
+    result = convert(CPU_SCRIPT, use_gpu=use_gpu)
+    assert f"ScalingConfig(num_workers=2, {expected})" in result.text("output")
+    said = [e.kind for e in result.entries if "trains on CPU (Accelerator(cpu=True))" in e.message]
+    assert said == ([kind] if kind else [])
+
+
+def test_a_script_that_does_not_say_cpu_gets_gpu_workers_by_default() -> None:
+    assert "ScalingConfig(num_workers=2, use_gpu=True)" in converted(LOOP.format(tail=""))

@@ -391,3 +391,21 @@ def test_self_local_rank_in_a_lightning_module_is_not_a_follow_up() -> None:
         """
     )
     assert not [e for e in result.follow_ups if "local_rank" in e.message]
+
+
+@pytest.mark.parametrize(("flag", "expected", "kind"), [
+    ({}, "use_gpu=False", "change"),
+    ({"use_gpu": True}, "use_gpu=True", "follow-up"),
+])
+def test_accelerator_cpu_gives_cpu_workers_unless_gpus_are_asked_for(flag, expected, kind) -> None:
+    from migrator.options import ConvertOptions
+    from tests.golden import convert_text
+
+    source = (
+        "import lightning.pytorch as pl\n\n"
+        "trainer = pl.Trainer(max_epochs=1, accelerator=\"cpu\", devices=2, strategy=\"ddp\")\n"
+        "trainer.fit(model)\n"
+    )
+    result = convert_text(source, ConvertOptions(**flag))
+    assert f"ScalingConfig(num_workers=2, {expected})" in result.text("output")
+    assert [e.kind for e in result.entries if 'trains on CPU (accelerator="cpu")' in e.message] == [kind]
