@@ -148,7 +148,11 @@ class RayTrainV1Trainer(TableCodemod):
             if function in CHECKPOINT_FUNCTIONS:
                 self.follow_up(call, CHECKPOINT_FUNCTIONS[function])
                 return
-            if function == "report" and call.args and all(a.keyword or a.star == "**" for a in call.args):
+            # Ray 2's report(metrics, checkpoint=...) may be called with keywords too: only keywords it
+            # does not have (Ray 1.x's report(loss=..., **metrics)) mean the old form.
+            current = {"metrics", "checkpoint", "checkpoint_dir_name"}
+            if function == "report" and call.args and all(a.keyword or a.star == "**" for a in call.args) \
+                    and not any(a.keyword and a.keyword.value in current for a in call.args):
                 AddImportsVisitor.add_needed_import(self.context, "ray.train")
                 # Built from the updated call, so that train.world_rank() inside it is rewritten too.
                 self._replace[call] = _report_with_a_dict
