@@ -30,9 +30,12 @@ already what ``TorchTrainer`` runs, so the launch is what changes::
                            torch_config=ray.train.torch.TorchConfig(backend="gloo")).fit()
 
 with follow-ups where the meaning changed: ``run`` returned each worker's return value and now
-returns a ``ray.train.Result``; the logger callbacks have no Train V2 equivalent. What cannot be
-converted exactly (``to_tune_trainable``, ``run_iterator``, another backend, ``dataset=``,
-``checkpoint=``) stays, with a follow-up naming the way to do it now.
+returns a ``ray.train.Result``; the logger callbacks have no Train V2 equivalent.
+``trainer.to_tune_trainable(train_func)`` becomes a Tune function defined where the Trainer was
+built, which fits a ``TorchTrainer`` with the trial's config and reports through
+``TuneReportCallback`` (Train V2's Tune pattern). What cannot be converted exactly
+(``run_iterator``, another backend, ``dataset=``, ``checkpoint=``) stays, with a follow-up naming
+the way to do it now.
 """
 
 from __future__ import annotations
@@ -177,7 +180,7 @@ class RayTrainV1Trainer(TableCodemod):
         assignments = list(scope[target.value]) if scope is not None else []
         if len(assignments) != 1:
             raise Refused(f"`{target.value}` is assigned more than once")
-        removed, run = [], None
+        removed, run, tune = [], None, None
         for access in assignments[0].references:
             ref = access.node
             attribute = self.get_metadata(ParentNodeProvider, ref)
@@ -186,8 +189,9 @@ class RayTrainV1Trainer(TableCodemod):
                 raise Refused(f"`{target.value}` is used other than through start() / run() / shutdown() "
                               f"(line {self.line_of(ref)})")
             method = attribute.attr.value
-            if method == "to_tune_trainable":
-                raise Refused(TUNE)
+            if method == "to_tune_trainable" and tune is None and run is None:
+                tune = used
+                continue
             if method in ("start", "shutdown"):
                 expr = self.get_metadata(ParentNodeProvider, used)
                 line = self.get_metadata(ParentNodeProvider, expr)
@@ -199,6 +203,11 @@ class RayTrainV1Trainer(TableCodemod):
             else:
                 raise Refused(f"{target.value}.{method}() has no TorchTrainer equivalent here: call "
                               f"TorchTrainer(...).fit() once per training")
+        if tune is not None:
+            if run is not None or removed:
+                raise Refused(TUNE)
+            self._plan_tune(statement, tune, scaling, torch_config)
+            return
         if run is None:
             raise Refused(f"{target.value}.run(...) was not found")
         self._replace[run] = self._torch_trainer(run, scaling, torch_config)
@@ -216,6 +225,33 @@ class RayTrainV1Trainer(TableCodemod):
                 self.follow_up(run, RESULT.format(name=name.value))
         elif not isinstance(result, cst.Expr):
             self.follow_up(run, RESULT.format(name=self.source(run)))
+
+    def _plan_tune(self, statement: cst.SimpleStatementLine, tune: cst.Call, scaling, torch_config) -> None:
+        """``trainer.to_tune_trainable(train_func)`` -> a Tune function that fits a TorchTrainer (Train V2's way).
+
+        The function is defined where the Trainer was built (its arguments are in scope there); each
+        Tune trial runs it with the trial's config, and TuneReportCallback hands the reports to Tune.
+        """
+        if len(tune.args) != 1 or tune.args[0].keyword or tune.args[0].star:
+            raise Refused(TUNE)
+        name = "tune_train_func"
+        args = [self.source(tune.args[0].value), "train_loop_config=config",
+                f"scaling_config=ScalingConfig({', '.join(f'{a.keyword.value}={self.source(a.value)}' for a in scaling)})"]
+        if torch_config is not None:
+            args.append(f"torch_config={self.source(torch_config)}")
+        args.append("run_config=RunConfig(name=ray.tune.get_context().get_trial_id(), callbacks=[TuneReportCallback()])")
+        inner = "".join(f"        {a},\n" for a in args)
+        function = cst.parse_statement(
+            f"def {name}(config):\n    # Each Tune trial fits a TorchTrainer with the trial's config (Train V2's Tune pattern).\n"
+            f"    TorchTrainer(\n{inner}    ).fit()\n")
+        self._replace[statement] = function.with_changes(leading_lines=statement.leading_lines)
+        self._replace[tune] = cst.Name(name)
+        for module, obj in (("ray.train.torch", "TorchTrainer"), ("ray.train", "ScalingConfig"), ("ray.train", "RunConfig"),
+                            ("ray.tune.integration.ray_train", "TuneReportCallback")):
+            AddImportsVisitor.add_needed_import(self.context, module, obj)
+        AddImportsVisitor.add_needed_import(self.context, "ray.tune")
+        self.change(tune, f"Trainer.to_tune_trainable() (Ray 1.x) -> {name}, a Tune function that fits a TorchTrainer "
+                    f"with the trial's config and reports to Tune through TuneReportCallback")
 
     def _returns_without_tensors(self, run: cst.Call) -> None:
         """``return results`` -> ``return without_tensors(results)`` in the train function, a ``def`` here.

@@ -71,11 +71,31 @@ def train_func(config):
 ''')
 
 
-def test_to_tune_trainable_is_refused_with_the_tune_way() -> None:
+def test_to_tune_trainable_becomes_a_tune_function_fitting_a_torch_trainer() -> None:
+    result = run(V1, '''\
+from ray import tune
+from ray.train import Trainer
+
+
+def search(train_func, n):
+    trainer = Trainer("torch", num_workers=n)
+    trainable = trainer.to_tune_trainable(train_func)
+    return tune.run(trainable, config={"lr": tune.uniform(0, 1)})
+''')
+    output = result.text("output")
+    assert "    def tune_train_func(config):\n" in output
+    assert "            train_loop_config=config,\n            scaling_config=ScalingConfig(num_workers=n),\n" in output
+    assert "callbacks=[TuneReportCallback()]" in output and "    trainable = tune_train_func\n" in output
+    assert "from ray.tune.integration.ray_train import TuneReportCallback" in output
+    assert follow_ups(result) == []
+
+
+def test_to_tune_trainable_beside_run_is_refused_with_the_tune_way() -> None:
     result = check_noop(V1, '''\
 from ray.train import Trainer
 
 trainer = Trainer("torch", num_workers=2)
+trainer.start()
 trainable = trainer.to_tune_trainable(train_func)
 ''')
     [message] = follow_ups(result)
