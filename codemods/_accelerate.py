@@ -128,14 +128,25 @@ class Metrics:
 
 
 def with_nested_bodies(statements) -> list[cst.BaseStatement]:
-    """``statements`` and, in place of a nested ``def`` (``@find_executable_batch_size``'s inner loop), its body."""
+    """``statements`` and, in place of a nested ``def`` (``@find_executable_batch_size``'s inner loop)
+    or of a loop around the trainings (``for train_idxs, valid_idxs in folds:``, Accelerate's
+    cross_validation.py), its body: every rank runs those too."""
     out: list[cst.BaseStatement] = []
     for stmt in statements:
         if isinstance(stmt, cst.FunctionDef) and isinstance(stmt.body, cst.IndentedBlock):
             out.extend(with_nested_bodies(stmt.body.body))
+        elif is_outer_loop(stmt):
+            out.append(stmt)
+            out.extend(with_nested_bodies(stmt.body.body))
         else:
             out.append(stmt)
     return out
+
+
+def is_outer_loop(stmt: cst.BaseStatement) -> bool:
+    """A ``for`` (no ``else``) whose target names no epoch: a loop that may hold the epoch loop."""
+    return (isinstance(stmt, cst.For) and isinstance(stmt.body, cst.IndentedBlock) and stmt.orelse is None
+            and "epoch" not in cst.Module([]).code_for_node(stmt.target))
 
 
 def epoch_metrics(statements, accelerator: str, dict_calls: set[str]) -> Metrics | str:

@@ -185,10 +185,11 @@ def _evaluate_metrics(codemod, module: cst.Module) -> set[str]:
 
 
 def _holds(stmt: cst.BaseStatement, loop: cst.For) -> bool:
-    """``stmt`` is ``loop``, or a nested ``def`` whose body holds it."""
+    """``stmt`` is ``loop``, or a nested ``def`` or outer loop (one per fold) whose body holds it."""
     if stmt is loop:
         return True
-    return isinstance(stmt, cst.FunctionDef) and isinstance(stmt.body, cst.IndentedBlock) and any(_holds(s, loop) for s in stmt.body.body)
+    return ((isinstance(stmt, cst.FunctionDef) and isinstance(stmt.body, cst.IndentedBlock)) or acc.is_outer_loop(stmt)) \
+        and any(_holds(s, loop) for s in stmt.body.body)
 
 
 class _AddAfter(cst.CSTTransformer):

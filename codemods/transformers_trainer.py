@@ -46,7 +46,7 @@ from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
 from codemods._save_strategy import NO_REPORT, SaveStrategyFixer, is_training_arguments
-from codemods._trainers import TrainerFinder, qualified_names, training_arguments_names
+from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
 
 class TransformersTrainerToTorchTrainer(MigrationCodemod):
@@ -61,7 +61,10 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         found = TrainerFinder(self, tree)
         if not found.constructions and not found.problems:
             raise SkipFile("no Hugging Face Trainer here")
-        if found.already_on_ray:
+        # A retired Ray trainer that transformers_trainer_legacy turned into TorchTrainer launches a
+        # nested train_func that calls the Trainer factory: wrapping the function around it again
+        # would start a TorchTrainer on every worker (Ray's huggingface_basic_language_modeling_example).
+        if found.already_on_ray or launches_ray_trainer(self, tree):
             raise SkipFile("already launched by TorchTrainer")
         report_distributed_setup(self, tree)
         for node, message in found.problems:

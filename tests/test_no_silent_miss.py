@@ -28,7 +28,9 @@ FRAMEWORKS = {
     "torch.distributed": (r"^\s*(from|import)\s+torch(\.distributed|\.multiprocessing|\.nn\.parallel)?\b",
                           r"\b(init_process_group|DistributedDataParallel|spawn|start_processes)\s*\("),
     "ray (retired)": (r"^\s*(from|import)\s+ray\b",
-                      r"\b(HuggingFaceTrainer|TransformersTrainer|AccelerateTrainer|LightningTrainer|\w*Predictor)\b|\bray\.ml\b"),
+                      r"\b(HuggingFaceTrainer|TransformersTrainer|AccelerateTrainer|LightningTrainer|\w*Predictor)\b|\bray\.ml\b"
+                      # Ray 1.x's first Ray Train API
+                      r"|\bfrom ray\.train import (.*, )?Trainer\b|\bto_tune_trainable\b"),
 }
 RETIRED_TRAINERS = r"\b(HuggingFaceTrainer|TransformersTrainer|AccelerateTrainer|LightningTrainer|LightningConfigBuilder)\b"
 
