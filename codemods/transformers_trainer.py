@@ -58,8 +58,17 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        found = TrainerFinder(self, tree)
+        # A Trainer built by hydra.utils.instantiate(cfg.trainer, ...) is one when its arguments say so.
+        instantiated, unknown = hydra.transformers_instantiations(self, tree, is_training_arguments)
+        found = TrainerFinder(self, tree, built_elsewhere=instantiated | unknown)
+        unsure = [s for s in found.constructions if s.call in unknown]
+        for site in unsure:
+            if site.train_calls:
+                self.follow_up(site.call, hydra.unknown_trainer_message(site.var))
+        found.sites = {key: s for key, s in found.sites.items() if s.call not in unknown}
         if not found.constructions and not found.problems:
+            if any(s.train_calls for s in unsure):
+                return tree
             raise SkipFile("no Hugging Face Trainer here")
         if found.already_on_ray:
             raise SkipFile("already launched by TorchTrainer")

@@ -160,3 +160,38 @@ def test_training_in_one_function_built_in_another_is_a_follow_up() -> None:
         """
     )
     assert result.status == "unchanged"
+
+
+HYDRA_APP = """
+    import hydra
+    from transformers import AutoModel, TrainingArguments
+
+    @hydra.main(version_base=None, config_path="conf", config_name="train")
+    def main(cfg):
+        model = AutoModel.from_pretrained(cfg.model)
+        {build}
+        trainer.train()
+"""
+
+
+def test_hydra_instantiated_trainer_given_training_arguments_is_converted() -> None:
+    for build in (
+        "args = TrainingArguments(output_dir='out', save_strategy='epoch')\n        trainer = hydra.utils.instantiate(cfg.trainer, model=model, args=args)",
+        "trainer = hydra.utils.instantiate(cfg.trainer, model=model, args=hydra.utils.instantiate(cfg.training_args))",
+        "trainer = hydra.utils.instantiate(cfg.trainer, model=model, processing_class=cfg.model)",
+    ):
+        out = converted(HYDRA_APP.format(build=build))
+        assert "trainer.add_callback(SyncedRayTrainReportCallback())" in out
+        assert 'cfg = OmegaConf.create(config["cfg"])' in out and "@hydra.main" in out
+
+
+def test_hydra_instantiated_trainer_of_unknown_class_is_a_follow_up_not_a_conversion() -> None:
+    result = convert(HYDRA_APP.format(build="trainer = hydra.utils.instantiate(cfg.trainer, model=model, optimizer=cfg.optim)"))
+    assert result.status == "unchanged"
+    messages = [e.message for e in result.follow_ups]
+    assert len(messages) == 1 and "nothing here says it is a Transformers/trl Trainer" in messages[0]
+
+
+def test_hydra_instantiated_trainer_that_is_fitted_is_not_a_transformers_follow_up() -> None:
+    result = convert(HYDRA_APP.format(build="trainer = hydra.utils.instantiate(cfg.trainer)").replace("trainer.train()", "trainer.fit(model)"))
+    assert not [e for e in result.entries if e.codemod == "transformers_trainer"]
