@@ -14,7 +14,8 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor
 
 from codemods import _train_function as tf
-from codemods._trainers import qualified_names, training_arguments_names
+from codemods import _hf_signature as hf_signature
+from codemods._trainers import qualified_names
 
 INSTANTIATE = ("hydra.utils.instantiate", "hydra.utils.call")
 COMMENT = "# Composed by Hydra on the driver, handed over as a plain container."
@@ -66,52 +67,16 @@ def hand_over(codemod, planned: tf.SitePlan) -> tuple[list[cst.BaseStatement], l
     return lines, [(n, f"OmegaConf.to_container({n}, resolve=True)") for n in names]
 
 
-#: Keywords only a Transformers/trl Trainer takes: an ``instantiate(cfg.trainer, ...)`` passing one
-#: builds such a Trainer (a script's own trainer class, built the same way, takes its own).
-TRANSFORMERS_KEYWORDS = frozenset({
-    "processing_class", "data_collator", "compute_metrics", "peft_config", "model_init",
-    "preprocess_logits_for_metrics", "optimizers", "eval_dataset",
-})
-
-
 def transformers_instantiations(codemod, module: cst.Module, is_training_arguments) -> tuple[frozenset[cst.Call], frozenset[cst.Call]]:
     """``instantiate(cfg.trainer, ...)`` calls split into (Transformers/trl Trainers, unknown trainers).
 
-    The class is in the config, out of sight, so the call's arguments decide: ``args=`` given a
-    ``TrainingArguments`` (built here, filled by ``HfArgumentParser``, or instantiated from a config
-    section named like ``training_args``) or a keyword of ``TRANSFORMERS_KEYWORDS``. The rest could
-    be any trainer with a ``train()`` method.
+    The class is in the config, out of sight, so the call's arguments decide (``_hf_signature``);
+    the rest could be any trainer with a ``train()`` method.
     """
     calls = trainer_instantiations(codemod, module)
     if not calls:
         return frozenset(), frozenset()
-    arguments = set(training_arguments_names(codemod, module, is_training_arguments))
-
-    def builds_arguments(value: cst.BaseExpression) -> bool:
-        if not isinstance(value, cst.Call):
-            return False
-        names = qualified_names(codemod, value.func)
-        if any(is_training_arguments(q) for q in names):
-            return True
-        return bool(names & set(INSTANTIATE)) and bool(value.args) and "args" in cst.Module([]).code_for_node(value.args[0].value).lower()
-
-    class Visit(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) and builds_arguments(node.value):
-                arguments.add(node.targets[0].target.value)
-
-    module.visit(Visit())
-
-    def is_transformers(call: cst.Call) -> bool:
-        for arg in call.args:
-            name = arg.keyword.value if arg.keyword is not None else None
-            if name in TRANSFORMERS_KEYWORDS:
-                return True
-            if name == "args" and ((isinstance(arg.value, cst.Name) and arg.value.value in arguments) or builds_arguments(arg.value)):
-                return True
-        return False
-
-    known = frozenset(c for c in calls if is_transformers(c))
+    known = frozenset(hf_signature.transformers_calls(codemod, module, calls, is_training_arguments))
     return known, calls - known
 
 
