@@ -14,6 +14,7 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor
 
 from codemods import _train_function as tf
+from codemods import _hf_signature as hf_signature
 from codemods._trainers import qualified_names
 
 INSTANTIATE = ("hydra.utils.instantiate", "hydra.utils.call")
@@ -64,3 +65,23 @@ def hand_over(codemod, planned: tf.SitePlan) -> tuple[list[cst.BaseStatement], l
     lines[0] = lines[0].with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(COMMENT))])
     codemod.change(planned.owner, f"@hydra.main stays on the driver; {', '.join(names)} reaches the workers as a resolved container (OmegaConf.to_container) and is rebuilt there")
     return lines, [(n, f"OmegaConf.to_container({n}, resolve=True)") for n in names]
+
+
+def transformers_instantiations(codemod, module: cst.Module, is_training_arguments) -> tuple[frozenset[cst.Call], frozenset[cst.Call]]:
+    """``instantiate(cfg.trainer, ...)`` calls split into (Transformers/trl Trainers, unknown trainers).
+
+    The class is in the config, out of sight, so the call's arguments decide (``_hf_signature``);
+    the rest could be any trainer with a ``train()`` method.
+    """
+    calls = trainer_instantiations(codemod, module)
+    if not calls:
+        return frozenset(), frozenset()
+    known = frozenset(hf_signature.transformers_calls(codemod, module, calls, is_training_arguments))
+    return known, calls - known
+
+
+def unknown_trainer_message(var: str) -> str:
+    return (f"`{var}` is built by hydra.utils.instantiate from the config and trained with `{var}.train()`, "
+            "but nothing here says it is a Transformers/trl Trainer (its class is in the config): if it is one, "
+            "pass its TrainingArguments as args= at this call and convert again; otherwise move the training "
+            "into a train function launched by ray.train.torch.TorchTrainer")

@@ -90,6 +90,10 @@ def owner_of(node: cst.CSTNode, module: cst.Module, parents, *, through_nested: 
                     raise Unsupported(f"{parent.name.value}() is written on one line")
                 return parent
             kind = "a class" if isinstance(parent, cst.ClassDef) else "a nested function or lambda"
+            holder = parents[parents[parent]] if isinstance(parent, cst.FunctionDef) and isinstance(parents[parent], cst.IndentedBlock) else None
+            if isinstance(holder, cst.ClassDef):  # a method: a train function cannot take its `self`
+                kind = f"the method {parent.name.value}() of class {holder.name.value}"
+                raise Unsupported(f"the training runs inside {kind}; move it into a top-level function that takes what it uses of `self` as arguments")
             raise Unsupported(f"the training runs inside {kind}; move it into a top-level function first")
         if is_main_guard(parent) and parents[parent] is module and isinstance(parent.body, cst.IndentedBlock):
             return parent

@@ -36,10 +36,12 @@ only when the Trainer saves, so ``save_strategy`` is aligned with evaluation (se
 from __future__ import annotations
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
+from codemods import _hf_signature as hf_signature
 from codemods import _hydra as hydra
 from codemods import _several_trainings as several
 from codemods import _train_function as tf
@@ -58,8 +60,25 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        found = TrainerFinder(self, tree)
+        # A Trainer built by hydra.utils.instantiate(cfg.trainer, ...) is one when its arguments say so.
+        instantiated, unknown = hydra.transformers_instantiations(self, tree, is_training_arguments)
+        # So is a Trainer subclass imported from a sibling file (run_qa.py's QuestionAnsweringTrainer).
+        siblings = frozenset(hf_signature.sibling_trainer_calls(self, tree, is_training_arguments))
+        found = TrainerFinder(self, tree, built_elsewhere=instantiated | unknown | siblings)
+        unsure = [s for s in found.constructions if s.call in unknown]
+        for site in unsure:
+            if site.train_calls:
+                self.follow_up(site.call, hydra.unknown_trainer_message(site.var))
+        found.sites = {key: s for key, s in found.sites.items() if s.call not in unknown}
         if not found.constructions and not found.problems:
+            if any(s.train_calls for s in unsure):
+                return tree
+            built = m.findall(tree, m.Call(func=m.Name()))
+            if found.local_classes and not any(c.func.value in found.local_classes for c in built):
+                # A module of Trainer subclasses (run_qa.py's trainer_qa.py): the script that trains one is converted.
+                first = next(c for c in tree.body if isinstance(c, cst.ClassDef) and c.name.value in found.local_classes)
+                self.follow_up(first, f"`{first.name.value}` (a Transformers/trl Trainer subclass) is neither built nor trained in this file: nothing to launch here; the script that trains it is the one to convert, and its Trainer gets Ray's report callback there")
+                return tree
             raise SkipFile("no Hugging Face Trainer here")
         # A retired Ray trainer that transformers_trainer_legacy turned into TorchTrainer launches a
         # nested train_func that calls the Trainer factory: wrapping the function around it again
@@ -109,7 +128,21 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             rebuild=rebuild, definitions=self._definitions(tree), extra_config=extra_config,
         )
         self._report(site, planned)
+        self._untrained_model_on_the_driver(site, planned)
         return result
+
+    def _untrained_model_on_the_driver(self, site, planned: tf.SitePlan) -> None:
+        """A model handed to the workers is trained there: the driver's copy, used after fit(), is not."""
+        model = several.model_argument(site.call)
+        if not isinstance(model, cst.Name) or model.value not in planned.plan.config_names:
+            return
+        last = max(planned.plan.moved)
+        for i in range(last + 1, len(planned.block)):
+            if i in planned.plan.moved:
+                continue
+            if any(n.value == model.value for n in m.findall(planned.block[i], m.Name())):
+                self.follow_up(planned.block[i], f"`{model.value}` is trained on the Ray workers, each on a copy handed over through train_loop_config: this line, left on the driver after fit(), uses the driver's untrained `{model.value}`: load the trained one from result.checkpoint (RayTrainReportCallback's checkpoint/ folder, `from_pretrained`) or move this line into the train function")
+                return
 
     def _convert_several(self, tree: cst.Module, trained) -> cst.Module:
         """One train function and launch per training, in order; a later one loads an earlier model's checkpoint."""

@@ -16,7 +16,8 @@ from tests.golden import FIXTURES, convert_text
 
 #: The shapes issue 9 found left unchanged without a word; other codemods may convert them later.
 ISSUE_SHAPES = ["lightning_cli_subcommands", "hydra_instantiate_trainer", "launcher_sibling_module",
-                "ray_ml_huggingface_trainer", "ray_ml_unconvertible", "torch_ddp_script", "lightning_fabric_script"]
+                "ray_ml_huggingface_trainer", "ray_ml_unconvertible", "torch_ddp_script", "lightning_fabric_script",
+                "sibling_trainer_subclass"]
 
 
 def convert(source: str, path: str = "case.py"):

@@ -54,7 +54,7 @@ def test_training_in_a_method_is_still_a_follow_up():
                 trainer.fit(self.model)
     '''), None)
     assert result.status == "unchanged"
-    assert any("move it into a top-level function first" in m for m in follow_ups(result))
+    assert any("the method run() of class Experiment; move it into a top-level function" in m for m in follow_ups(result))
 
 
 # -- several trainings (item 3) -------------------------------------------------------------------

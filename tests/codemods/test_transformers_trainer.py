@@ -160,3 +160,93 @@ def test_training_in_one_function_built_in_another_is_a_follow_up() -> None:
         """
     )
     assert result.status == "unchanged"
+
+
+HYDRA_APP = """
+    import hydra
+    from transformers import AutoModel, TrainingArguments
+
+    @hydra.main(version_base=None, config_path="conf", config_name="train")
+    def main(cfg):
+        model = AutoModel.from_pretrained(cfg.model)
+        {build}
+        trainer.train()
+"""
+
+
+def test_hydra_instantiated_trainer_given_training_arguments_is_converted() -> None:
+    for build in (
+        "args = TrainingArguments(output_dir='out', save_strategy='epoch')\n        trainer = hydra.utils.instantiate(cfg.trainer, model=model, args=args)",
+        "trainer = hydra.utils.instantiate(cfg.trainer, model=model, args=hydra.utils.instantiate(cfg.training_args))",
+        "trainer = hydra.utils.instantiate(cfg.trainer, model=model, processing_class=cfg.model)",
+    ):
+        out = converted(HYDRA_APP.format(build=build))
+        assert "trainer.add_callback(SyncedRayTrainReportCallback())" in out
+        assert 'cfg = OmegaConf.create(config["cfg"])' in out and "@hydra.main" in out
+
+
+def test_hydra_instantiated_trainer_of_unknown_class_is_a_follow_up_not_a_conversion() -> None:
+    result = convert(HYDRA_APP.format(build="trainer = hydra.utils.instantiate(cfg.trainer, model=model, optimizer=cfg.optim)"))
+    assert result.status == "unchanged"
+    messages = [e.message for e in result.follow_ups]
+    assert len(messages) == 1 and "nothing here says it is a Transformers/trl Trainer" in messages[0]
+
+
+def test_hydra_instantiated_trainer_that_is_fitted_is_not_a_transformers_follow_up() -> None:
+    result = convert(HYDRA_APP.format(build="trainer = hydra.utils.instantiate(cfg.trainer)").replace("trainer.train()", "trainer.fit(model)"))
+    assert not [e for e in result.entries if e.codemod == "transformers_trainer"]
+
+
+SIBLING_SCRIPT = """
+    from transformers import HfArgumentParser, TrainingArguments, AutoModel
+    from {module} import QATrainer
+
+    def main():
+        parser = HfArgumentParser(TrainingArguments)
+        (training_args,) = parser.parse_args_into_dataclasses()
+        model = AutoModel.from_pretrained("bert-base-uncased")
+        trainer = QATrainer({arguments})
+        trainer.train()
+"""
+
+
+def test_a_trainer_subclass_from_a_sibling_file_built_like_a_transformers_trainer_is_converted() -> None:
+    for module in ("trainer_qa", ".trainer_qa"):
+        out = converted(SIBLING_SCRIPT.format(module=module, arguments="model=model, args=training_args, post_process_function=None"))
+        assert "trainer.add_callback(SyncedRayTrainReportCallback())" in out and "TorchTrainer(" in out
+
+
+def test_a_sibling_trainer_built_without_transformers_arguments_is_left_to_the_audit() -> None:
+    result = convert(SIBLING_SCRIPT.format(module="my_trainers", arguments="model, training_args"))
+    assert result.status == "unchanged"
+    assert [e.codemod for e in result.follow_ups] == ["training_audit"]
+
+
+def test_a_module_of_trainer_subclasses_says_there_is_nothing_to_launch() -> None:
+    result = convert("""
+        from transformers import Trainer
+
+        class QuestionAnsweringTrainer(Trainer):
+            def evaluate(self, eval_dataset=None):
+                return super().evaluate(eval_dataset)
+    """)
+    assert result.status == "unchanged"
+    messages = [e.message for e in result.follow_ups]
+    assert len(messages) == 1 and "neither built nor trained in this file" in messages[0]
+
+
+def test_the_driver_using_a_model_trained_on_the_workers_after_fit_gets_a_follow_up() -> None:
+    result = convert("""
+        from transformers import Trainer, TrainingArguments
+
+        def train(model, dataset):
+            args = TrainingArguments(output_dir="out", eval_strategy="epoch", save_strategy="epoch")
+            trainer = Trainer(model=model, args=args, train_dataset=dataset)
+            trainer.train()
+            path = "models/final"
+            model.save_pretrained(path)
+            return path
+    """)
+    assert result.status == "converted"
+    follow_ups = [e for e in result.follow_ups if "uses the driver's untrained `model`" in e.message]
+    assert len(follow_ups) == 1 and follow_ups[0].line == 9

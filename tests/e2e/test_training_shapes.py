@@ -23,10 +23,12 @@ OPTIONS = ConvertOptions(num_workers=2, use_gpu=False)
 pytestmark = pytest.mark.e2e
 
 
-def convert(sample: Path, folder: Path, **options) -> Path:
+def convert(sample: Path, folder: Path, expected_follow_ups: tuple[str, ...] = (), **options) -> Path:
+    """``expected_follow_ups``: a fragment of each follow-up the conversion must leave, in order."""
     result = convert_source(sample.read_bytes(), all_codemods(), replace(OPTIONS, **options), path=str(sample))
     assert result.status == "converted", result.error or result.entries
-    assert not result.follow_ups, result.follow_ups
+    assert len(result.follow_ups) == len(expected_follow_ups), result.follow_ups
+    assert all(f in e.message for f, e in zip(expected_follow_ups, result.follow_ups)), result.follow_ups
     target = folder / sample.name
     target.write_bytes(result.output)
     return target
@@ -64,7 +66,8 @@ def test_lightning_cli_subcommand_config_and_flags_reach_the_workers(tmp_path: P
     assert hparams["lr"] == 0.1 and hparams["hidden"] == 16
 
 
-def test_hydra_lightning_app_composes_on_the_driver(tmp_path: Path, run_converted) -> None:
+def test_hydra_apps_compose_on_the_driver(tmp_path: Path, run_converted) -> None:
+    """Lightning and Transformers Trainers built by hydra.utils.instantiate(cfg.trainer, ...)."""
     import shutil
 
     import torch
@@ -80,3 +83,15 @@ def test_hydra_lightning_app_composes_on_the_driver(tmp_path: Path, run_converte
     assert "val_loss" in summary["metrics"]
     checkpoint = Path(summary["checkpoint"]) / "checkpoint.ckpt"
     assert torch.load(checkpoint, map_location="cpu", weights_only=False)["hyper_parameters"]["lr"] == 0.1
+
+    # The Transformers app: trainer._target_ is transformers.Trainer, its TrainingArguments are trainer.args.
+    script = convert(SAMPLES / "hydra" / "transformers_app.py", tmp_path,
+                     expected_follow_ups=("the TrainingArguments are not built here",))
+    text = script.read_text()
+    assert "@hydra.main" in text and "trainer.add_callback(SyncedRayTrainReportCallback())" in text
+    summary = run_converted(script, "trainer.args.num_train_epochs=2")
+    assert summary["fit_calls"] == 1 and summary["error"] is None
+    # The override, composed on the driver, reached the TrainingArguments instantiated on the workers.
+    assert summary["metrics"]["epoch"] == 2
+    assert "eval_loss" in summary["metrics"]
+    assert (Path(summary["checkpoint"]) / "checkpoint").is_dir()
