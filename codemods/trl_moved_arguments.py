@@ -20,14 +20,18 @@ Where the keywords go:
   to the name passed: the keywords are added to that call, and ``TrainingArguments`` becomes the
   trainer's config class (a subclass of it: every argument it had still means the same).
 * no ``args=``: ``args=SFTConfig(<the keywords>)`` is added (the trainer built a default config then too).
-* anything else (arguments parsed by ``HfArgumentParser``, built by a function...), a value that is
-  not a literal while the config is built elsewhere, or a keyword the config already sets: a
-  follow-up naming where the keyword has to go. Keywords with no field any more get their follow-up.
+* the config is built here but a value is computed (it may not exist yet where the config is
+  built), or ``args=`` is a config parsed by ``HfArgumentParser``/``TrlParser`` from that class:
+  ``args=dataclasses.replace(args, max_length=..., ...)`` at the trainer, where every value exists.
+* anything else (built by a function, parsed from another class...) or a keyword the config
+  already sets: a follow-up naming where the keyword has to go. Keywords with no field any more
+  get their follow-up.
 """
 
 from __future__ import annotations
 
 import libcst as cst
+from libcst.metadata import Assignment, ScopeProvider
 
 from codemods import _lightning as lt
 from codemods._keywords import drop_items
@@ -37,6 +41,8 @@ TABLE = load_table("trl_moved_arguments")
 TRAINERS: dict[str, dict] = TABLE["trainers"]
 TRAINING_ARGUMENTS = frozenset({"transformers.TrainingArguments", "transformers.training_args.TrainingArguments"})
 _LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)
+PARSERS = frozenset({"transformers.HfArgumentParser", "transformers.hf_argparser.HfArgumentParser", "trl.TrlParser"})
+PARSE_METHODS = frozenset({"parse_args_into_dataclasses", "parse_args_and_config", "parse_json_file", "parse_yaml_file", "parse_dict"})
 
 
 def _literal(expr: cst.BaseExpression) -> bool:
@@ -62,6 +68,7 @@ class TrlMovedArguments(TableCodemod):
         self._retype: dict[cst.Call, str] = {}  # TrainingArguments call -> config class
         self._drop: dict[cst.Call, set[str]] = {}  # trainer call -> keywords that leave it
         self._new_config: dict[cst.Call, tuple[str, list]] = {}  # trainer call without args= -> (class, keywords)
+        self._replace: dict[cst.Call, tuple[cst.Arg, list]] = {}  # trainer call -> (its args= argument, keywords)
         outer, calls = self, []
 
         class Collect(cst.CSTVisitor):
@@ -103,20 +110,89 @@ class TrlMovedArguments(TableCodemod):
             self.add_needed_import("trl", short_class)
             return
         if target is None:
+            if self._parsed_as(args_arg.value, config_class):
+                return self._replace_at(call, args_arg, movable, moves)
             return self._cannot(call, movable, short_class, f"`{self.source(args_arg.value)}` is not built by a {short_class}(...) or TrainingArguments(...) call here")
         already = {a.keyword.value for a in target.args if a.keyword}
         for arg in movable:
             new = moves[arg.keyword.value]["new"]
             if new in already:
                 return self._cannot(call, movable, short_class, f"the config already sets `{new}=`")
-            if not inline and not _literal(arg.value):
-                return self._cannot(call, movable, short_class, f"`{self.source(arg.value)}` is computed, and the config is built elsewhere")
-        self._moves.setdefault(target, []).extend((moves[a.keyword.value]["new"], a.value) for a in movable)
-        self._drop[call] = {a.keyword.value for a in movable}
+        computed = not inline and not all(_literal(a.value) for a in movable)
+        if computed:
+            # The values may not exist yet where the config is built: set them where the trainer is.
+            self._replace_at(call, args_arg, movable, moves)
+        else:
+            self._moves.setdefault(target, []).extend((moves[a.keyword.value]["new"], a.value) for a in movable)
+            self._drop[call] = {a.keyword.value for a in movable}
         if self.qnames(target.func) & TRAINING_ARGUMENTS:
             self._retype[target] = short_class
             self.add_needed_import("trl", short_class)
             self.remove_unused_import_by_node(target.func)
+
+    def _replace_at(self, call: cst.Call, args_arg: cst.Arg, movable: list[cst.Arg], moves: dict) -> None:
+        self._replace[call] = (args_arg, [(moves[a.keyword.value]["new"], a.value) for a in movable])
+        self._drop[call] = {a.keyword.value for a in movable}
+        self.add_needed_import("dataclasses")
+
+    def _parsed_as(self, value: cst.BaseExpression, config_class: str) -> bool:
+        """Whether ``value`` is a name bound once, to the ``config_class`` instance an argument parser built.
+
+        ``args = HfArgumentParser(SFTConfig).parse_args_into_dataclasses()[0]``, or
+        ``script_args, training_args, model_args = TrlParser((ScriptArguments, SFTConfig, ModelConfig)).parse_args_and_config()``,
+        with the parser assigned to a name first or not.
+        """
+        if not isinstance(value, cst.Name):
+            return False
+        scope = self.get_metadata(ScopeProvider, value, None)
+        bindings = list(scope[value.value]) if scope is not None else []
+        if len(bindings) != 1 or not isinstance(bindings[0], Assignment):
+            return False
+        bound = bindings[0].node
+        for assign in self._assigns():
+            for target in assign.targets:
+                position = _position(target.target, bound)
+                if position is None:
+                    continue
+                parsed = assign.value
+                if isinstance(parsed, cst.Subscript) and position == 0 and len(parsed.slice) == 1:
+                    index = parsed.slice[0].slice
+                    if not (isinstance(index, cst.Index) and isinstance(index.value, cst.Integer)):
+                        return False
+                    position, parsed = int(index.value.value), parsed.value
+                return self._parser_class_at(parsed, position) == config_class
+        return False
+
+    def _parser_class_at(self, parsed: cst.BaseExpression, position: int) -> str | None:
+        if not (isinstance(parsed, cst.Call) and isinstance(parsed.func, cst.Attribute) and parsed.func.attr.value in PARSE_METHODS):
+            return None
+        parser = parsed.func.value
+        if isinstance(parser, cst.Name):
+            values = self.values_of(parser)
+            parser = values[0] if values and len(values) == 1 else None
+        if not (isinstance(parser, cst.Call) and self.qnames(parser.func) & PARSERS and parser.args):
+            return None
+        classes = parser.args[0].value
+        if isinstance(classes, (cst.Tuple, cst.List)):
+            elements = [e.value for e in classes.elements if not isinstance(e, cst.StarredElement)]
+            if len(elements) != len(classes.elements) or position >= len(elements):
+                return None
+            classes = elements[position]
+        elif position != 0:
+            return None
+        return next(iter(sorted(self.qnames(classes))), None)
+
+    def _assigns(self) -> list[cst.Assign]:
+        if "_assigns_cache" not in self.__dict__:
+            found: list[cst.Assign] = []
+
+            class Collect(cst.CSTVisitor):
+                def visit_Assign(self, node: cst.Assign) -> None:
+                    found.append(node)
+
+            self.module.visit(Collect())
+            self.__dict__["_assigns_cache"] = found
+        return self.__dict__["_assigns_cache"]
 
     def _cannot(self, call: cst.Call, movable: list[cst.Arg], config: str, why: str) -> None:
         names = ", ".join(f"`{a.keyword.value}=`" for a in movable)
@@ -145,6 +221,8 @@ class TrlMovedArguments(TableCodemod):
                 self.change(original_node, f"{moved} moved here from the trainer (trl moved them into the config)")
             updated_node = updated_node.with_changes(args=args)
         if original_node in self._drop:
+            if original_node in self._replace:
+                updated_node = self._replaced(original_node, updated_node)
             drop = {i for i, a in enumerate(updated_node.args) if a.keyword and a.keyword.value in self._drop[original_node]}
             args, opening = drop_items(list(updated_node.args), drop, updated_node.whitespace_before_args)
             updated_node = updated_node.with_changes(args=args, whitespace_before_args=opening)
@@ -156,3 +234,31 @@ class TrlMovedArguments(TableCodemod):
                 updated_node = updated_node.with_changes(args=lt.append_items(updated_node.args, [_kwarg("args", new)], updated_node.whitespace_before_args))
                 self.change(original_node, f"{', '.join(n + '=' for n, _ in keywords)} moved into a new args={config}(...) (trl moved them into the config)")
         return updated_node
+
+    def _replaced(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """``args=X`` -> ``args=dataclasses.replace(X, <the moved keywords>)``."""
+        args_arg, keywords = self._replace[original]
+        index = list(original.args).index(args_arg)
+        old = updated.args[index]
+        new_value = cst.Call(
+            func=cst.parse_expression("dataclasses.replace"),
+            args=[cst.Arg(old.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), *[
+                _kwarg(n, v).with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < len(keywords) - 1 else cst.MaybeSentinel.DEFAULT)
+                for i, (n, v) in enumerate(keywords)]],
+        )
+        moved = ", ".join(f"{n}=" for n, _ in keywords)
+        self.change(original, f"{moved} set on `{self.source(args_arg.value)}` with dataclasses.replace where the trainer is built (trl moved them into the config)")
+        return updated.with_changes(args=[*updated.args[:index], old.with_changes(value=new_value), *updated.args[index + 1:]])
+
+
+def _position(target: cst.BaseExpression, bound: cst.CSTNode) -> int | None:
+    """Where ``bound`` sits in an assignment target: 0 for the name itself, i in a tuple of names."""
+    if target is bound:
+        return 0
+    if isinstance(target, (cst.Tuple, cst.List)):
+        for i, element in enumerate(target.elements):
+            if isinstance(element, cst.StarredElement):
+                return None
+            if element.value is bound:
+                return i
+    return None

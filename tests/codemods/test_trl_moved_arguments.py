@@ -48,10 +48,29 @@ def test_dpo_beta_moves_and_removed_keywords_are_follow_ups():
     assert any("max_prompt_length" in f for f in follow_ups(result))
 
 
-def test_unknown_config_computed_value_or_conflict_is_a_follow_up():
+def test_a_computed_value_is_set_where_the_trainer_is_built():
+    # `n` may not exist yet where the config is built: dataclasses.replace at the trainer.
+    check_transformed(
+        C,
+        "from trl import SFTTrainer, SFTConfig\nc = SFTConfig(output_dir='o')\nSFTTrainer(m, args=c, max_seq_length=n)\n",
+        "from trl import SFTTrainer, SFTConfig\nimport dataclasses\n\nc = SFTConfig(output_dir='o')\n"
+        "SFTTrainer(m, args=dataclasses.replace(c, max_length=n))\n",
+    )
+
+
+def test_a_config_parsed_from_another_class_is_a_follow_up():
+    source = (
+        "from transformers import HfArgumentParser, TrainingArguments\nfrom trl import SFTTrainer\n"
+        "args, = HfArgumentParser(TrainingArguments).parse_args_into_dataclasses()\n"
+        "SFTTrainer(m, args=args, max_seq_length=128)\n"
+    )
+    result = check_noop(C, source)
+    assert any("SFTConfig given as args=" in f for f in follow_ups(result))
+
+
+def test_unknown_config_or_conflict_is_a_follow_up():
     for source in (
         "from trl import SFTTrainer\nSFTTrainer(m, args=parse(), max_seq_length=128)\n",
-        "from trl import SFTTrainer, SFTConfig\nc = SFTConfig(output_dir='o')\nSFTTrainer(m, args=c, max_seq_length=n)\n",
         "from trl import SFTTrainer, SFTConfig\nc = SFTConfig(max_length=64)\nSFTTrainer(m, args=c, max_seq_length=128)\n",
     ):
         result = check_noop(C, source)
