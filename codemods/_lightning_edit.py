@@ -139,7 +139,9 @@ class TrainerEdit(cst.CSTTransformer):
             if name == "accelerator":
                 value = arg.value.evaluated_value if isinstance(arg.value, cst.SimpleString) else None
                 self.trains_on_cpu = value == "cpu"
-                if value not in _PORTABLE_ACCELERATORS:
+                # A computed choice (`args.accelerator`) is listed with the placement Ray Train now
+                # makes (ScalingConfig's use_gpu); a named device Ray Train cannot place (tpu, mps) is not.
+                if value is not None and value not in _PORTABLE_ACCELERATORS:
                     self.codemod.follow_up(arg, f"`{code(arg)}` became \"auto\": Ray Train workers run on CPU or GPU")
                 if value != "auto":
                     replace[name] = '"auto"'
