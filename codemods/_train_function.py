@@ -31,9 +31,10 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
 from codemods._statements import Metadata, StatementFacts, analyse_block, root_name
 
-#: Calls that read the command line (argparse, HfArgumentParser, and friends).
+#: Calls that read the command line (argparse, HfArgumentParser, trl's TrlParser, and friends).
 ARGV_CALLS = frozenset(
-    {"parse_args", "parse_known_args", "parse_args_into_dataclasses", "parse_json_file", "parse_yaml_file"}
+    {"parse_args", "parse_known_args", "parse_args_into_dataclasses", "parse_json_file", "parse_yaml_file",
+     "parse_args_and_config"}
 )
 
 Owner = cst.Module | cst.FunctionDef | cst.If

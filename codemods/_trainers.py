@@ -203,39 +203,59 @@ class TrainerFinder:
         return [s for s in self.sites.values() if s.train_calls]
 
 
-PARSE_INTO_DATACLASSES = frozenset({"parse_args_into_dataclasses", "parse_json_file", "parse_yaml_file", "parse_dict"})
+PARSE_INTO_DATACLASSES = frozenset({
+    "parse_args_into_dataclasses", "parse_json_file", "parse_yaml_file", "parse_dict", "parse_args_and_config",
+})
+ARGUMENT_PARSERS = ("HfArgumentParser", "TrlParser")  # transformers', trl's subclass, and re-exports of them
 
 
 def training_arguments_names(codemod, module: cst.Module, is_training_arguments) -> set[str]:
-    """Names that ``HfArgumentParser`` fills with a ``TrainingArguments`` (matched by position).
+    """Names that ``HfArgumentParser`` (or trl's ``TrlParser``) fills with a ``TrainingArguments`` (matched by position).
 
     ``model_args, data_args, training_args = parser.parse_args_into_dataclasses()`` with
     ``parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))`` gives
-    ``{"training_args"}``.
+    ``{"training_args"}``; so do ``training_args = parser.parse_args_into_dataclasses()[2]`` and a
+    parser built on the same line.
     """
     parsers: dict[str, list[cst.BaseExpression]] = {}
-    unpackings: list[tuple[str, list[cst.BaseExpression]]] = []
+    unpackings: list[tuple[list[cst.BaseExpression], list[cst.BaseExpression | None]]] = []
+
+    def classes(parser: cst.Call) -> list[cst.BaseExpression]:
+        if not parser.args:
+            return []
+        first = parser.args[0].value
+        return [e.value for e in first.elements] if isinstance(first, (cst.Tuple, cst.List)) else [first]
+
+    def is_parser(node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Call) and any(q.endswith(ARGUMENT_PARSERS) for q in qualified_names(codemod, node.func))
 
     class Visit(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
             value, target = node.value, node.targets[0].target
+            index = None
+            if isinstance(value, cst.Subscript) and len(value.slice) == 1 and isinstance(target, cst.Name):
+                element = value.slice[0].slice
+                if not (isinstance(element, cst.Index) and isinstance(element.value, cst.Integer)):
+                    return
+                index, value = int(element.value.value), value.value
             if not isinstance(value, cst.Call):
                 return
             func = value.func
-            if isinstance(target, cst.Name) and any(q.endswith("HfArgumentParser") for q in qualified_names(codemod, func)):
-                if value.args:
-                    first = value.args[0].value
-                    parsers[target.value] = (
-                        [e.value for e in first.elements] if isinstance(first, (cst.Tuple, cst.List)) else [first]
-                    )
-            elif isinstance(func, cst.Attribute) and func.attr.value in PARSE_INTO_DATACLASSES and isinstance(func.value, cst.Name):
+            if isinstance(target, cst.Name) and index is None and is_parser(value):
+                parsers[target.value] = classes(value)
+            elif isinstance(func, cst.Attribute) and func.attr.value in PARSE_INTO_DATACLASSES:
                 elements = [e.value for e in target.elements] if isinstance(target, (cst.Tuple, cst.List)) else [target]
-                unpackings.append((func.value.value, elements))
+                if index is not None:
+                    elements = [None] * index + elements
+                if isinstance(func.value, cst.Name):
+                    unpackings.append((parsers.get(func.value.value, []), elements))
+                elif is_parser(func.value):
+                    unpackings.append((classes(func.value), elements))
 
     module.visit(Visit())
     found: set[str] = set()
-    for parser, targets in unpackings:
-        for cls, target in zip(parsers.get(parser, ()), targets):
+    for parsed, targets in unpackings:
+        for cls, target in zip(parsed, targets):
             if isinstance(target, cst.Name) and any(is_training_arguments(q) for q in qualified_names(codemod, cls)):
                 found.add(target.value)
     return found

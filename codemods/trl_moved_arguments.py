@@ -31,18 +31,16 @@ Where the keywords go:
 from __future__ import annotations
 
 import libcst as cst
-from libcst.metadata import Assignment, ScopeProvider
 
 from codemods import _lightning as lt
 from codemods._keywords import drop_items
 from codemods._names import TableCodemod, load_table
+from codemods._trainers import training_arguments_names
 
 TABLE = load_table("trl_moved_arguments")
 TRAINERS: dict[str, dict] = TABLE["trainers"]
 TRAINING_ARGUMENTS = frozenset({"transformers.TrainingArguments", "transformers.training_args.TrainingArguments"})
 _LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)
-PARSERS = frozenset({"transformers.HfArgumentParser", "transformers.hf_argparser.HfArgumentParser", "trl.TrlParser"})
-PARSE_METHODS = frozenset({"parse_args_into_dataclasses", "parse_args_and_config", "parse_json_file", "parse_yaml_file", "parse_dict"})
 
 
 def _literal(expr: cst.BaseExpression) -> bool:
@@ -136,63 +134,14 @@ class TrlMovedArguments(TableCodemod):
         self.add_needed_import("dataclasses")
 
     def _parsed_as(self, value: cst.BaseExpression, config_class: str) -> bool:
-        """Whether ``value`` is a name bound once, to the ``config_class`` instance an argument parser built.
+        """Whether ``value`` names what ``HfArgumentParser``/``TrlParser`` parsed from ``config_class``.
 
         ``args = HfArgumentParser(SFTConfig).parse_args_into_dataclasses()[0]``, or
-        ``script_args, training_args, model_args = TrlParser((ScriptArguments, SFTConfig, ModelConfig)).parse_args_and_config()``,
-        with the parser assigned to a name first or not.
+        ``script_args, training_args, model_args = parser.parse_args_and_config()`` with
+        ``parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))``.
         """
-        if not isinstance(value, cst.Name):
-            return False
-        scope = self.get_metadata(ScopeProvider, value, None)
-        bindings = list(scope[value.value]) if scope is not None else []
-        if len(bindings) != 1 or not isinstance(bindings[0], Assignment):
-            return False
-        bound = bindings[0].node
-        for assign in self._assigns():
-            for target in assign.targets:
-                position = _position(target.target, bound)
-                if position is None:
-                    continue
-                parsed = assign.value
-                if isinstance(parsed, cst.Subscript) and position == 0 and len(parsed.slice) == 1:
-                    index = parsed.slice[0].slice
-                    if not (isinstance(index, cst.Index) and isinstance(index.value, cst.Integer)):
-                        return False
-                    position, parsed = int(index.value.value), parsed.value
-                return self._parser_class_at(parsed, position) == config_class
-        return False
-
-    def _parser_class_at(self, parsed: cst.BaseExpression, position: int) -> str | None:
-        if not (isinstance(parsed, cst.Call) and isinstance(parsed.func, cst.Attribute) and parsed.func.attr.value in PARSE_METHODS):
-            return None
-        parser = parsed.func.value
-        if isinstance(parser, cst.Name):
-            values = self.values_of(parser)
-            parser = values[0] if values and len(values) == 1 else None
-        if not (isinstance(parser, cst.Call) and self.qnames(parser.func) & PARSERS and parser.args):
-            return None
-        classes = parser.args[0].value
-        if isinstance(classes, (cst.Tuple, cst.List)):
-            elements = [e.value for e in classes.elements if not isinstance(e, cst.StarredElement)]
-            if len(elements) != len(classes.elements) or position >= len(elements):
-                return None
-            classes = elements[position]
-        elif position != 0:
-            return None
-        return next(iter(sorted(self.qnames(classes))), None)
-
-    def _assigns(self) -> list[cst.Assign]:
-        if "_assigns_cache" not in self.__dict__:
-            found: list[cst.Assign] = []
-
-            class Collect(cst.CSTVisitor):
-                def visit_Assign(self, node: cst.Assign) -> None:
-                    found.append(node)
-
-            self.module.visit(Collect())
-            self.__dict__["_assigns_cache"] = found
-        return self.__dict__["_assigns_cache"]
+        return isinstance(value, cst.Name) and value.value in training_arguments_names(
+            self, self.module, lambda name: name == config_class)
 
     def _cannot(self, call: cst.Call, movable: list[cst.Arg], config: str, why: str) -> None:
         names = ", ".join(f"`{a.keyword.value}=`" for a in movable)
@@ -250,15 +199,3 @@ class TrlMovedArguments(TableCodemod):
         self.change(original, f"{moved} set on `{self.source(args_arg.value)}` with dataclasses.replace where the trainer is built (trl moved them into the config)")
         return updated.with_changes(args=[*updated.args[:index], old.with_changes(value=new_value), *updated.args[index + 1:]])
 
-
-def _position(target: cst.BaseExpression, bound: cst.CSTNode) -> int | None:
-    """Where ``bound`` sits in an assignment target: 0 for the name itself, i in a tuple of names."""
-    if target is bound:
-        return 0
-    if isinstance(target, (cst.Tuple, cst.List)):
-        for i, element in enumerate(target.elements):
-            if isinstance(element, cst.StarredElement):
-                return None
-            if element.value is bound:
-                return i
-    return None

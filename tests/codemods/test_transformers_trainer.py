@@ -250,3 +250,19 @@ def test_the_driver_using_a_model_trained_on_the_workers_after_fit_gets_a_follow
     assert result.status == "converted"
     follow_ups = [e for e in result.follow_ups if "uses the driver's untrained `model`" in e.message]
     assert len(follow_ups) == 1 and follow_ups[0].line == 9
+
+
+def test_arguments_parsed_on_the_driver_are_rebuilt_on_the_worker_whatever_the_parse_shape() -> None:
+    # TrainingArguments parsed on the driver carry its device set-up: each shape of parse is rebuilt.
+    for parse in (
+        "parser = HfArgumentParser(TrainingArguments)\n    args = parser.parse_args_into_dataclasses()[0]",
+        "args = HfArgumentParser((TrainingArguments,)).parse_args_into_dataclasses()[0]",
+        "_, args = TrlParser((Script, TrainingArguments)).parse_args_and_config()",
+    ):
+        source = (
+            "from transformers import HfArgumentParser, Trainer, TrainingArguments\nfrom trl import TrlParser\n\n\n"
+            f"def main():\n    {parse}\n    trainer = Trainer(model=build(), args=args, train_dataset=data())\n    trainer.train()\n\n\n"
+            'if __name__ == "__main__":\n    main()\n'
+        )
+        out = converted(source)
+        assert 'args = dataclasses.replace(config["args"])' in out, parse
