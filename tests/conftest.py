@@ -16,18 +16,11 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # In CI a skipped end-to-end test is a failure: CI installs the whole runtime stack, so a
     # skip there means something is missing. Only tests that need a GPU may skip.
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         config.stash[_STRICT] = True
-    # Under `pytest -n auto --dist loadgroup` (the README's test command) the end-to-end tests run
-    # one after another on one worker, sharing its Ray cluster, while the other workers take the
-    # rest. Two Ray runs at once on a 2-core machine would each be slower than both in turn.
-    for item in items:
-        if item.get_closest_marker("e2e") is not None:
-            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 _STRICT = pytest.StashKey[bool]()
@@ -44,3 +37,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report.outcome = "failed"
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under ``pytest -n auto`` (the README's test command) the end-to-end tests (``tests/e2e/``) are
+    one unit of work: they run one after another on one worker, sharing its Ray cluster, while the
+    other workers share the rest test by test. Two Ray runs at once on a 2-core machine would each
+    be slower than both in turn. (pytest-xdist's own ``--dist loadgroup`` cannot do this on pytest 9:
+    it renames ``item._nodeid``, which pytest 9 no longer reads.)
+    """
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class EndToEndInTurn(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/e2e" if nodeid.startswith("tests/e2e/") else nodeid
+
+    return EndToEndInTurn(config, log)
