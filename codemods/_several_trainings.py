@@ -44,6 +44,7 @@ from typing import Callable, Sequence
 import libcst as cst
 from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
+from codemods import _return_value as rv
 from codemods import _train_function as tf
 from codemods._statements import Metadata, analyse_block, root_name
 
@@ -259,6 +260,10 @@ def apply_several(
 
     functions: list[cst.BaseStatement] = []
     launches: dict[int, list[cst.BaseStatement]] = {}
+    returned = [p for p in planned if p.plan.returns_value] if index is not None else []
+    if returned:
+        # What the block returned comes back from rank 0 of the training that returns it.
+        definitions = [*definitions, *rv.helper_definitions(module)]
     for k, p in enumerate(planned, start=1):
         p.func, p.result = fresh(f"train_func_{k}"), fresh(f"result_{k}")
         before = [block[i] for i in p.copies]
@@ -274,7 +279,8 @@ def apply_several(
             before = before[:at] + [statement] + before[at:]
             extra_config.append(("checkpoint", f"{source.result}.checkpoint"))
         func_def, config_items = tf.build_function(
-            p.func, p.plan, block, options, rewrite, prologue=prologue, rebuild=rebuild, before_moved=before
+            p.func, p.plan, block, options, tf._wrapping_returns(rewrite) if p in returned else rewrite,
+            prologue=prologue, rebuild=rebuild, before_moved=before,
         )
         launch = tf._launch_statements(
             p.func, fresh(f"ray_trainer_{k}"), p.result, config_items + extra_config, options, list(run_config),
@@ -297,6 +303,10 @@ def apply_several(
         new_block.extend(launches.get(i, ()))
     if index is None:
         return module.with_changes(body=new_block)
+    if returned and not tf._ends_block(new_block[-1]):
+        new_block.append(cst.parse_statement(f"return {returned[-1].result}.return_value"))
+    for p in returned:
+        tf.report_return(codemod, p.training.trained[0])
     if new_block[0] is not block[0] and hasattr(new_block[0], "leading_lines"):
         new_block[0] = new_block[0].with_changes(leading_lines=tf._strip_lines(new_block[0].leading_lines))
     new_owner = current.with_changes(body=current.body.with_changes(body=new_block))

@@ -29,6 +29,7 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
+from codemods import _return_value as rv
 from codemods._statements import Metadata, StatementFacts, analyse_block, root_name
 
 #: Calls that read the command line (argparse, HfArgumentParser, trl's TrlParser, and friends).
@@ -296,11 +297,7 @@ def plan(
     # model `config` of their own).
     taken = reads | binds | set(config_names)
     param = next(p for p in ("config", "loop_config", "ray_train_config") if p not in taken)
-    returns_value = any(
-        isinstance(statements[i], cst.SimpleStatementLine)
-        and any(isinstance(s, cst.Return) and s.value is not None for s in statements[i].body)
-        for i in moved
-    )
+    returns_value = bool(rv.returns([statements[i] for i in moved]))
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
     return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided)
 
@@ -482,6 +479,11 @@ def apply(
     owner: Owner = module if the_plan.owner_index is None else module.body[the_plan.owner_index]
     statements = block_of(owner)
     moved = set(the_plan.moved)
+    returns = the_plan.returns_value and not isinstance(owner, cst.Module)
+    if returns:
+        # The callers get what the training returned, from rank 0, through result.return_value.
+        rewrite = _wrapping_returns(rewrite)
+        definitions = [*definitions, *rv.helper_definitions(module)]
     func_def, config_items = build_function(func, the_plan, statements, options, rewrite, prologue=prologue, rebuild=rebuild)
     launch = _launch_statements(
         func, ray_trainer, result, [*config_items, *extra_config], options, list(run_config), options.workers(intended_workers),
@@ -491,6 +493,8 @@ def apply(
     kept = [i for i in range(len(statements)) if i not in moved]
     last = max(moved)
     new_block = [statements[i] for i in kept if i < last] + launch + [statements[i] for i in kept if i > last]
+    if returns and not _ends_block(new_block[-1]):
+        new_block.append(cst.parse_statement(f"return {result}.return_value"))
     if new_block[0] is launch[0]:  # no blank line right after `def ...:` or `if ...:`
         new_block[0] = launch[0].with_changes(leading_lines=_strip_lines(launch[0].leading_lines))
     launch_imports(codemod, options, run_config)
@@ -513,6 +517,20 @@ def apply(
         else:
             new_body.append(stmt)
     return module.with_changes(body=new_body)
+
+
+def _wrapping_returns(rewrite: Rewrite) -> Rewrite:
+    return lambda i, stmt: [rv.wrap_returns(s) for s in rewrite(i, stmt)]
+
+
+def _ends_block(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[-1], (cst.Return, cst.Raise))
+
+
+def report_return(codemod, node: cst.CSTNode) -> None:
+    """The change entry for a training whose return value now comes back through the launch."""
+    codemod.change(node, f"the training code's return value now comes back from rank 0 as result.return_value, through "
+                         f"{rv.HELPER}(): tensors as numpy arrays; models, and objects that cannot be pickled, as None")
 
 
 def launch_imports(codemod, options, run_config: Sequence[str] = ()) -> None:

@@ -133,7 +133,7 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
         if the_plan.config_names:
             self.change(site.call, f"parsed on the driver and handed to the workers through train_loop_config: {', '.join(the_plan.config_names)}")
         if the_plan.returns_value:
-            self.follow_up(site.call, "the training code returned a value; it now runs on the workers, so callers get None (use result.metrics instead)")
+            tf.report_return(self, site.call)
         if workers:
             given = f"ScalingConfig(num_workers={self.options.num_workers}) (--num-workers)" if self.options.num_workers else f"ScalingConfig(num_workers={workers})"
             self.change(site.call, f"the script asked for {workers} processes; {given}")

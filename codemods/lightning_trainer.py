@@ -163,7 +163,7 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             names = ", ".join(the_plan.config_names)
             self.change(site.train_call, f"parsed on the driver and handed to the workers through train_loop_config: {names}")
         if the_plan.returns_value:
-            self.follow_up(site.train_call, "the training code returned a value; it now runs on the workers, so callers get None (use result.metrics instead)")
+            tf.report_return(self, site.train_call)
         workers = self.options.workers(edit.workers)
         if edit.placement:
             asked = (

@@ -582,7 +582,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         if the_plan.config_names:
             self.change(call, f"parsed on the driver and handed to the workers through train_loop_config: {', '.join(the_plan.config_names)}")
         if the_plan.returns_value:
-            self.follow_up(call, "the training code returned a value; it now runs on the workers, so callers get None (use result.metrics instead)")
+            tf.report_return(self, call)
         self._report_loop(call, models, model_at, loop, metrics)
         self._report_text(rewriter, text)
         self._report_edits()

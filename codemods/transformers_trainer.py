@@ -202,7 +202,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             names = ", ".join(the_plan.config_names)
             self.change(site.train_call, f"parsed on the driver and handed to the workers through train_loop_config: {names}")
         if the_plan.returns_value:
-            self.follow_up(site.train_call, "the training code returned a value; it now runs on the workers, so callers get None (use result.metrics instead)")
+            tf.report_return(self, site.train_call)
         if self.options.storage_path is not None:
             self.follow_up(site.train_call, "relative paths (output_dir, data files) now resolve in each worker's directory; make them absolute or use the storage path")
 

@@ -72,9 +72,11 @@ def test_hydra_apps_compose_on_the_driver(tmp_path: Path, run_converted) -> None
 
     import torch
 
+    # lightning-hydra-template's shape: the @hydra.main function calls a decorated train(cfg) that
+    # builds the Trainer and returns its metrics (tensors) and objects; main unpacks them.
     script = convert(SAMPLES / "hydra" / "lightning_app.py", tmp_path)
     text = script.read_text()
-    assert "@hydra.main" in text and "OmegaConf.to_container(cfg, resolve=True)" in text
+    assert "@hydra.main" in text and "return result.return_value" in text
     shutil.copytree(SAMPLES / "hydra" / "conf", tmp_path / "conf")
     summary = run_converted(script, "trainer.max_epochs=2", "model.lr=0.1")
     assert summary["fit_calls"] == 1 and summary["error"] is None
@@ -83,12 +85,16 @@ def test_hydra_apps_compose_on_the_driver(tmp_path: Path, run_converted) -> None
     assert "val_loss" in summary["metrics"]
     checkpoint = Path(summary["checkpoint"]) / "checkpoint.ckpt"
     assert torch.load(checkpoint, map_location="cpu", weights_only=False)["hyper_parameters"]["lr"] == 0.1
+    # rank 0's metrics came back to main() through result.return_value, .item() still works on them:
+    # the value main wrote is the val_loss rank 0 reported.
+    written = float((tmp_path / "optimized_metric.txt").read_text())
+    assert written == pytest.approx(summary["metrics"]["val_loss"], rel=1e-5)
 
     # The Transformers app: trainer._target_ is transformers.Trainer, its TrainingArguments are trainer.args.
     script = convert(SAMPLES / "hydra" / "transformers_app.py", tmp_path,
                      expected_follow_ups=("the TrainingArguments are not built here",))
     text = script.read_text()
-    assert "@hydra.main" in text and "trainer.add_callback(SyncedRayTrainReportCallback())" in text
+    assert "@hydra.main" in text and "OmegaConf.to_container(cfg, resolve=True)" in text and "trainer.add_callback(SyncedRayTrainReportCallback())" in text
     summary = run_converted(script, "trainer.args.num_train_epochs=2")
     assert summary["fit_calls"] == 1 and summary["error"] is None
     # The override, composed on the driver, reached the TrainingArguments instantiated on the workers.
