@@ -61,7 +61,9 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from codemods import _torch_loop as tl
+from codemods import _helper_metrics as hm
 from codemods import _train_function as tf
+from codemods._helper_metrics import METRIC
 from codemods._statements import Metadata, root_name
 from codemods._trainers import is_library_trainer, launches_ray_trainer, qualified_names
 from migrator.codemod import MigrationCodemod
@@ -73,7 +75,6 @@ SPAWNERS = {
 }  # launcher -> whether it passes the process index first
 OTHER_FRAMEWORKS = ("lightning", "pytorch_lightning", "accelerate.Accelerator", "accelerate.accelerator.Accelerator")
 RANK_NAMES = {"rank", "local_rank", "gpu", "gpu_id", "device_id", "local_gpu", "world_rank"}
-METRIC = re.compile(r"loss|acc|metric|score|f1|ppl|perplexity|error|mse|mae|auc|precision|recall|correct")
 RANK_GUARD = re.compile(r"rank|is_main|main_process|master")
 SAVE_COMMENT = "# Every worker reports; rank 0 wrote the file and hands it to Ray Train as a checkpoint."
 
@@ -179,7 +180,10 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         helpers = tl.reachable_functions(tree, moved, {owner.name.value} if isinstance(owner, cst.FunctionDef) else set())
         edited = self._rewrite_helpers(tree, helpers, models, samplers)
         loop = self._epoch_loop(moved, trainers)
-        metrics = self._metrics(loop) if loop is not None else None
+        # Helpers the epoch loop calls that compute a metric and only print it now return it.
+        helper_metrics = hm.find(tree, loop, _names_in(moved)) if loop is not None else []
+        edited = hm.returning(edited, helper_metrics)
+        metrics = self._metrics(loop, [h.var for h in helper_metrics]) if loop is not None else None
         worker = self._worker_rewriter(models, samplers, set())
 
         def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
@@ -188,6 +192,8 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             new = original.visit(worker)
             if isinstance(new, cst.RemovalSentinel):
                 return []
+            if original is loop and helper_metrics:
+                new = hm.assigned(new, helper_metrics)
             out = self._block_edits(original, new, loop, metrics, after_loop=loop is not None and i >= block.index(loop))
             if i == model_at:
                 out.append(_prepare(models[0]))
@@ -202,6 +208,8 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         result = result.visit(rewriter)
         self._imports()
         self._report(call, owner, the_plan, models, model_at, loop, metrics, rewriter, text)
+        for h in helper_metrics:
+            self.change(loop, f"{h.function}() computed `{h.metric}` and returned nothing: it now returns it, and the epoch loop keeps it as `{h.var}` and reports it")
         return result
 
     def _is_optimizer(self, call: cst.Call) -> bool:
@@ -275,8 +283,11 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         training = [s for s in loops if self._trains(s, trainers)]
         return training[0] if len(training) == 1 else None
 
-    def _metrics(self, loop: cst.For) -> tuple[str, bool, str]:
-        """The dict each epoch reports, whether it holds more than the epoch number, and what one pass is called."""
+    def _metrics(self, loop: cst.For, kept: list[str] = ()) -> tuple[str, bool, str]:
+        """The dict each epoch reports, whether it holds more than the epoch number, and what one pass is called.
+
+        ``kept`` are the names the loop now assigns helpers' metrics to (``_helper_metrics``).
+        """
         # The loop's own name for what it counts (`epoch`, or `step` in a loop over steps).
         counter = loop.target.value if isinstance(loop.target, cst.Name) else None
         # `for _ in range(n)` names nothing: each pass is still an epoch.
@@ -301,6 +312,10 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                         seen.append(n.value)
                         # float(): a loss tensor still holds its graph; Ray gets the number.
                         items.append(f'"{n.value}": float({n.value})')
+        for name in kept:
+            if name not in seen:
+                seen.append(name)
+                items.append(f'"{name}": float({name})')
         return "{" + ", ".join(items) + "}", bool(seen), kind
 
     def _block_edits(self, original, stmt, loop, metrics, after_loop: bool) -> list[cst.BaseStatement]:
@@ -651,6 +666,18 @@ def _rewritten(function: cst.FunctionDef, worker: tl.WorkerRewriter, models: lis
         if i == model_at:
             body.append(_prepare(models[0]))
     return function.with_changes(body=function.body.with_changes(body=body or [cst.SimpleStatementLine([cst.Pass()])]))
+
+
+def _names_in(statements) -> set[str]:
+    names: set[str] = set()
+
+    class Names(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+    for stmt in statements:
+        stmt.visit(Names())
+    return names
 
 
 def _assigns(stmt: cst.BaseStatement, name: str) -> bool:

@@ -198,3 +198,63 @@ class Runner:
 """
     result = check_noop(PytorchLoopToTorchTrainer, source)
     assert any("not converted: the training runs inside" in n for n in follow_ups(result))
+
+
+HELPERS = """
+import torch
+from torch.utils.data import DataLoader
+
+
+def train_epoch(model, loader, optimizer):
+    for x, y in loader:
+        loss = (model(x) - y).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+
+
+def evaluate(model, loader):
+    val_loss = 0.0
+    correct = 0
+    for x, y in loader:
+        val_loss += (model(x) - y).pow(2).sum().item()
+    val_loss /= len(loader.dataset)
+    print(val_loss, correct)
+
+
+def evaluate_with_return(model, loader):
+    mse = 0.0
+    if not loader:
+        return
+    print(mse)
+
+
+def main():
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(dataset, batch_size=8)
+    val_loss = None
+    for epoch in range(3):
+        train_epoch(model, loader, optimizer)
+        evaluate(model, loader)
+        evaluate_with_return(model, loader)
+"""
+
+
+def test_a_helper_that_prints_its_metric_returns_it_and_the_epoch_loop_reports_it() -> None:
+    result = run(PytorchLoopToTorchTrainer, HELPERS)
+    out = result.text("output")
+    tree = ast.parse(out)
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    # The loss is bound at the helper's top level, so always bound at its end; it wins over `correct`.
+    assert ast.unparse(functions["evaluate"].body[-1]) == "return val_loss"
+    # A loss bound only inside a loop may be unbound at the end: left alone. A helper with a
+    # `return` of its own is left alone too.
+    assert not isinstance(functions["train_epoch"].body[-1], ast.Return)
+    assert sum(isinstance(n, ast.Return) for n in ast.walk(functions["evaluate_with_return"])) == 1
+    loop = ast.unparse(functions["train_func"])
+    # `val_loss` is a name the moved code binds already: the loop keeps the metric under another.
+    assert "evaluate_val_loss = evaluate(model, loader)" in loop
+    assert 'ray.train.report({"epoch": epoch, "evaluate_val_loss": float(evaluate_val_loss)})'.replace('"', "'") in loop
+    assert "evaluate_with_return(model, loader)" in loop and "train_epoch(model, loader, optimizer)" in loop
+    assert not any("no per-epoch metric" in f for f in follow_ups(result))
+    assert any("evaluate() computed `val_loss`" in e.message for e in result.changes)
