@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from codemods._return_value import returns
+
 #: Names that look like a metric worth reporting; the loss first when a helper binds several.
 METRIC = re.compile(r"loss|acc|metric|score|f1|ppl|perplexity|error|mse|mae|auc|precision|recall|correct")
 
@@ -58,24 +60,6 @@ def _top_level_names(function: cst.FunctionDef) -> list[str]:
     return names
 
 
-def _has_return(function: cst.FunctionDef) -> bool:
-    class Any_(cst.CSTVisitor):
-        found = False
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is function
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-        def visit_Return(self, node: cst.Return) -> None:
-            self.found = True
-
-    seen = Any_()
-    function.visit(seen)
-    return seen.found
-
-
 def find(module: cst.Module, loop: cst.For, taken: set[str]) -> list[HelperMetric]:
     """The helpers ``loop`` calls as bare statements that can hand back a metric; ``taken`` are names not to bind."""
     functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
@@ -83,7 +67,7 @@ def find(module: cst.Module, loop: cst.For, taken: set[str]) -> list[HelperMetri
     for stmt in loop.body.body:
         name = _bare_call(stmt)
         function = functions.get(name) if name else None
-        if function is None or function.asynchronous or _has_return(function) or any(h.function == name for h in found):
+        if function is None or function.asynchronous or returns(function.body.body, with_value=False) or any(h.function == name for h in found):
             continue
         params = {p.name.value for p in (*function.params.params, *function.params.kwonly_params, *function.params.posonly_params)}
         metrics = [n for n in _top_level_names(function) if METRIC.search(n.lower()) and n not in params]

@@ -52,9 +52,10 @@ def {HELPER}(value):
 
 
 class _Returns(cst.CSTVisitor):
-    """``return <value>`` statements of the block itself, not of functions or classes inside it."""
+    """``return`` statements of the block itself, not of functions or classes inside it."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_value: bool) -> None:
+        self.with_value = with_value
         self.found: list[cst.Return] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -67,12 +68,14 @@ class _Returns(cst.CSTVisitor):
         return False
 
     def visit_Return(self, node: cst.Return) -> None:
-        if node.value is not None:
+        if node.value is not None or not self.with_value:
             self.found.append(node)
 
 
-def returns(statements: Sequence[cst.BaseStatement]) -> list[cst.Return]:
-    finder = _Returns()
+def returns(statements: Sequence[cst.BaseStatement], *, with_value: bool = True) -> list[cst.Return]:
+    """The ``return`` statements of ``statements`` (a function's body, a block), not of functions
+    nested in them; with ``with_value=False`` the bare ``return`` too."""
+    finder = _Returns(with_value)
     for stmt in statements:
         stmt.visit(finder)
     return finder.found

@@ -436,14 +436,16 @@ def unique_name(module: cst.Module, preferred: str) -> str:
     return f"{preferred}_{n}"
 
 
-def _all_names(module: cst.Module) -> set[str]:
+def _all_names(*nodes: cst.CSTNode) -> set[str]:
+    """Every name ``nodes`` (a module, statements) bind or read."""
     names: set[str] = set()
 
     class Collect(cst.CSTVisitor):
         def visit_Name(self, node: cst.Name) -> None:
             names.add(node.value)
 
-    module.visit(Collect())
+    for node in nodes:
+        node.visit(Collect())
     return names
 
 

@@ -60,8 +60,8 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
-from codemods import _torch_loop as tl
 from codemods import _helper_metrics as hm
+from codemods import _torch_loop as tl
 from codemods import _train_function as tf
 from codemods._helper_metrics import METRIC
 from codemods._statements import Metadata, root_name
@@ -181,7 +181,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         edited = self._rewrite_helpers(tree, helpers, models, samplers)
         loop = self._epoch_loop(moved, trainers)
         # Helpers the epoch loop calls that compute a metric and only print it now return it.
-        helper_metrics = hm.find(tree, loop, _names_in(moved)) if loop is not None else []
+        helper_metrics = hm.find(tree, loop, tf._all_names(*moved)) if loop is not None else []
         edited = hm.returning(edited, helper_metrics)
         metrics = self._metrics(loop, [h.var for h in helper_metrics]) if loop is not None else None
         worker = self._worker_rewriter(models, samplers, set())
@@ -666,18 +666,6 @@ def _rewritten(function: cst.FunctionDef, worker: tl.WorkerRewriter, models: lis
         if i == model_at:
             body.append(_prepare(models[0]))
     return function.with_changes(body=function.body.with_changes(body=body or [cst.SimpleStatementLine([cst.Pass()])]))
-
-
-def _names_in(statements) -> set[str]:
-    names: set[str] = set()
-
-    class Names(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            names.add(node.value)
-
-    for stmt in statements:
-        stmt.visit(Names())
-    return names
 
 
 def _assigns(stmt: cst.BaseStatement, name: str) -> bool:

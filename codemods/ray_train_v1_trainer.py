@@ -46,6 +46,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, ScopeProvider
 
 from codemods._module_code import defines, insert_functions
+from codemods._return_value import returns
 from codemods._names import TableCodemod
 
 TRAINERS = frozenset({"ray.train.Trainer", "ray.train.trainer.Trainer"})
@@ -264,21 +265,7 @@ class RayTrainV1Trainer(TableCodemod):
         found = list(scope[function.value]) if scope is not None else []
         if len(found) != 1 or not isinstance(found[0].node, cst.FunctionDef):
             return
-        returns = []
-
-        class Returns(cst.CSTVisitor):
-            def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-                return node is found[0].node  # not into nested functions
-
-            def visit_Lambda(self, node: cst.Lambda) -> bool:
-                return False
-
-            def visit_Return(self, node: cst.Return) -> None:
-                if node.value is not None:
-                    returns.append(node)
-
-        found[0].node.visit(Returns())
-        for node in returns:
+        for node in returns(found[0].node.body.body):
             self._replace[node] = _return_without_tensors
             self._helper = True
             self.change(node, f"`return {self.source(node.value)}` -> `return without_tensors(...)`: Train V2 hands rank 0's "
