@@ -36,6 +36,39 @@ STRATEGY_STRINGS: dict[str, tuple[str, str]] = {
     "deepspeed_stage_3": ("RayDeepSpeedStrategy", "stage=3"),
     "deepspeed_stage_3_offload": ("RayDeepSpeedStrategy", "stage=3, offload_optimizer=True, offload_parameters=True"),
 }
+#: The function a converted script calls on a ``strategy=`` it only knows at run time (a config
+#: value, a command-line flag): the same table, applied when the value is known.
+STRATEGY_HELPER = "ray_strategy"
+
+
+def strategy_helper_source() -> str:
+    """``def ray_strategy(strategy)``: a strategy name to Ray's strategy, generated from ``STRATEGY_STRINGS``."""
+    entries = "".join(
+        f'        "{name}": ({ray}, dict({args})),\n' for name, (ray, args) in STRATEGY_STRINGS.items()
+    )
+    return (
+        f"def {STRATEGY_HELPER}(strategy):\n"
+        '    """Ray\'s strategy for a Trainer strategy= known only at run time (config, command line):\n'
+        "    prepare_trainer takes only Ray's strategies, and each Ray worker is one process.\"\"\"\n"
+        "    from ray.train.lightning import RayDDPStrategy, RayDeepSpeedStrategy, RayFSDPStrategy\n"
+        "\n"
+        "    if strategy is None:\n"
+        "        return RayDDPStrategy()\n"
+        "    if isinstance(strategy, (RayDDPStrategy, RayFSDPStrategy, RayDeepSpeedStrategy)):\n"
+        "        return strategy\n"
+        "    named = {\n"
+        f"{entries}"
+        "    }\n"
+        "    if isinstance(strategy, str) and strategy in named:\n"
+        "        ray, kwargs = named[strategy]\n"
+        "        return ray(**kwargs)\n"
+        "    raise ValueError(\n"
+        '        f"strategy={strategy!r} has no Ray Train equivalent (Ray runs one process per worker): "\n'
+        '        "use RayDDPStrategy(), RayFSDPStrategy() or RayDeepSpeedStrategy()"\n'
+        "    )\n"
+    )
+
+
 #: Lightning strategy classes with a Ray subclass that takes the same arguments.
 STRATEGY_CLASSES = {"DDPStrategy": "RayDDPStrategy", "FSDPStrategy": "RayFSDPStrategy", "DeepSpeedStrategy": "RayDeepSpeedStrategy"}
 RAY_STRATEGIES = frozenset(STRATEGY_CLASSES.values())

@@ -43,6 +43,7 @@ class TrainerEdit(cst.CSTTransformer):
         self.workers: int | None = None
         self.used_ddp = False
         self.trains_on_cpu = False
+        self.runtime_strategy = False  # strategy= is mapped by the script's ray_strategy() helper
 
     def _names(self, node: cst.CSTNode) -> set[str]:
         return qualified_names(self.codemod, node)
@@ -183,8 +184,11 @@ class TrainerEdit(cst.CSTTransformer):
         if isinstance(value, cst.Name) and any(isinstance(v, cst.Call) and (
                 self._lightning_class(v.func, "strategies") in lt.STRATEGY_CLASSES or self._is_ray(v.func)) for v in _assigned(original, value.value, self)):
             return None
-        self.codemod.follow_up(arg, "make sure this strategy is RayDDPStrategy, RayFSDPStrategy or RayDeepSpeedStrategy (or a subclass): prepare_trainer rejects any other")
-        return None
+        # Known only at run time (`getConfig()['strategy']`, `args.strategy`): the script maps it
+        # itself, with the same table, and refuses a strategy with no Ray equivalent by name.
+        self.runtime_strategy = True
+        self.codemod.change(arg, f"strategy={cst.Module([]).code_for_node(value)} is known only at run time: {lt.STRATEGY_HELPER}() turns its name into Ray's strategy (\"ddp\" -> RayDDPStrategy(), \"fsdp\" -> RayFSDPStrategy()...) and stops with the name of one Ray has no equivalent for")
+        return cst.Call(func=cst.Name(lt.STRATEGY_HELPER), args=[cst.Arg(updated.value)])
 
     def _is_ray(self, func: cst.BaseExpression) -> bool:
         return any(q.startswith("ray.train.lightning.") for q in self._names(func))

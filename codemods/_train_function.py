@@ -246,10 +246,12 @@ def plan(
     moved: set[int] = {i for i in range(first_work, max(seeds) + 1) if movable(i) and not definition(i)}
     bound = set().union(*(facts[i].binds for i in moved))
     # Work after the training that uses anything that moved goes with it (evaluate, save_model...).
+    # What such work changes in place follows it too (`plt.plot(...)` then `plt.show()`): the
+    # state it changed lives on the workers.
     for j in range(max(seeds) + 1, window.stop):
         if movable(j) and (facts[j].reads | facts[j].mutates) & bound:
             moved.add(j)
-            bound |= facts[j].binds
+            bound |= facts[j].binds | facts[j].mutates
     # Statements between moved ones move too, or they would run out of order.
     for j in range(first_work, max(moved) + 1):
         if movable(j) and not definition(j) and j not in moved:

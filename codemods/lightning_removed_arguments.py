@@ -79,6 +79,7 @@ SPECIAL: dict[str, dict] = TABLE["special"]["trainer"]
 FLAGS: list[dict] = TABLE["special"]["flags"]
 HOOKS: dict[str, dict] = TABLE["hooks"]
 METHODS: dict[str, dict[str, dict]] = TABLE["methods"]
+ATTRIBUTES: dict[str, dict] = TABLE["attributes"]
 ACCEPTED = frozenset(TABLE["accepted"]["trainer"])
 HELPER = "add_trainer_arguments"
 BAR = "progress_bar_refresh_rate"
@@ -109,6 +110,7 @@ class LightningRemovedArguments(KeywordCodemod):
         self._fits: dict[cst.Call, cst.BaseExpression] = {}  # fit call -> ckpt_path value
         self._resumes: set[cst.Arg] = set()  # resume_from_checkpoint= args that move to a fit
         self._helper_needed = False
+        self._module_classes: list[cst.ClassDef] = []  # the LightningModules being visited
         self._plan_resumes(node)
 
     # -- what is a Trainer -------------------------------------------------------------------
@@ -368,14 +370,47 @@ class LightningRemovedArguments(KeywordCodemod):
             self.__dict__["_add_cache"] = bool(found)
         return self.__dict__["_add_cache"]
 
+    # -- trainer.<attribute> ----------------------------------------------------------------------
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+        name = original_node.attr.value
+        if name not in ATTRIBUTES or not self._reads_trainer(original_node.value):
+            return updated_node
+        entry = ATTRIBUTES[name]
+        if "rename" not in entry:
+            self.follow_up(original_node, f"`Trainer.{name}` was removed in Lightning {entry['version']} (AttributeError): {entry['follow_up']}")
+            return updated_node
+        self.change(original_node, f"`.{name}` -> `.{entry['rename']}` (`Trainer.{name}` was removed in Lightning {entry['version']})")
+        renamed = cst.parse_expression(f"x.{entry['rename']}")
+        path = []
+        while isinstance(renamed, cst.Attribute):
+            path.append(renamed.attr.value)
+            renamed = renamed.value
+        result: cst.BaseExpression = updated_node.value
+        for part in reversed(path):
+            result = cst.Attribute(value=result, attr=cst.Name(part))
+        return result.with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
+
+    def _reads_trainer(self, expr: cst.BaseExpression) -> bool:
+        """A Trainer of this file, or ``self.trainer`` in a LightningModule of this file."""
+        if self._trainer_instance(expr):
+            return True
+        return (isinstance(expr, cst.Attribute) and expr.attr.value == "trainer" and isinstance(expr.value, cst.Name)
+                and expr.value.value == "self" and bool(self._module_classes))
+
     # -- LightningModule hooks -------------------------------------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not any(self.qnames(b.value) & self.local_subclasses(MODULES) for b in node.bases) and node.name.value not in self.local_subclasses(MODULES):
             return
+        self._module_classes.append(node)
         for stmt in node.body.body:
             if isinstance(stmt, cst.FunctionDef) and stmt.name.value in HOOKS:
                 hook = HOOKS[stmt.name.value]
                 self.follow_up(stmt, f"`{node.name.value}.{stmt.name.value}` was removed in Lightning {hook['version']} (fit raises NotImplementedError): {hook['follow_up']}")
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
+        if self._module_classes and self._module_classes[-1] is original_node:
+            self._module_classes.pop()
+        return updated_node
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         if not self._helper_needed or defines(updated_node, HELPER):

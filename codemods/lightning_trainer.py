@@ -52,6 +52,7 @@ from codemods._lightning_cli import cli_calls, convert_cli
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._lightning_edit import TrainerEdit, checkpoint_config, hand_made_trainers
+from codemods._module_code import defines, insert_functions
 from codemods._trainers import TrainerFinder, launches_ray_trainer
 from migrator.codemod import MigrationCodemod
 
@@ -118,7 +119,7 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             intended_workers=edit.workers, prologue=prologue, extra_config=extra_config,
         )
         self._report(site, planned, edit)
-        return result
+        return _with_strategy_helper(result, edit)
 
     def _convert_several(self, tree: cst.Module, found: TrainerFinder, trained) -> cst.Module | None:
         """One train function and launch per fit, in order; a later one loads an earlier model's checkpoint."""
@@ -144,7 +145,7 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             if p.continues_from is not None:
                 source = planned[p.continues_from]
                 self.change(p.training.trained[0], f"continues from {source.func}: {source.result}.checkpoint is handed over through train_loop_config and loaded into `{source.training.model}`")
-        return result
+        return _with_strategy_helper(result, edit)
 
     def _ray_imports(self, tree: cst.Module, edit: TrainerEdit) -> str | None:
         for name in ("RayDDPStrategy", "RayLightningEnvironment", "RayTrainReportCallback", "prepare_trainer"):
@@ -202,6 +203,13 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             self.follow_up(where, "this script imports pytorch_lightning, but Ray's Lightning integration binds to lightning.pytorch whenever the `lightning` package is installed: run it where only `pytorch-lightning` is installed, or convert without --lightning-package pytorch_lightning")
         elif len(packages) > 1:
             self.follow_up(where, "this script imports both lightning and pytorch_lightning, but Ray's Lightning integration binds to one of them: convert with --lightning-package to use one")
+
+
+def _with_strategy_helper(module: cst.Module, edit: TrainerEdit) -> cst.Module:
+    """``module`` with ``ray_strategy()`` defined, where a strategy= known only at run time calls it."""
+    if not edit.runtime_strategy or defines(module, lt.STRATEGY_HELPER):
+        return module
+    return insert_functions(module, [lt.strategy_helper_source()])
 
 
 def _rewrite(block, fits: dict) -> tf.Rewrite:

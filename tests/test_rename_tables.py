@@ -247,6 +247,16 @@ def test_lightning_renamed_keywords_are_accepted_under_the_new_name(lightning):
             assert entry["rename"] in params, (method, entry["rename"])
 
 
+def test_lightning_removed_trainer_attributes_are_gone_and_renames_read(lightning):
+    import operator
+
+    trainer = _trainer(lightning, accelerator="cpu", devices=1)
+    for old, entry in load_table("lightning_removed_arguments")["attributes"].items():
+        assert not hasattr(trainer, old), f"Lightning {lightning.__version__} still has Trainer.{old}"
+        if "rename" in entry:
+            operator.attrgetter(entry["rename"])(trainer)  # raises AttributeError if the path is wrong
+
+
 def test_lightning_moved_imports_are_gone_and_their_homes_import(lightning):
     import importlib
 

@@ -67,7 +67,7 @@ def test_strategies_map_to_their_ray_subclass(strategy: str, expected: str) -> N
         assert f"import DDPStrategy, FSDPStrategy" not in out
 
 
-@pytest.mark.parametrize("strategy", ['"single_device"', '"xla"', "my_strategy"])
+@pytest.mark.parametrize("strategy", ['"single_device"', '"xla"'])
 def test_strategies_without_ray_equivalent_are_follow_ups(strategy: str) -> None:
     result = convert(
         f"""
@@ -79,6 +79,50 @@ def test_strategies_without_ray_equivalent_are_follow_ups(strategy: str) -> None
     assert result.status == "converted"
     assert f"strategy={strategy}" in result.text("output")
     assert any("strategy" in e.message for e in result.follow_ups)
+
+
+@pytest.mark.parametrize("strategy", ["my_strategy", 'cfg["strategy"]', "args.strategy", "getConfig()['strategy']"])
+def test_strategy_known_only_at_run_time_is_mapped_by_the_script(strategy: str) -> None:
+    """A strategy from a config or the command line: the script maps it when it runs, with the
+    codemod's own table (ray_strategy(), written once into the file)."""
+    result = convert(
+        f"""
+        import lightning.pytorch as pl
+
+        def main(cfg, args, my_strategy):
+            trainer = pl.Trainer(strategy={strategy})
+            trainer.fit(model)
+        """
+    )
+    out = result.text("output")
+    assert f"strategy=ray_strategy({strategy})" in out
+    assert out.count("def ray_strategy(strategy):") == 1
+    assert not result.follow_ups
+    assert any("known only at run time" in e.message for e in result.changes)
+
+
+def test_ray_strategy_helper_maps_names_like_the_codemod() -> None:
+    pytest.importorskip("ray.train.lightning")
+    from ray.train.lightning import RayDDPStrategy, RayFSDPStrategy
+
+    from codemods._lightning import STRATEGY_STRINGS, strategy_helper_source
+
+    namespace: dict = {}
+    exec(strategy_helper_source(), namespace)
+    ray_strategy = namespace["ray_strategy"]
+    for name, (ray, args) in STRATEGY_STRINGS.items():
+        if ray == "RayDeepSpeedStrategy":
+            continue  # needs deepspeed installed to construct
+        made = ray_strategy(name)
+        assert type(made).__name__ == ray, name
+        if "find_unused_parameters=True" in args:
+            assert made._ddp_kwargs["find_unused_parameters"] is True
+    assert isinstance(ray_strategy(None), RayDDPStrategy)
+    mine = RayFSDPStrategy()
+    assert ray_strategy(mine) is mine
+    for unknown in ("dp", "single_device", object()):
+        with pytest.raises(ValueError, match="has no Ray Train equivalent"):
+            ray_strategy(unknown)
 
 
 def test_strategy_built_elsewhere_is_renamed_where_it_is_built() -> None:

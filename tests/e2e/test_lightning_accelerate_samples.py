@@ -61,6 +61,21 @@ def test_lightning_sample_reports_and_checkpoints(name: str, tmp_path: Path, run
     assert_checkpoint(summary["checkpoint"])
 
 
+def test_config_driven_module_level_script_trains_and_reloads(tmp_path: Path, run_converted) -> None:
+    """jdonley/Speech-Dereverberation's shape: the strategy comes from a config (ray_strategy() maps
+    it on the workers), and the work after fit that reads the Trainer (test the best checkpoint,
+    reload it from the removed ``tested_ckpt_path``, plot) moves to the workers with the training."""
+    script = convert(SAMPLES / "lightning" / "config_module_level.py", tmp_path)
+    text = script.read_text()
+    assert 'strategy=ray_strategy(get_config()["strategy"])' in text and "trainer.ckpt_path" in text
+    summary = run_converted(script)
+    assert {"val_loss", "epoch"} <= set(summary["metrics"])
+    assert_checkpoint(summary["checkpoint"])
+    prediction = json.loads((tmp_path / "prediction.json").read_text())
+    assert set(prediction) == {"prediction", "target"}
+    assert (tmp_path / "prediction.png").is_file()
+
+
 def test_pytorch_lightning_sample_trains_where_both_packages_are_installed(tmp_path: Path, run_converted) -> None:
     """The README's environment: `lightning` and `pytorch_lightning` both importable, neither hidden.
     Ray binds to lightning.pytorch here, and so do the converted script's imports."""
