@@ -4,6 +4,11 @@
   ``output_dir`` on every worker, but only the main process writes it and the Trainer has no
   barrier in between: another worker can copy (and Ray then store) a half-written checkpoint.
   Seen here: a stored checkpoint whose ``config.json`` was cut short, two workers sharing a folder.
+* It also makes the Trainer save after every evaluation, and at each epoch's end when the
+  Trainer neither saves nor evaluates: ``RayTrainReportCallback`` reports only in ``on_save``
+  (RAY-FACTS.md), so ``save_strategy="no"`` or a schedule other than the evaluation's would keep
+  metrics from Ray. Done at run time, it holds for arguments from a command line or a config
+  file, which no codemod can read.
 * The CPU prologue: without a GPU, the Trainer's Accelerate backend runs each worker alone
   (world size 1, all the data, no gradient sync) unless ``ACCELERATE_USE_CPU`` is set. Checked
   at run time, so the same file runs unchanged on GPU workers.
@@ -26,6 +31,17 @@ _CLASS = '''class {name}({base}):
         if torch.distributed.is_initialized():
             torch.distributed.barrier()
         return super().on_save(args, state, control, **kwargs)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        # Ray hears of metrics only when the Trainer saves: save after every evaluation.
+        control.should_save = True
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        # A Trainer that neither saves nor evaluates would report nothing: save each epoch.
+        if args.save_strategy == "no" and args.eval_strategy == "no":
+            control.should_save = True
+        return control
 '''
 
 CPU_COMMENT = "# Without a GPU, the Trainer trains distributed only when told to use the CPU."

@@ -4,7 +4,8 @@
 Ray gets nothing, and when evaluation and saving run on different schedules the last
 evaluation's metrics never reach ``result.metrics``. Ray's guide adds ``save_strategy="epoch"``
 beside ``eval_strategy="epoch"``; this does the same for every ``TrainingArguments`` call whose
-values are literals, and leaves a follow-up where they are not.
+values are literals, so the code says what runs. Where they are not, the report callback every
+converted script carries (``_hf_reporting``) aligns the schedule at run time, and the report says so.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from libcst.metadata import QualifiedNameProvider
 from codemods._trainers import qualified_names
 
 NO_REPORT = "RayTrainReportCallback reports metrics and checkpoints only when the Trainer saves"
+#: Where the schedule cannot be fixed in the code, the report callback fixes it when it runs (_hf_reporting).
+AT_RUN_TIME = f"{NO_REPORT}, so the converted script's report callback makes it save after every evaluation (and at each epoch's end when it neither saves nor evaluates)"
 
 
 def is_training_arguments(name: str) -> bool:
@@ -73,14 +76,14 @@ class SaveStrategyFixer(cst.CSTTransformer):
             return updated_node
         self.seen += 1
         if any(a.star == "**" for a in original_node.args):
-            self.codemod.follow_up(original_node, f"check that save_strategy is not 'no' in the unpacked arguments: {NO_REPORT}")
+            self.codemod.change(original_node, f"save_strategy may be in the unpacked arguments: {AT_RUN_TIME}")
             return updated_node
         save_arg = _kwarg(updated_node, "save_strategy")
         eval_arg = _kwarg(updated_node, "eval_strategy", "evaluation_strategy")
         save, evaluate = _literal(save_arg), _literal(eval_arg)
         scheduled = evaluate if evaluate in ("epoch", "steps") else None
         if save == "?" or evaluate == "?":
-            self.codemod.follow_up(original_node, f"save_strategy and eval_strategy are computed: make sure the Trainer saves whenever it evaluates; {NO_REPORT}")
+            self.codemod.change(original_node, f"save_strategy and eval_strategy are computed: {AT_RUN_TIME}")
             return updated_node
         if save == "no":
             target = scheduled or "epoch"
@@ -94,7 +97,7 @@ class SaveStrategyFixer(cst.CSTTransformer):
             updated_node = _with_kwarg_after(updated_node, _kwarg(updated_node, "eval_strategy", "evaluation_strategy"), "save_strategy", scheduled)
             return self._align_steps(original_node, updated_node, scheduled)
         if save is not None and scheduled is not None and save != scheduled:
-            self.codemod.follow_up(original_node, f'the Trainer evaluates per "{scheduled}" but saves per "{save}": the last evaluation never reaches Ray ({NO_REPORT})')
+            self.codemod.change(original_node, f'the Trainer evaluates per "{scheduled}" but saves per "{save}": {AT_RUN_TIME}')
         return updated_node
 
     def _align_steps(self, original: cst.Call, call: cst.Call, strategy: str) -> cst.Call:
@@ -105,5 +108,5 @@ class SaveStrategyFixer(cst.CSTTransformer):
             return call
         if isinstance(eval_steps.value, cst.Integer):
             return _with_kwarg_after(call, eval_steps, "save_steps", eval_steps.value.value)
-        self.codemod.follow_up(original, "set save_steps equal to eval_steps so every evaluation is reported to Ray")
+        self.codemod.change(original, f"save_steps is not set beside a computed eval_steps: {AT_RUN_TIME}")
         return call

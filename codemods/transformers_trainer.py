@@ -47,7 +47,7 @@ from codemods import _several_trainings as several
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
-from codemods._save_strategy import NO_REPORT, SaveStrategyFixer, is_training_arguments
+from codemods._save_strategy import AT_RUN_TIME, SaveStrategyFixer, is_training_arguments
 from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
 
@@ -114,7 +114,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             return [stmt, *callback_lines] if i in direct else [stmt]
 
         if not _saves_visibly(tree, self):
-            self.follow_up(site.statement, f"the TrainingArguments are not built here (command line or config file?): make sure save_strategy is not 'no' and matches eval_strategy; {NO_REPORT}")
+            self.change(site.statement, f"the TrainingArguments are not built here (command line or config file): {AT_RUN_TIME}")
         rebuild = {
             name: "dataclasses.replace({})"
             for name in training_arguments_names(self, tree, is_training_arguments)

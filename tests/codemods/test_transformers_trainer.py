@@ -138,7 +138,7 @@ def test_expected_output_is_a_fixed_point_even_with_odd_names() -> None:
     assert convert_text(out).status == "unchanged"
 
 
-def test_save_strategy_follow_up_when_schedules_differ() -> None:
+def test_schedules_that_differ_are_aligned_at_run_time() -> None:
     result = convert(
         """
         from transformers import Trainer, TrainingArguments
@@ -147,7 +147,9 @@ def test_save_strategy_follow_up_when_schedules_differ() -> None:
         trainer.train()
         """
     )
-    assert any("evaluates per \"epoch\" but saves per \"steps\"" in e.message for e in result.follow_ups)
+    assert any("evaluates per \"epoch\" but saves per \"steps\"" in e.message for e in result.changes)
+    assert not result.follow_ups
+    assert "control.should_save = True" in result.text("output")  # the report callback aligns them
 
 
 def test_training_in_one_function_built_in_another_is_a_follow_up() -> None:

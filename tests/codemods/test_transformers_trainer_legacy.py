@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from codemods._hf_reporting import _CLASS
+
 from codemods.transformers_trainer_legacy import TransformersTrainerLegacy as T
 from tests.codemods.legacy_helpers import check_noop, check_transformed, convert, messages
 
@@ -16,16 +18,9 @@ def init(train_dataset, eval_dataset, **config):
     return Trainer(args=args, train_dataset=train_dataset, eval_dataset=eval_dataset)
 '''
 
-GENERATED = '''\
-class SyncedRayTrainReportCallback(RayTrainReportCallback):
-    """RayTrainReportCallback that reports once the main process has written the checkpoint."""
-
-    def on_save(self, args, state, control, **kwargs):
-        # Every worker copies the newest checkpoint to report it; only the main process writes it.
-        if torch.distributed.is_initialized():
-            torch.distributed.barrier()
-        return super().on_save(args, state, control, **kwargs)
-
+# The report callback class, as codemods/_hf_reporting writes it (its behaviour is tested in
+# test_hf_reporting.py), then the train function.
+GENERATED = _CLASS.format(name="SyncedRayTrainReportCallback", base="RayTrainReportCallback") + '''
 
 def train_func():
     # Without a GPU, the Trainer trains distributed only when told to use the CPU.
@@ -172,7 +167,7 @@ def main(train_func):
 '''
     output = convert(T, before).text("output")
     assert '''
-            return super().on_save(args, state, control, **kwargs)
+            return control
 
     def train_func_2():
         # Without a GPU, the Trainer trains distributed only when told to use the CPU.
