@@ -58,6 +58,10 @@ What is rewritten, and why that way:
   get their 2.x keywords.
 * Any other keyword Lightning 2.x's Trainer does not take (the table lists what it accepts) gets a
   follow-up: ``Trainer(...)`` would raise TypeError, and no such argument may pass in silence.
+* Trainer attributes 1.5-2.0 removed, read on a Trainer of this file or on ``self.trainer`` in a
+  LightningModule: renamed where there is a one-to-one replacement (``tested_ckpt_path`` ->
+  ``ckpt_path``, ``num_gpus`` -> ``num_devices``, ``root_gpu`` -> ``strategy.root_device.index``...),
+  a follow-up otherwise (``use_amp``, ``weights_save_path``...). From the table's ``attributes``.
 * ``training_epoch_end`` / ``validation_epoch_end`` / ``test_epoch_end`` in a ``LightningModule``:
   a follow-up with the exact replacement (the outputs now have to be kept by the module itself).
 """
