@@ -45,7 +45,7 @@ def list_codemods() -> None:
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of what would change and write nothing.")
 @click.option("--check", is_flag=True, help="Write nothing; exit with 1 if any file would change.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
-              help="Write a report of changes and follow-ups: JSON for .json, Markdown for .md, a side-by-side review page for .html, text otherwise (repeatable).")
+              help="Write a report of changes and follow-ups: JSON for .json, Markdown for .md, a side-by-side review page for .html, text otherwise; - for text on standard output (repeatable).")
 @click.option("--num-workers", type=click.IntRange(min=1), default=None,
               help="Number of Ray Train workers in the generated ScalingConfig. "
                    "Default: the count the script itself asks for where it can be read (Lightning's devices and num_nodes), else 2.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+import sys
 from pathlib import Path
 
 from migrator.results import FileResult
@@ -62,6 +63,12 @@ class Report:
             text = self.to_html()
         else:
             text = self.to_text()
+        if not text.endswith("\n"):
+            text += "\n"
+        if str(path) == "-":  # `--report -`: the text report on standard output, as tools do
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
         path.write_text(text, encoding="utf-8")
 
     def to_json(self) -> str:

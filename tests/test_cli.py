@@ -152,6 +152,14 @@ def test_only_and_skip(tmp_path: Path) -> None:
     assert only.exit_code == 1
 
 
+def test_report_dash_is_standard_output(project: Path) -> None:
+    result = run("convert", "--check", str(project / "train.py"), "--report", "-", cwd=project)
+    assert result.exit_code == 1
+    assert not (project / "-").exists()
+    assert f"{project / 'train.py'}: converted" in result.stdout
+    assert "[transformers_trainer]" in result.stdout and result.stdout.endswith("\n")
+
+
 @pytest.mark.parametrize("suffix", [".json", ".md", ".txt"])
 def test_report_formats(project: Path, suffix: str) -> None:
     (project / "two.py").write_text(
