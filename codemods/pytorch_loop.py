@@ -474,10 +474,17 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             classes = [n for n in self._reached(tree, target) if isinstance(n, cst.ClassDef)]
             wrapped = self._ddp_targets([local[n] for n in helpers] + classes)
             helper_worker = self._worker_rewriter([*models, "model", *wrapped], samplers | self._sampler_names(classes), ranks)
+            method_metrics: list[hm.MethodMetric] = []
+            looping_class = None
             if loop is None:
                 # The epochs are counted in a helper or a method (`Trainer.train`): report there.
                 loop = self._nested_epoch_loop([local[n] for n in helpers] + classes)
-                metrics = self._metrics(loop) if loop is not None else None
+                # Methods that compute the loss and only use it (the tutorial's `_run_batch`) hand it back.
+                looping_class = next((c for c in classes if loop is not None and hm.holds(c, loop)), None)
+                if looping_class is not None:
+                    looping = next(f for f in looping_class.body.body if isinstance(f, cst.FunctionDef) and hm.holds(f, loop))
+                    method_metrics = hm.find_in_class(looping_class, loop, tf._all_names(looping))
+                metrics = self._metrics(loop, [m.var for m in method_metrics]) if loop is not None else None
                 if loop is not None:
                     report = cst.parse_statement(f"ray.train.report({metrics[0]})").with_changes(leading_lines=[
                         cst.EmptyLine(comment=cst.Comment(f"# Report this {metrics[2]}'s metrics to Ray Train (every worker)."))])
@@ -499,6 +506,12 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                     rewritten[name] = local[name].visit(helper_worker)
             for cls in classes:
                 rewritten[cls.name.value] = cls.visit(helper_worker)
+                if cls is looping_class:
+                    rewritten[cls.name.value] = hm.methods_returning(rewritten[cls.name.value], method_metrics)
+            for m in method_metrics:
+                how = (f"{m.chain[1]}() computed `{m.metric}` and returned nothing: it now returns it, {m.chain[0]}() returns its last batch's"
+                       if len(m.chain) == 2 else f"{m.chain[0]}() computed `{m.metric}` and returned nothing: it now returns it")
+                self.change(loop, f"{how}, and the epoch loop keeps it as `{m.var}` and reports it")
             self._report_loop(call, models, model_at, loop, metrics)
         else:
             source = self._imported_from(fn)

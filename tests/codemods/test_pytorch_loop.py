@@ -258,3 +258,82 @@ def test_a_helper_that_prints_its_metric_returns_it_and_the_epoch_loop_reports_i
     assert "evaluate_with_return(model, loader)" in loop and "train_epoch(model, loader, optimizer)" in loop
     assert not any("no per-epoch metric" in f for f in follow_ups(result))
     assert any("evaluate() computed `val_loss`" in e.message for e in result.changes)
+
+
+TRAINER_CLASS = """
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+class Trainer:
+    def __init__(self, model, train_data, val_data, optimizer):
+        self.model = DDP(model)
+        self.train_data = train_data
+        self.val_data = val_data
+        self.optimizer = optimizer
+
+    def _run_batch(self, source, targets):
+        self.optimizer.zero_grad()
+        loss = F.cross_entropy(self.model(source), targets)
+        loss.backward()
+        self.optimizer.step()
+
+    def _run_epoch(self, epoch):
+        for source, targets in self.train_data:
+            self._run_batch(source, targets)
+
+    def _validate(self):
+        val_acc = 0.0
+        for source, targets in self.val_data:
+            val_acc += (self.model(source).argmax(1) == targets).float().mean()
+        val_acc = val_acc / len(self.val_data)
+
+    def _log(self, epoch):
+        print(epoch)
+        return epoch
+
+    def _history(self):
+        losses = [0.5, 0.25]  # collections: float() would fail on them in the report
+        metrics = {"loss": 0.25}
+        print(losses, metrics)
+
+    def train(self, max_epochs):
+        loss = None  # a name of the loop's own: the epoch's loss is kept under another
+        for epoch in range(max_epochs):
+            self._run_epoch(epoch)
+            self._validate()
+            self._log(epoch)
+            self._history()
+
+
+def main(epochs):
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    Trainer(model, train_loader, val_loader, optimizer).train(epochs)
+
+
+if __name__ == "__main__":
+    main(3)
+"""
+
+
+def test_trainer_class_methods_hand_their_metrics_to_the_epoch_loop() -> None:
+    """The DDP tutorial series' Trainer: the loss two calls down, a metric one call down."""
+    result = run(PytorchLoopToTorchTrainer, TRAINER_CLASS)
+    tree = ast.parse(result.text("output"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
+    methods = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef)}
+    assert ast.unparse(methods["_run_batch"].body[-1]) == "return loss"
+    assert ast.unparse(methods["_run_epoch"].body[-1]) == "return loss"
+    assert "loss = self._run_batch(source, targets)" in ast.unparse(methods["_run_epoch"])
+    assert ast.unparse(methods["_validate"].body[-1]) == "return val_acc"
+    # A method that returns something already is left alone, and so is its call.
+    assert sum(isinstance(n, ast.Return) for n in ast.walk(methods["_log"])) == 1
+    train = ast.unparse(methods["train"])
+    assert "run_epoch_loss = self._run_epoch(epoch)" in train and "val_acc = self._validate()" in train
+    assert "self._log(epoch)" in train and "= self._log(epoch)" not in train
+    assert "= self._history()" not in train and not isinstance(methods["_history"].body[-1], ast.Return)
+    assert "ray.train.report({'epoch': epoch, 'run_epoch_loss': float(run_epoch_loss), 'val_acc': float(val_acc)})" in train
+    assert not any("no per-epoch metric" in f for f in follow_ups(result))
+    assert any("_run_batch() computed `loss`" in e.message for e in result.changes)

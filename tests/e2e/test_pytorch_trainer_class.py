@@ -3,6 +3,7 @@ torchrun) converted and validated on 2 CPU workers.
 
 ``fixtures/samples/pytorch/trainer_class_torchrun.py`` keeps its training in class methods, so the
 conversion launches the main guard's ``main(...)`` call on every worker and rewrites the class. It
+reports the loss ``_run_batch`` computes (handed up through ``_run_epoch``: ``_helper_metrics``). It
 also saves a ``snapshot.pt`` it resumes from: validate must give each run the working directory as
 it found it, or the converted run resumes from the original's snapshot and its losses differ.
 """
