@@ -30,7 +30,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
 from codemods import _return_value as rv
-from codemods._statements import Metadata, StatementFacts, analyse_block, root_name
+from codemods._statements import Metadata, StatementFacts, analyse_block
 
 #: Calls that read the command line (argparse, HfArgumentParser, trl's TrlParser, and friends).
 ARGV_CALLS = frozenset(

@@ -83,7 +83,7 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
         )
         if planned is None:
             return tree
-        owner, block, the_plan = planned.owner, planned.block, planned.plan
+        block, the_plan = planned.block, planned.plan
         report_distributed_setup(self, tree)
 
         launch = acc.LaunchText()

@@ -64,7 +64,7 @@ from codemods import _helper_metrics as hm
 from codemods import _torch_loop as tl
 from codemods import _train_function as tf
 from codemods._helper_metrics import METRIC
-from codemods._statements import Metadata, root_name
+from codemods._statements import Metadata
 from codemods._trainers import is_library_trainer, launches_ray_trainer, qualified_names
 from migrator.codemod import MigrationCodemod
 
