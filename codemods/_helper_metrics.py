@@ -24,6 +24,7 @@ import libcst as cst
 import libcst.matchers as matchers
 
 from codemods._return_value import returns
+from codemods._train_function import _all_names
 
 #: Names that look like a metric worth reporting; the loss first when a helper binds several.
 METRIC = re.compile(r"loss|acc|metric|score|f1|ppl|perplexity|error|mse|mae|auc|precision|recall|correct")
@@ -90,12 +91,9 @@ def find(module: cst.Module, loop: cst.For, taken: set[str]) -> list[HelperMetri
     for stmt in loop.body.body:
         name = _bare_call(stmt)
         function = functions.get(name) if name else None
-        if function is None or function.asynchronous or returns(function.body.body, with_value=False) or any(h.function == name for h in found):
+        metric = _metric_of(function) if function is not None and not any(h.function == name for h in found) else None
+        if metric is None:
             continue
-        metrics = _metric_names(function)
-        if not metrics:
-            continue
-        metric = metrics[0]
         var = metric if metric not in taken else f"{name}_{metric}"
         if var in taken:
             continue
@@ -174,10 +172,6 @@ def _metric_of(function: cst.FunctionDef) -> str | None:
     return next(iter(_metric_names(function)), None)
 
 
-def _names_in(node: cst.CSTNode) -> set[str]:
-    return {n.value for n in matchers.findall(node, matchers.Name())}
-
-
 def holds(outer: cst.CSTNode, loop: cst.For) -> bool:
     """Whether ``loop`` is inside ``outer``."""
     return any(f is loop for f in matchers.findall(outer, matchers.For()))
@@ -198,7 +192,7 @@ def find_in_class(cls: cst.ClassDef, loop: cst.For, taken: set[str]) -> list[Met
             for inner in (s for s in outer.body.body if isinstance(s, cst.For) and isinstance(s.body, cst.IndentedBlock)):
                 called = [n for n in map(_self_call, inner.body.body) if n in methods and n != name]
                 deeper = [(n, _metric_of(methods[n])) for n in called]
-                deeper = [(n, m) for n, m in deeper if m is not None and m not in _names_in(outer)]
+                deeper = [(n, m) for n, m in deeper if m is not None and m not in _all_names(outer)]
                 if len(deeper) == 1:
                     chain, metric = (name, deeper[0][0]), deeper[0][1]
                     break
