@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from migrator.runtime import privacy
+from migrator.runtime import local_runs, privacy
 
 
 def free_port() -> int:
@@ -50,7 +50,9 @@ class LocalCluster:
         self._temp_dir: str | None = None
         self.address: str | None = None
         self.dashboard_url: str | None = None
-        self.auth_env: dict[str, str] = {}
+        #: What a driver attaching to this cluster adds to its environment: the auth token,
+        #: loopback, and Ray Train's settings for local runs (``local_runs``).
+        self.driver_env: dict[str, str] = {}
 
     def ensure_started(self) -> str:
         if self.address is None:
@@ -90,7 +92,7 @@ class LocalCluster:
         command += ["--include-dashboard=true", "--dashboard-host", "127.0.0.1"] if self.dashboard else ["--include-dashboard=false"]
         # Some of Ray's servers listen on every interface whatever the options say: token
         # authentication stays on (migrator.runtime.privacy). A driver attaching needs the token:
-        # ``auth_env`` is what to add to its environment.
+        # ``driver_env`` is what to add to its environment.
         env = dict(privacy.private_env({**os.environ, **self.env}))
         # Ray turns a node address of 127.0.0.1 into the machine's own address (and the dashboard
         # agent then listens on every interface) unless it runs a local-only cluster, as on
@@ -98,7 +100,8 @@ class LocalCluster:
         env.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         # A driver attaching needs the same setting, or it turns the 127.0.0.1 it was given into the
         # machine's address, where nothing of this cluster listens.
-        self.auth_env = {k: env[k] for k in (*privacy.AUTH_VARS, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") if k in env}
+        self.driver_env = {k: env[k] for k in (*privacy.AUTH_VARS, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") if k in env}
+        self.driver_env.update(local_runs.local_run_env(env))
         # The Jobs API runs `python` from the head's PATH: make it this interpreter.
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         # A new session: every Ray process started from here carries its id, which is how stop() finds them.
@@ -129,7 +132,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             try:
                 request = urllib.request.Request(f"{self.dashboard_url}/api/version")
-                token = self.auth_env.get("RAY_AUTH_TOKEN")
+                token = self.driver_env.get("RAY_AUTH_TOKEN")
                 if token:  # token authentication is on: the dashboard answers only with it
                     request.add_header("Authorization", f"Bearer {token}")
                 with urllib.request.urlopen(request, timeout=5) as response:

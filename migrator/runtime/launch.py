@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from migrator.runtime import events as ev
-from migrator.runtime import instrument, preflight
+from migrator.runtime import instrument, local_runs, preflight
 
 
 @dataclass(frozen=True)
@@ -474,8 +474,10 @@ def run_script(
         summary.error = f"LightningPackageMismatch: {mismatch}"
         return summary
     driver = None
-    if harness.local_cluster and "ray" not in sys.modules:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if harness.local_cluster:
+        local_runs.apply_here()  # a cluster of this machine alone: Ray Train's local settings
+        if "ray" not in sys.modules:
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     if harness.instrumented:
         settings: dict[str, Any] = {
             "seed": harness.seed, "max_steps": harness.max_steps, "framework": summary.framework,

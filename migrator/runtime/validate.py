@@ -369,7 +369,7 @@ def run_validation(settings: Settings) -> Report:
                     report.add(group, name, FAIL if name.startswith("converted") else SKIP, reason)
                 return report
         address = settings.address or cluster.address
-        env = runner.child_env(address, extra=cluster.auth_env if cluster is not None else None, pythonpath=pythonpath)
+        env = runner.child_env(address, extra=cluster.driver_env if cluster is not None else None, pythonpath=pythonpath)
         common = runner.RunOptions(use_gpu=use_gpu, storage_path=storage, max_steps=settings.max_steps,
                                    seed=settings.seed, standins=settings.standins, pickle_warn_mb=settings.pickle_warn_mb)
         one_flags = runner.RunOptions(**{**asdict(common), "num_workers": 1, "same_sampler": True}).launch_flags()

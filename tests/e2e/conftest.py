@@ -74,7 +74,7 @@ def run_converted(ray_cluster: LocalRayCluster, tmp_path: Path) -> Callable[...,
         env = {
             **os.environ,
             "RAY_ADDRESS": address,
-            **ray_cluster.auth_env,  # the cluster keeps token authentication on (runtime/privacy.py)
+            **ray_cluster.driver_env,  # the cluster keeps token authentication on (runtime/privacy.py)
             "HOME": str(home),  # keeps ~/ray_results, ~/.cache and the like out of the real home
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }

@@ -56,7 +56,7 @@ def ray_address(ray_cluster) -> str:
 @pytest.fixture(scope="module")
 def ray_cluster_auth(ray_cluster) -> dict[str, str]:
     """Its token: the cluster keeps token authentication on (``migrator/runtime/privacy.py``)."""
-    return dict(ray_cluster.auth_env)
+    return dict(ray_cluster.driver_env)
 
 
 @pytest.mark.parametrize(("sample", "lightning_package", "framework"), CASES)
@@ -119,7 +119,7 @@ def test_legacy_lightning_trainer_validates_on_the_emulation(ray_cluster, tmp_pa
     script = tmp_path / "lightning_trainer.py"
     script.write_bytes((SAMPLES / script.name).read_bytes())
     report, done = validate_json(str(script), "--cpu", "--num-workers", "2", "--max-steps", "4", "--address",
-                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
+                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     checks = verdicts(report)
     assert checks["original runs"] == "pass" and checks["loss agreement (1 worker)"] == "pass"

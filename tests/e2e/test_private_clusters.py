@@ -69,7 +69,7 @@ def test_head_nodes_stay_private(dashboard: bool) -> None:
     cluster = LocalCluster(num_cpus=1, num_gpus=0, dashboard=dashboard)
     try:
         cluster.start()
-        assert cluster.auth_env.get("RAY_AUTH_MODE") == "token" and cluster.auth_env.get("RAY_AUTH_TOKEN")
+        assert cluster.driver_env.get("RAY_AUTH_MODE") == "token" and cluster.driver_env.get("RAY_AUTH_TOKEN")
         time.sleep(3)  # the dashboard agent and the client server come up after `ray start` returns
         sockets = _listening(_session(cluster._sid))
         print(sockets)

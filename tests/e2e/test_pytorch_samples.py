@@ -94,7 +94,7 @@ def test_validate_passes_with_loss_agreement(name: str, ray_cluster, tmp_path: P
     script = tmp_path / f"{name}.py"
     script.write_bytes((SAMPLES / f"{name}.py").read_bytes())
     report, done = validate_json(str(script), "--max-steps", "8", "--address", ray_cluster.ensure_started(), cwd=tmp_path,
-                                 auth=ray_cluster.auth_env)
+                                 auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     agreement = report["figures"]["loss_agreement"]
     assert agreement["original_steps"] == agreement["converted_steps"] == 8
@@ -113,7 +113,7 @@ def test_validate_compares_an_mp_spawn_original_on_as_many_workers(original: Pat
     script = tmp_path / original.name
     script.write_bytes(original.read_bytes())
     report, done = validate_json(str(script), "--max-steps", "4", "--num-workers", "2",
-                                 "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
+                                 "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     checks = verdicts(report)
     assert checks["loss agreement (2 workers)"] == "pass"

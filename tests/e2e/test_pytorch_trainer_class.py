@@ -26,7 +26,7 @@ def test_trainer_class_script_validates_with_loss_agreement(ray_cluster, tmp_pat
     shutil.copy(SAMPLE, script)
     # One epoch of 16 steps on one worker (512 rows, batches of 32), 8 on each of two.
     report, done = validate_json(str(script), "--max-steps", "16", "--address", ray_cluster.ensure_started(),
-                                 "--", "1", "1", cwd=tmp_path, auth=ray_cluster.auth_env)
+                                 "--", "1", "1", cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     checks = verdicts(report)
     assert checks["conversion"] == "pass" and checks["finishes on 2 workers"] == "pass"

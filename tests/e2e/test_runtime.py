@@ -94,7 +94,7 @@ def test_run_transformers_sample_on_its_own_local_cluster(tmp_path: Path) -> Non
 def test_run_lightning_on_an_existing_cluster(ray_cluster, tmp_path: Path) -> None:
     data, done = run_json("run", str(DATA / "lightning_regression_converted.py"), "--address",
                           ray_cluster.ensure_started(), "--cpu", "--num-workers", "2", "--max-steps", "5",
-                          "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.auth_env)
+                          "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_ok(data, done)
     assert data["mode"] == "address" and data["world_size"] == 2
     assert data["steps"] == 5, data["losses"]
@@ -104,7 +104,7 @@ def test_run_lightning_on_an_existing_cluster(ray_cluster, tmp_path: Path) -> No
 def test_run_accelerate_on_one_worker_is_capped(ray_cluster, tmp_path: Path) -> None:
     data, done = run_json("run", str(DATA / "accelerate_regression_converted.py"), "--address",
                           ray_cluster.ensure_started(), "--cpu", "--num-workers", "1", "--max-steps", "7",
-                          "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.auth_env)
+                          "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_ok(data, done)
     assert data["world_size"] == 1
     # 14 batches an epoch, 3 epochs: the cap stops the training loader, the epochs still report.
@@ -114,7 +114,7 @@ def test_run_accelerate_on_one_worker_is_capped(ray_cluster, tmp_path: Path) -> 
 
 def test_run_converted_legacy_ray_script(ray_cluster, tmp_path: Path) -> None:
     data, done = run_json("run", str(DATA / "legacy_accelerate_trainer_converted.py"), "--address",
-                          ray_cluster.ensure_started(), "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.auth_env)
+                          ray_cluster.ensure_started(), "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_ok(data, done)
     assert data["world_size"] == 2 and data["steps"] > 0
     assert (Path(data["checkpoint"]) / "model.pt").is_file()
@@ -129,7 +129,7 @@ def test_run_as_a_ray_job(ray_cluster, tmp_path: Path) -> None:
     script.write_bytes((DATA / "accelerate_regression_converted.py").read_bytes())
     data, done = run_json("run", str(script), "--address", ray_cluster.ensure_jobs_url(), "--cpu",
                           "--num-workers", "2", "--max-steps", "4", "--storage-path", str(tmp_path / "results"),
-                          cwd=tmp_path, auth=ray_cluster.auth_env)
+                          cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_ok(data, done)
     assert data["mode"] == "job" and data["job_id"]
     assert data["world_size"] == 2 and data["steps"] == 4
@@ -139,7 +139,7 @@ def test_run_as_a_ray_job(ray_cluster, tmp_path: Path) -> None:
 
 def test_run_failure_shows_the_worker_error(ray_cluster, tmp_path: Path) -> None:
     done = migrate("run", str(DATA / "broken_driver_name_converted.py"), "--address", ray_cluster.ensure_started(),
-                   "--cpu", "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.auth_env)
+                   "--cpu", "--storage-path", str(tmp_path / "results"), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert done.returncode == 1
     err = done.stderr
     assert "migrate run: FAILED" in err
@@ -192,7 +192,7 @@ def test_validate_converts_and_passes(sample: str, ray_cluster, tmp_path: Path) 
     """The project's own samples, converted by the codemods here and now."""
     script = tmp_path / Path(sample).name
     script.write_bytes((ROOT / "fixtures" / "samples" / sample).read_bytes())
-    report, done = validate_json(str(script), "--max-steps", "8", "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
+    report, done = validate_json(str(script), "--max-steps", "8", "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     assert report["figures"]["loss_agreement"]["max_difference"] <= 1e-4
     checks = verdicts(report)
@@ -203,7 +203,7 @@ def test_validate_converts_and_passes(sample: str, ray_cluster, tmp_path: Path) 
 def test_validate_legacy_ray_script_runs_on_the_emulation(ray_cluster, tmp_path: Path) -> None:
     report, done = validate_json(str(DATA / "legacy_accelerate_trainer.py"), "--converted",
                                  str(DATA / "legacy_accelerate_trainer_converted.py"), "--address",
-                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
+                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     checks = {c["name"]: c for c in report["checks"]}
     # AccelerateTrainer is gone from this Ray: the original runs on migrate's one-worker emulation,
@@ -231,7 +231,7 @@ def test_validate_fails_on_a_name_only_the_driver_defines(tmp_path: Path) -> Non
 def test_validate_fails_when_the_losses_differ(ray_cluster, tmp_path: Path) -> None:
     report, done = validate_json(str(DATA / "accelerate_regression.py"), "--converted",
                                  str(DATA / "accelerate_regression_lossdiff_converted.py"), "--max-steps", "6",
-                                 "--num-workers", "1", "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.auth_env)
+                                 "--num-workers", "1", "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert done.returncode == 1 and not report["ok"]
     checks = {c["name"]: c for c in report["checks"]}
     agreement = checks["loss agreement (1 worker)"]

@@ -33,7 +33,7 @@ def validate(sample: str, ray_cluster, tmp_path: Path, *script_args: str):
     shutil.copy(SAMPLES / sample, script)
     extra = ("--", *script_args) if script_args else ()
     return validate_json(str(script), *FLAGS, "--address", ray_cluster.ensure_started(), *extra, cwd=tmp_path,
-                         auth=ray_cluster.auth_env)
+                         auth=ray_cluster.driver_env)
 
 
 def assert_validated(report: dict, done) -> None:

@@ -36,7 +36,7 @@ def test_tuner_wrapped_retired_trainer_tunes(ray_cluster, tmp_path: Path) -> Non
     home = tmp_path / "home"
     home.mkdir()
     env = dict(os.environ, HOME=str(home), PYTHONUNBUFFERED="1", RAY_ADDRESS=ray_cluster.ensure_started())
-    env.update(ray_cluster.auth_env)  # the cluster keeps token authentication on (runtime/privacy.py)
+    env.update(ray_cluster.driver_env)  # the cluster keeps token authentication on (runtime/privacy.py)
     env.pop("RAY_TRAIN_V2_ENABLED", None)  # what users get: the default, V2
     started = time.monotonic()
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
