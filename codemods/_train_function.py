@@ -103,6 +103,77 @@ def owner_of(node: cst.CSTNode, module: cst.Module, parents, *, through_nested: 
     return module
 
 
+def enclosing_method(node: cst.CSTNode, module: cst.Module, parents) -> tuple[cst.ClassDef, cst.FunctionDef] | None:
+    """The method of a module-level class that ``node`` sits in (at any depth), or None."""
+    current = node
+    while current is not module:
+        parent = parents[current]
+        if isinstance(parent, cst.FunctionDef) and isinstance(parents[parent], cst.IndentedBlock):
+            holder = parents[parents[parent]]
+            if isinstance(holder, cst.ClassDef) and parents[holder] is module:
+                return holder, parent
+        current = parent
+    return None
+
+
+def method_call_site(node: cst.CSTNode, module: cst.Module, parents) -> tuple[cst.Call, list[cst.BaseStatement]] | None:
+    """A training inside a method of a class of this module (``MRCTrainer.train()`` that builds and
+    trains a Trainer): the one call of that method outside the class, on an instance built beside it
+    (``MRCTrainer(args).train()``, or ``t = MRCTrainer(args)`` then ``t.train()`` in one block), and
+    the statement that builds the instance. Moving those two moves the whole training, the way a
+    call of a top-level function that trains does. None when there is no such single call.
+    """
+    found = enclosing_method(node, module, parents)
+    if found is None:
+        return None
+    cls, method = found
+    calls = []
+    for call in _calls_named(module, method.name.value):
+        if enclosing_method(call, module, parents) is not None:
+            continue  # called from a method (`self.train()`): the call of that one would be the site
+        target = call.func.value
+        if isinstance(target, cst.Call) and isinstance(target.func, cst.Name) and target.func.value == cls.name.value:
+            calls.append((call, []))
+        elif isinstance(target, cst.Name):
+            try:
+                block = block_of(owner_of(call, module, parents))
+            except Unsupported:
+                continue
+            at = statement_index(block, call, parents)
+            built = [s for s in block[:at] if _builds(s, target.value, cls.name.value)]
+            if built:
+                calls.append((call, built[-1:]))
+    return calls[0] if len(calls) == 1 else None
+
+
+def report_method_call_site(codemod, site, call: cst.Call, module: cst.Module, parents) -> None:
+    cls, method = enclosing_method(site.train_call, module, parents)
+    codemod.change(call, f"`{site.var}` is built and trained in {cls.name.value}.{method.name.value}(): "
+                   "this call, with what it needs, runs on every worker")
+
+
+def _calls_named(module: cst.Module, attr: str) -> list[cst.Call]:
+    found: list[cst.Call] = []
+
+    class Visit(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value == attr:
+                found.append(node)
+
+    module.visit(Visit())
+    return found
+
+
+def _builds(stmt: cst.BaseStatement, var: str, cls: str) -> bool:
+    """``var = cls(...)`` (one target)."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Assign):
+        return False
+    assign = stmt.body[0]
+    return (len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name)
+            and assign.targets[0].target.value == var and isinstance(assign.value, cst.Call)
+            and isinstance(assign.value.func, cst.Name) and assign.value.func.value == cls)
+
+
 def _in_function(node: cst.CSTNode, module: cst.Module, parents) -> bool:
     """Whether ``node`` sits inside a function, not directly in a class."""
     current = parents[node]

@@ -33,7 +33,9 @@ The worker count comes from the placement arguments it removes (devices x num_no
 ``--num-workers`` says otherwise. ``--lightning-package`` moves every Lightning import of a file,
 trainer or not, to one package (see ``_lightning``). ``LightningCLI`` runs inside the train
 function (``_lightning_cli``), a Trainer from ``hydra.utils.instantiate(cfg.trainer)`` is edited
-like any other (``_hydra``), several fits become several launches (``_several_trainings``). A
+like any other (``_hydra``), several fits become several launches (``_several_trainings``), and
+a Trainer built and fitted in a method of the script's own class moves with the one call of that
+method (``Experiment(args).run()``). A
 ``Trainer.from_argparse_args`` paired with ``add_argparse_args`` reaches this codemod already
 rewritten by ``lightning_removed_arguments``; one without it is left as it is, with a follow-up.
 """
@@ -98,7 +100,12 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         if len(trained) > 1 or len(trained[0].train_calls) > 1:
             return self._convert_several(tree, found, trained)
         site = trained[0]
-        planned = tf.plan_or_follow_up(self, tree, site.train_calls, [stmt for _, stmt in site.constructions], verb="fitted")
+        train_calls, built = site.train_calls, [stmt for _, stmt in site.constructions]
+        # Built and fitted in a method of the script's own class: the call of that method moves.
+        in_method = tf.method_call_site(site.train_call, tree, found.parents)
+        if in_method is not None:
+            train_calls, built = [in_method[0]], in_method[1]
+        planned = tf.plan_or_follow_up(self, tree, train_calls, built, verb="fitted")
         if planned is None:
             return None
         owner, block, the_plan = planned.owner, planned.block, planned.plan
@@ -119,6 +126,8 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
             intended_workers=edit.workers, prologue=prologue, extra_config=extra_config,
         )
         self._report(site, planned, edit)
+        if in_method is not None:
+            tf.report_method_call_site(self, site, in_method[0], tree, found.parents)
         return _with_strategy_helper(result, edit)
 
     def _convert_several(self, tree: cst.Module, found: TrainerFinder, trained) -> cst.Module | None:

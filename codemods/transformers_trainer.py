@@ -28,9 +28,10 @@ After::
     result = ray_trainer.fit()
 
 Trainers are ``transformers`` and ``trl`` classes whose names end in ``Trainer``, classes the
-script derives from them, and functions that return one. ``RayTrainReportCallback`` reports
-only when the Trainer saves, so ``save_strategy`` is aligned with evaluation (see
-``_save_strategy``). What cannot be moved safely becomes a follow-up; the file stays valid.
+script derives from them, and functions that return one. A Trainer built and trained in a method
+of the script's own class (``MRCTrainer(args).train()``) moves with the one call of that method.
+``RayTrainReportCallback`` reports only when the Trainer saves, so ``save_strategy`` is aligned
+with evaluation (see ``_save_strategy``). What cannot be moved safely becomes a follow-up; the file stays valid.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
 from codemods._save_strategy import AT_RUN_TIME, SaveStrategyFixer, is_training_arguments
+from codemods._statements import Metadata
 from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
 
@@ -96,7 +98,12 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         if len(trained) > 1 or len(trained[0].train_calls) > 1:
             return self._convert_several(tree, trained)
         site = trained[0]
-        planned = tf.plan_or_follow_up(self, tree, site.train_calls, [stmt for _, stmt in site.constructions])
+        train_calls, built = site.train_calls, [stmt for _, stmt in site.constructions]
+        # Built and trained in a method of the script's own class: the call of that method moves.
+        in_method = tf.method_call_site(site.train_call, tree, Metadata(self, ParentNodeProvider))
+        if in_method is not None:
+            train_calls, built = [in_method[0]], in_method[1]
+        planned = tf.plan_or_follow_up(self, tree, train_calls, built)
         if planned is None:
             return tree
         owner, block, the_plan = planned.owner, planned.block, planned.plan
@@ -128,6 +135,8 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
             rebuild=rebuild, definitions=self._definitions(tree), extra_config=extra_config,
         )
         self._report(site, planned)
+        if in_method is not None:
+            tf.report_method_call_site(self, site, in_method[0], tree, Metadata(self, ParentNodeProvider))
         self._untrained_model_on_the_driver(site, planned)
         return result
 

@@ -268,3 +268,46 @@ def test_arguments_parsed_on_the_driver_are_rebuilt_on_the_worker_whatever_the_p
         )
         out = converted(source)
         assert 'args = dataclasses.replace(config["args"])' in out, parse
+
+
+TRAINS_IN_A_METHOD = """
+    import argparse
+    from transformers import Trainer, TrainingArguments
+
+    class Run:
+        def __init__(self, args):
+            self.args = args
+            self.model = build(args)
+
+        def fit(self):
+            trainer = Trainer(model=self.model, args=TrainingArguments("out"), train_dataset=data())
+            trainer.train()
+
+    def main():
+        args = argparse.ArgumentParser().parse_args()
+        {call}
+
+    if __name__ == "__main__":
+        main()
+    """
+
+
+def test_a_trainer_built_and_trained_in_a_method_moves_with_the_call_of_that_method() -> None:
+    for call in ("run = Run(args)\n        run.fit()", "Run(args).fit()"):
+        out = converted(TRAINS_IN_A_METHOD.format(call=call))
+        tree = ast.parse(out)
+        train_func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train_func")
+        moved = ast.unparse(train_func)
+        assert "Run(args)" in moved and ".fit()" in moved, moved
+        # The callback goes to the Hugging Face Trainer, inside the method.
+        method = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "fit")
+        assert "trainer = prepare_trainer(trainer)" in ast.unparse(method)
+        main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+        assert "Run(" not in ast.unparse(main) and "TorchTrainer(" in ast.unparse(main)
+
+
+def test_a_method_called_twice_or_only_by_the_class_itself_stays_a_follow_up() -> None:
+    for call in ("run = Run(args)\n        run.fit()\n        run.fit()", "pass"):
+        result = convert(TRAINS_IN_A_METHOD.format(call=call))
+        assert result.status == "unchanged"
+        assert any("the method fit() of class Run" in e.message for e in result.follow_ups), result.entries
