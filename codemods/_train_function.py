@@ -148,8 +148,8 @@ def method_call_site(node: cst.CSTNode, module: cst.Module, parents) -> tuple[cs
 
 def report_method_call_site(codemod, site, call: cst.Call, module: cst.Module, parents) -> None:
     cls, method = enclosing_method(site.train_call, module, parents)
-    codemod.change(call, f"`{site.var}` is built and trained in {cls.name.value}.{method.name.value}(): "
-                   "this call, with what it needs, runs on every worker")
+    codemod.change(call, f"`{site.var}` is built in {cls.name.value}.{method.name.value}(), which this call runs: "
+                   "the call, with what it needs, runs on every worker")
 
 
 def _calls_named(module: cst.Module, attr: str) -> list[cst.Call]:
@@ -294,6 +294,9 @@ def plan(
     parsing = argv_functions(module)
 
     driver = _driver_statements(statements, facts, parsing)
+    if driver & seeds:
+        # `Runner(parser.parse_args()).train()`: the workers cannot parse the driver's argv.
+        raise Unsupported("the statement that trains also reads the command line: parse it into a name on a line of its own first")
     window = window or range(len(statements))
     first_work = min(seeds)
     for i, stmt in enumerate(statements):

@@ -35,7 +35,9 @@ After::
 
 ``notebook_launcher(fn, args, num_processes=N)`` becomes ``fn(*args)`` (``fn`` now launches Ray),
 and ``accelerate launch`` instructions in comments and docstrings become ``python``; both give the
-worker count when ``--num-workers`` does not.
+worker count when ``--num-workers`` does not. An Accelerator built in a method of the script's own
+class (``Runner(args).train()``) moves with the one call of that method, and the report goes into
+the method's epoch loop.
 """
 
 from __future__ import annotations
@@ -78,9 +80,13 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
                 self.follow_up(site.call, message)
             return tree
         site = trained[0]
-        planned = tf.plan_or_follow_up(
-            self, tree, site.train_calls, [stmt for _, stmt in site.constructions], what="Accelerator", verb="prepares"
-        )
+        train_calls, built = site.train_calls, [stmt for _, stmt in site.constructions]
+        # Built and prepared in a method of the script's own class: the call of that method moves,
+        # and the epoch loop (where metrics are reported) is the method's.
+        in_method = tf.method_call_site(site.train_call, tree, found.parents)
+        if in_method is not None:
+            train_calls, built = [in_method[0]], in_method[1]
+        planned = tf.plan_or_follow_up(self, tree, train_calls, built, what="Accelerator", verb="prepares")
         if planned is None:
             return tree
         block, the_plan = planned.block, planned.plan
@@ -97,6 +103,9 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
         workers = launchers.workers or launch.workers
 
         moved = [block[i] for i in the_plan.moved]
+        if in_method is not None:
+            cls, method = tf.enclosing_method(site.train_call, tree, found.parents)
+            moved = list(method.body.body)
         metrics = acc.epoch_metrics(moved, site.var, _evaluate_metrics(self, tree))
         if isinstance(metrics, str):
             self.follow_up(site.train_call, f"metrics are not reported to Ray ({metrics}): add `ray.train.report({{...}})` where each epoch ends, on every worker")
@@ -105,15 +114,13 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
             self.change(metrics.after, "metrics reported to Ray Train at the end of each epoch (ray.train.report)")
 
         def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
-            if isinstance(metrics, str) or not _holds(block[i], metrics.loop):
+            if isinstance(metrics, str) or in_method is not None or not _holds(block[i], metrics.loop):
                 return [stmt]
-            # `stmt` is the statement as edited above: find the same place in it.
-            original, loop = block[i], stmt
-            while original is not metrics.loop:  # down through nested defs to the loop
-                j = next(k for k, s in enumerate(original.body.body) if _holds(s, metrics.loop))
-                original, loop = original.body.body[j], loop.body.body[j]
-            anchor = loop.body.body[list(metrics.loop.body.body).index(metrics.after)]
-            return [stmt.visit(_AddAfter(anchor, metrics.report))]
+            return [_report_in(block[i], stmt, metrics)]
+
+        if in_method is not None and not isinstance(metrics, str):
+            at = tree.body.index(cls)
+            edited = edited.with_changes(body=[*edited.body[:at], _report_in(cls, edited.body[at], metrics), *edited.body[at + 1:]])
 
         # Without a GPU, a plain Accelerator() on a Ray worker sees no distributed set-up and trains
         # alone (measured: DistributedType.NO, no gradient sync); the shared prologue fixes that.
@@ -123,6 +130,8 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
         cpu = any(a.keyword is not None and a.keyword.value == "cpu" and isinstance(a.value, cst.Name) and a.value.value == "True" for a in site.call.args)
         result = tf.apply(self, edited, the_plan, self.options.for_script(cpu), rewrite, intended_workers=workers, prologue=[prologue])
         self._report(site, planned, workers)
+        if in_method is not None:
+            tf.report_method_call_site(self, site, in_method[0], tree, found.parents)
         if cpu:
             tf.cpu_note(self, site.call, "Accelerator(cpu=True)")
         return result
@@ -185,11 +194,21 @@ def _evaluate_metrics(codemod, module: cst.Module) -> set[str]:
 
 
 def _holds(stmt: cst.BaseStatement, loop: cst.For) -> bool:
-    """``stmt`` is ``loop``, or a nested ``def`` or outer loop (one per fold) whose body holds it."""
+    """``stmt`` is ``loop``, or a ``def``, class or outer loop (one per fold) whose body holds it."""
     if stmt is loop:
         return True
-    return ((isinstance(stmt, cst.FunctionDef) and isinstance(stmt.body, cst.IndentedBlock)) or acc.is_outer_loop(stmt)) \
-        and any(_holds(s, loop) for s in stmt.body.body)
+    return ((isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and isinstance(stmt.body, cst.IndentedBlock))
+            or acc.is_outer_loop(stmt)) and any(_holds(s, loop) for s in stmt.body.body)
+
+
+def _report_in(original: cst.BaseStatement, edited: cst.BaseStatement, metrics) -> cst.BaseStatement:
+    """``edited`` (``original`` as edited since) with the report after the metrics in the epoch loop."""
+    top, loop = edited, edited
+    while original is not metrics.loop:  # down through defs, the class, outer loops to the loop
+        j = next(k for k, s in enumerate(original.body.body) if _holds(s, metrics.loop))
+        original, loop = original.body.body[j], loop.body.body[j]
+    anchor = loop.body.body[list(metrics.loop.body.body).index(metrics.after)]
+    return top.visit(_AddAfter(anchor, metrics.report))
 
 
 class _AddAfter(cst.CSTTransformer):

@@ -5,7 +5,7 @@ every step of a run (workers started, a report, training finished) waits for the
 also starts a preemption watcher (spot instances) and exports Prometheus metrics. On one machine
 none of the latter exists, and the polls are most of a short run's wall time: an 80-line PyTorch
 sample trained on 2 CPU workers in 27.6 s with Ray's defaults and in 16.3 s with these
-(``benchmarks/runtime_overhead.py``). A user's own setting of any of them wins.
+(``benchmarks/local_run_settings.py``). A user's own setting of any of them wins.
 
 Applied to clusters the runtime starts itself (``cluster.LocalCluster``, ``launch --local-cluster``),
 never to a cluster given by address, where Ray's defaults are the user's. Standard library only.

@@ -164,3 +164,48 @@ def test_a_script_that_trains_on_cpu_gets_cpu_workers_unless_gpus_are_asked_for(
 
 def test_a_script_that_does_not_say_cpu_gets_gpu_workers_by_default() -> None:
     assert "ScalingConfig(num_workers=2, use_gpu=True)" in converted(LOOP.format(tail=""))
+
+
+IN_A_METHOD = """
+    import argparse
+    import torch
+    from accelerate import Accelerator
+
+    class Runner:
+        def __init__(self, args):
+            self.args = args
+            self.model = torch.nn.Linear(4, 1)
+
+        def train(self):
+            accelerator = Accelerator()
+            optimizer = torch.optim.SGD(self.model.parameters(), lr=self.args.lr)
+            model, optimizer = accelerator.prepare(self.model, optimizer)
+            for epoch in range(self.args.epochs):
+                loss = model(torch.randn(8, 4)).sum()
+                accelerator.backward(loss)
+                optimizer.step()
+                metrics = {"loss": loss.item()}
+
+    def main():
+        parser = argparse.ArgumentParser()
+        {launch}
+
+    if __name__ == "__main__":
+        main()
+    """
+
+
+def test_an_accelerator_in_a_method_moves_with_the_call_and_reports_in_the_method() -> None:
+    out = converted(IN_A_METHOD.replace("{launch}", "args = parser.parse_args()\n        Runner(args).train()"))
+    tree = ast.parse(out)
+    train_func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train_func")
+    assert "Runner(args).train()" in ast.unparse(train_func)
+    method = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train")
+    loop = next(n for n in ast.walk(method) if isinstance(n, ast.For))
+    assert ast.unparse(loop.body[-1]) == "ray.train.report({'epoch': epoch, **metrics})"
+
+
+def test_a_training_statement_that_parses_the_command_line_is_a_follow_up_not_a_crash() -> None:
+    result = convert(IN_A_METHOD.replace("{launch}", "Runner(parser.parse_args()).train()"))
+    assert result.status == "unchanged"
+    assert any("also reads the command line" in e.message for e in result.follow_ups), result.entries

@@ -93,6 +93,7 @@ def test_pytorch_lightning_sample_trains_where_both_packages_are_installed(tmp_p
         ("regression_module_level", {"epoch", "train_loss", "val_loss"}),
         ("classifier_main_argparse", {"epoch", "accuracy", "loss"}),
         ("notebook_launcher_style", {"epoch", "loss"}),
+        ("trainer_class_method", {"epoch", "train_loss"}),
     ],
 )
 def test_accelerate_sample_reports_metrics(name: str, keys: set[str], tmp_path: Path, run_converted) -> None:
