@@ -3,9 +3,9 @@
 Ray Train V2's controller polls its workers every ``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S`` (2 s), and
 every step of a run (workers started, a report, training finished) waits for the next poll; it
 also starts a preemption watcher (spot instances) and exports Prometheus metrics. On one machine
-none of the latter exists, and the polls are most of a short run's wall time: an 80-line PyTorch
-sample trained on 2 CPU workers in 27.6 s with Ray's defaults and in 16.3 s with these
-(``benchmarks/local_run_settings.py``). A user's own setting of any of them wins.
+none of the latter exists, and the waits are a third of a short run's wall time: an 80-line
+PyTorch sample trained on 2 CPU workers in 35.2 s with Ray's defaults and in 23.2 s with these
+(``benchmarks/local_run_settings.py``, median of 2 each). A user's own setting of any of them wins.
 
 Applied to clusters the runtime starts itself (``cluster.LocalCluster``, ``launch --local-cluster``),
 never to a cluster given by address, where Ray's defaults are the user's. Standard library only.
