@@ -31,6 +31,7 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
 from codemods import _return_value as rv
 from codemods._statements import Metadata, StatementFacts, analyse_block
+from codemods._torch_loop import calls_in
 
 #: Calls that read the command line (argparse, HfArgumentParser, trl's TrlParser, and friends).
 ARGV_CALLS = frozenset(
@@ -116,7 +117,18 @@ def enclosing_method(node: cst.CSTNode, module: cst.Module, parents) -> tuple[cs
     return None
 
 
-def method_call_site(node: cst.CSTNode, module: cst.Module, parents) -> tuple[cst.Call, list[cst.BaseStatement]] | None:
+@dataclass(frozen=True)
+class MethodCall:
+    """A training inside ``method`` of the script's own class ``cls``, and what runs it: the one
+    ``call`` of that method outside the class and the statements that build its instance."""
+
+    cls: cst.ClassDef
+    method: cst.FunctionDef
+    call: cst.Call
+    built: list[cst.BaseStatement]
+
+
+def method_call(node: cst.CSTNode, module: cst.Module, parents) -> MethodCall | None:
     """A training inside a method of a class of this module (``MRCTrainer.train()`` that builds and
     trains a Trainer): the one call of that method outside the class, on an instance built beside it
     (``MRCTrainer(args).train()``, or ``t = MRCTrainer(args)`` then ``t.train()`` in one block), and
@@ -128,12 +140,14 @@ def method_call_site(node: cst.CSTNode, module: cst.Module, parents) -> tuple[cs
         return None
     cls, method = found
     calls = []
-    for call in _calls_named(module, method.name.value):
+    for call in calls_in(module):
+        if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == method.name.value):
+            continue
         if enclosing_method(call, module, parents) is not None:
             continue  # called from a method (`self.train()`): the call of that one would be the site
         target = call.func.value
         if isinstance(target, cst.Call) and isinstance(target.func, cst.Name) and target.func.value == cls.name.value:
-            calls.append((call, []))
+            calls.append(MethodCall(cls, method, call, []))
         elif isinstance(target, cst.Name):
             try:
                 block = block_of(owner_of(call, module, parents))
@@ -142,26 +156,13 @@ def method_call_site(node: cst.CSTNode, module: cst.Module, parents) -> tuple[cs
             at = statement_index(block, call, parents)
             built = [s for s in block[:at] if _builds(s, target.value, cls.name.value)]
             if built:
-                calls.append((call, built[-1:]))
+                calls.append(MethodCall(cls, method, call, built[-1:]))
     return calls[0] if len(calls) == 1 else None
 
 
-def report_method_call_site(codemod, site, call: cst.Call, module: cst.Module, parents) -> None:
-    cls, method = enclosing_method(site.train_call, module, parents)
-    codemod.change(call, f"`{site.var}` is built in {cls.name.value}.{method.name.value}(), which this call runs: "
+def report_method_call(codemod, site, via: MethodCall) -> None:
+    codemod.change(via.call, f"`{site.var}` is built in {via.cls.name.value}.{via.method.name.value}(), which this call runs: "
                    "the call, with what it needs, runs on every worker")
-
-
-def _calls_named(module: cst.Module, attr: str) -> list[cst.Call]:
-    found: list[cst.Call] = []
-
-    class Visit(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if isinstance(node.func, cst.Attribute) and node.func.attr.value == attr:
-                found.append(node)
-
-    module.visit(Visit())
-    return found
 
 
 def _builds(stmt: cst.BaseStatement, var: str, cls: str) -> bool:
@@ -427,6 +428,15 @@ def plan_or_follow_up(codemod, module: cst.Module, trained, built, **words) -> S
     except Unsupported as exc:
         codemod.follow_up(trained[0], f"not converted: {exc}")
         return None
+
+
+def plan_trained_site(codemod, module: cst.Module, site, parents, **words) -> tuple[SitePlan | None, MethodCall | None]:
+    """``plan_or_follow_up`` for one trained site of a ``TrainerFinder``: its train calls and the
+    statements that build it, or, when it sits in a method of the script's own class, the one call
+    of that method and what builds its instance (``method_call``, returned too)."""
+    via = method_call(site.train_call, module, parents)
+    trained, built = ([via.call], via.built) if via else (site.train_calls, [stmt for _, stmt in site.constructions])
+    return plan_or_follow_up(codemod, module, trained, built, **words), via
 
 
 def _param_list(fn: cst.FunctionDef) -> list[str]:

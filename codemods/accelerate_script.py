@@ -80,13 +80,9 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
                 self.follow_up(site.call, message)
             return tree
         site = trained[0]
-        train_calls, built = site.train_calls, [stmt for _, stmt in site.constructions]
         # Built and prepared in a method of the script's own class: the call of that method moves,
         # and the epoch loop (where metrics are reported) is the method's.
-        in_method = tf.method_call_site(site.train_call, tree, found.parents)
-        if in_method is not None:
-            train_calls, built = [in_method[0]], in_method[1]
-        planned = tf.plan_or_follow_up(self, tree, train_calls, built, what="Accelerator", verb="prepares")
+        planned, in_method = tf.plan_trained_site(self, tree, site, found.parents, what="Accelerator", verb="prepares")
         if planned is None:
             return tree
         block, the_plan = planned.block, planned.plan
@@ -102,11 +98,8 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
             self.follow_up(text.hits[0], f'`accelerate launch --mixed_precision {launch.mixed_precision}` is gone: pass mixed_precision="{launch.mixed_precision}" to Accelerator(...)')
         workers = launchers.workers or launch.workers
 
-        moved = [block[i] for i in the_plan.moved]
-        if in_method is not None:
-            cls, method = tf.enclosing_method(site.train_call, tree, found.parents)
-            moved = list(method.body.body)
-        metrics = acc.epoch_metrics(moved, site.var, _evaluate_metrics(self, tree))
+        trains = list(in_method.method.body.body) if in_method is not None else [block[i] for i in the_plan.moved]
+        metrics = acc.epoch_metrics(trains, site.var, _evaluate_metrics(self, tree))
         if isinstance(metrics, str):
             self.follow_up(site.train_call, f"metrics are not reported to Ray ({metrics}): add `ray.train.report({{...}})` where each epoch ends, on every worker")
         else:
@@ -119,8 +112,8 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
             return [_report_in(block[i], stmt, metrics)]
 
         if in_method is not None and not isinstance(metrics, str):
-            at = tree.body.index(cls)
-            edited = edited.with_changes(body=[*edited.body[:at], _report_in(cls, edited.body[at], metrics), *edited.body[at + 1:]])
+            at = tree.body.index(in_method.cls)
+            edited = edited.with_changes(body=[*edited.body[:at], _report_in(in_method.cls, edited.body[at], metrics), *edited.body[at + 1:]])
 
         # Without a GPU, a plain Accelerator() on a Ray worker sees no distributed set-up and trains
         # alone (measured: DistributedType.NO, no gradient sync); the shared prologue fixes that.
@@ -131,7 +124,7 @@ class AccelerateScriptToTorchTrainer(MigrationCodemod):
         result = tf.apply(self, edited, the_plan, self.options.for_script(cpu), rewrite, intended_workers=workers, prologue=[prologue])
         self._report(site, planned, workers)
         if in_method is not None:
-            tf.report_method_call_site(self, site, in_method[0], tree, found.parents)
+            tf.report_method_call(self, site, in_method)
         if cpu:
             tf.cpu_note(self, site.call, "Accelerator(cpu=True)")
         return result

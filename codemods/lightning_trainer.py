@@ -100,12 +100,8 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         if len(trained) > 1 or len(trained[0].train_calls) > 1:
             return self._convert_several(tree, found, trained)
         site = trained[0]
-        train_calls, built = site.train_calls, [stmt for _, stmt in site.constructions]
         # Built and fitted in a method of the script's own class: the call of that method moves.
-        in_method = tf.method_call_site(site.train_call, tree, found.parents)
-        if in_method is not None:
-            train_calls, built = [in_method[0]], in_method[1]
-        planned = tf.plan_or_follow_up(self, tree, train_calls, built, verb="fitted")
+        planned, in_method = tf.plan_trained_site(self, tree, site, found.parents, verb="fitted")
         if planned is None:
             return None
         owner, block, the_plan = planned.owner, planned.block, planned.plan
@@ -127,7 +123,7 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         )
         self._report(site, planned, edit)
         if in_method is not None:
-            tf.report_method_call_site(self, site, in_method[0], tree, found.parents)
+            tf.report_method_call(self, site, in_method)
         return _with_strategy_helper(result, edit)
 
     def _convert_several(self, tree: cst.Module, found: TrainerFinder, trained) -> cst.Module | None:

@@ -49,7 +49,6 @@ from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
 from codemods._save_strategy import AT_RUN_TIME, SaveStrategyFixer, is_training_arguments
-from codemods._statements import Metadata
 from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
 
@@ -98,12 +97,8 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         if len(trained) > 1 or len(trained[0].train_calls) > 1:
             return self._convert_several(tree, trained)
         site = trained[0]
-        train_calls, built = site.train_calls, [stmt for _, stmt in site.constructions]
         # Built and trained in a method of the script's own class: the call of that method moves.
-        in_method = tf.method_call_site(site.train_call, tree, Metadata(self, ParentNodeProvider))
-        if in_method is not None:
-            train_calls, built = [in_method[0]], in_method[1]
-        planned = tf.plan_or_follow_up(self, tree, train_calls, built)
+        planned, in_method = tf.plan_trained_site(self, tree, site, found.parents)
         if planned is None:
             return tree
         owner, block, the_plan = planned.owner, planned.block, planned.plan
@@ -136,7 +131,7 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         )
         self._report(site, planned)
         if in_method is not None:
-            tf.report_method_call_site(self, site, in_method[0], tree, Metadata(self, ParentNodeProvider))
+            tf.report_method_call(self, site, in_method)
         self._untrained_model_on_the_driver(site, planned)
         return result
 
