@@ -228,6 +228,7 @@ def patched_torch_trainer(
     import ray.train
     import ray.train.torch
 
+    local_runs.trim_train_runs()  # on a cluster of this machine alone (its environment says so)
     original = ray.train.torch.TorchTrainer
 
     class RecordingTorchTrainer(original):  # type: ignore[misc, valid-type]
