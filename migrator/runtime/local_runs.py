@@ -57,7 +57,9 @@ def trim_train_runs() -> bool:
         return False
     try:
         from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
-        from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+        from ray.train.v2._internal.callbacks.placement_group_callback import (
+            PlacementGroupCleanerCallback,
+        )
         from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
     except ImportError:
         return False
