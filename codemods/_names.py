@@ -23,6 +23,7 @@ from libcst.metadata import Assignment, ClassScope, FunctionScope, PositionProvi
 
 from migrator.codemod import MigrationCodemod
 from migrator.options import ConvertOptions
+from migrator.walks import nodes
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -57,17 +58,12 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         if "_assigned_cache" in self.__dict__:
             return self.__dict__["_assigned_cache"]
         found: dict[cst.CSTNode, cst.BaseExpression] = self.__dict__.setdefault("_assigned_cache", {})
-
-        class Collect(cst.CSTVisitor):
-            def visit_Assign(self, node: cst.Assign) -> None:
+        for node in nodes(self.module, (cst.Assign, cst.AnnAssign)):
+            if isinstance(node, cst.Assign):
                 for target in node.targets:
                     found[target.target] = node.value
-
-            def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-                if node.value is not None:
-                    found[node.target] = node.value
-
-        self.module.visit(Collect())
+            elif node.value is not None:
+                found[node.target] = node.value
         return found
 
     def values_of(self, name: cst.Name) -> list[cst.BaseExpression] | None:
@@ -126,21 +122,13 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         (through its imports: ``tune.Tuner`` after ``from ray import tune``) is or lies under."""
         if "_uses_cache" not in self.__dict__:
             used: set[str] = self.__dict__.setdefault("_uses_cache", set())
-            outer = self
-
-            class Collect(cst.CSTVisitor):
-                def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            for node in nodes(self.module, (cst.ImportFrom, cst.Name, cst.Attribute)):
+                if isinstance(node, cst.ImportFrom):
                     module = cst.helpers.get_full_name_for_node(node.module) if node.module else ""
                     names = node.names if isinstance(node.names, Sequence) else ()
                     used.update(f"{module}.{a.evaluated_name}" for a in names)
-
-                def visit_Name(self, node: cst.Name) -> None:
-                    used.update(outer.qnames(node))
-
-                def visit_Attribute(self, node: cst.Attribute) -> None:
-                    used.update(outer.qnames(node))
-
-            self.module.visit(Collect())
+                else:
+                    used.update(self.qnames(node))
         used = self.__dict__["_uses_cache"]
         for prefix in prefixes:
             if any(name == prefix or name.startswith(prefix + ".") for name in used):
@@ -152,10 +140,5 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         if "_attributes_cache" in self.__dict__:
             return self.__dict__["_attributes_cache"]
         names: set[str] = self.__dict__.setdefault("_attributes_cache", set())
-
-        class Collect(cst.CSTVisitor):
-            def visit_Attribute(self, node: cst.Attribute) -> None:
-                names.add(node.attr.value)
-
-        self.module.visit(Collect())
+        names.update(node.attr.value for node in nodes(self.module, (cst.Attribute,)))
         return names

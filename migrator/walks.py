@@ -1,0 +1,100 @@
+"""Read-only walks over a tree without walking it again: one recorded walk per module, then list slices.
+
+Every ``node.visit(visitor)`` in LibCST rebuilds each node it passes (even for a read-only
+``CSTVisitor``), so a 70-line script costs several milliseconds per walk, and one conversion
+asked the same tree for its calls, names and assignments a dozen times. Trees are immutable:
+the nodes of one module, in the order a visitor meets them, never change. ``nodes`` records that
+order once per module (the last few modules are kept, by identity) and answers from it, for
+the module and for any node inside it.
+
+``nodes(tree, types)`` yields exactly what a ``CSTVisitor`` with ``visit_<Type>`` methods for
+``types`` would be called with, in the same order; ``prune`` are the types whose ``visit_``
+returns False (their children are skipped, the node itself is still met).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+#: How many modules keep their recorded walk. Holding them also keeps their nodes' ids unique.
+_KEEP = 4
+
+
+class _Walk:
+    __slots__ = ("order", "end", "at")
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        #: Every node under root (root first), in the order a visitor meets them.
+        self.order: list[cst.CSTNode] = []
+        #: end[i]: one past the last node of order[i]'s subtree.
+        self.end: list[int] = []
+        #: A node's position in ``order`` (a node placed twice has the same subtree at both).
+        self.at: dict[cst.CSTNode, int] = {}
+        root.visit(_Recorder(self))
+
+
+class _Recorder(cst.CSTVisitor):
+    def __init__(self, walk: _Walk) -> None:
+        super().__init__()
+        self.walk = walk
+        self.open: list[int] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        walk = self.walk
+        i = len(walk.order)
+        walk.at[node] = i
+        walk.order.append(node)
+        walk.end.append(0)
+        self.open.append(i)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.walk.end[self.open.pop()] = len(self.walk.order)
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+
+_walks: dict[cst.Module, _Walk] = {}
+
+
+def _walk_of(node: cst.CSTNode) -> tuple[_Walk, int]:
+    """The recorded walk that holds ``node``, and its position there."""
+    for walk in reversed(_walks.values()):
+        i = walk.at.get(node)
+        if i is not None:
+            return walk, i
+    walk = _Walk(node)
+    if isinstance(node, cst.Module):  # only whole modules are kept: statements come from them
+        _walks[node] = walk
+        while len(_walks) > _KEEP:
+            del _walks[next(iter(_walks))]
+    return walk, 0
+
+
+def nodes(tree: cst.CSTNode, types: tuple[type, ...], prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
+    """The nodes of exactly ``types`` under ``tree`` (``tree`` included), in visiting order.
+
+    A node of a ``prune`` type (``tree`` included) is yielded if it is of ``types``, but nothing
+    under it is.
+    """
+    walk, i = _walk_of(tree)
+    order, end = walk.order, walk.end
+    stop = end[i]
+    if not prune:
+        for j in range(i, stop):
+            if type(order[j]) in types:
+                yield order[j]
+        return
+    while i < stop:
+        node = order[i]
+        kind = type(node)
+        if kind in types:
+            yield node
+        i = end[i] if kind in prune else i + 1
+
