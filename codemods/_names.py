@@ -39,12 +39,27 @@ def triggers(*names: Iterable[str]) -> tuple[bytes, ...]:
     return tuple(sorted({name.rsplit(".", 1)[-1].encode() for group in names for name in group}))
 
 
+#: Codemod classes that use no matcher decorators (``@m.visit``, ``@m.call_if_inside``...).
+_UNDECORATED: set[type] = set()
+
+
 class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
     METADATA_DEPENDENCIES = (PositionProvider, QualifiedNameProvider, ScopeProvider)
 
     def __init__(self, context: CodemodContext, options: ConvertOptions | None = None) -> None:
         MigrationCodemod.__init__(self, context, options)
+        cls = type(self)
+        if cls in _UNDECORATED:
+            # What MatcherDecoratableTransformer.__init__ would find: it scans every attribute of
+            # the class (hundreds of visit_/leave_ methods) for matcher decorators, once per
+            # instance, and twice more on the first visit; a class without them has none.
+            self._matchers = {}
+            self._extra_visit_funcs = {}
+            self._extra_leave_funcs = {}
+            return
         MatcherDecoratableTransformer.__init__(self)
+        if not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs):
+            _UNDECORATED.add(cls)
 
     # -- names -----------------------------------------------------------------------------
     def qnames(self, node: cst.CSTNode) -> set[str]:
