@@ -22,17 +22,76 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import replace
+from types import MappingProxyType
 from typing import ClassVar, Iterator
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import BatchableMetadataProvider, MetadataWrapper, ParentNodeProvider, PositionProvider
 
+from migrator import walks
 from migrator.options import ConvertOptions
 from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for codemods)
 
 #: Key of ``CodemodContext.scratch`` under which the engine passes ``(original bytes, entries so far)``.
 EARLIER = "migrate.earlier"
+
+
+def _resolve_without_batched_walk(wrapper: MetadataWrapper, providers) -> None:
+    """Resolve on ``wrapper`` what LibCST would, minus the walks that do nothing.
+
+    LibCST resolves batchable providers in one batched walk over the whole tree per dependency
+    level (three for scopes and qualified names). The parent, expression-context, scope and
+    qualified-name providers do all their work in ``visit_Module``, with a walk of their own: the
+    batched walk only calls that at the root, then rebuilds every node for nothing. Such
+    providers are run here the way the batched walk runs them, and stored in the wrapper's cache
+    as LibCST stores them, so ``resolve`` finds them done; anything else is left to LibCST.
+    """
+    cache = wrapper._metadata
+    todo = set()
+    pending = list(providers)
+    while pending:  # the providers and their dependencies, as LibCST gathers them
+        provider = pending.pop()
+        if provider not in todo and provider not in cache:
+            todo.add(provider)
+            pending.extend(provider.METADATA_DEPENDENCIES)
+    while True:
+        ready = [p for p in todo if p not in cache and all(d in cache for d in p.METADATA_DEPENDENCIES)
+                 and (_module_only(p) or not issubclass(p, BatchableMetadataProvider))]
+        if not ready:
+            return
+        for provider_class in ready:
+            if not issubclass(provider_class, BatchableMetadataProvider):
+                # As LibCST generates it (the position provider). Done here because LibCST follows
+                # it with a batched walk even when no batchable provider is left to run.
+                cache[provider_class] = (
+                    provider_class(wrapper._cache.get(provider_class))._gen(wrapper)
+                    if provider_class.gen_cache else provider_class()._gen(wrapper)
+                )
+                continue
+            if provider_class is ParentNodeProvider:
+                # The same mapping, from the walk ``migrator.walks`` records anyway, without
+                # asking every node for its children. The wrapper's tree holds no node twice
+                # (the parser's, or the copy the engine makes after a change).
+                cache[provider_class] = MappingProxyType(walks.parents(wrapper.module))
+                continue
+            provider = provider_class()
+            with provider.resolve(wrapper):
+                provider.visit_Module(wrapper.module)
+            cache[provider_class] = MappingProxyType(dict(provider._computed))
+
+
+_MODULE_ONLY: dict[type, bool] = {}
+
+
+def _module_only(provider_class: type) -> bool:
+    """A batchable provider whose only hook is ``visit_Module`` (asked once per class: it is slow)."""
+    if provider_class not in _MODULE_ONLY:
+        _MODULE_ONLY[provider_class] = (
+            isinstance(provider_class, type) and issubclass(provider_class, BatchableMetadataProvider)
+            and not provider_class.gen_cache and set(provider_class().get_visitors()) == {"visit_Module"}
+        )
+    return _MODULE_ONLY[provider_class]
 
 
 class MigrationCodemod(CodemodCommand):
@@ -60,6 +119,7 @@ class MigrationCodemod(CodemodCommand):
             return
         # The tree is the wrapper's own: metadata an earlier codemod resolved on it is reused
         # (the wrapper caches per provider), and nothing is copied.
+        _resolve_without_batched_walk(shared, self.get_inherited_dependencies())
         old = self.context.wrapper
         with self.resolve(shared):
             self.context = replace(self.context, wrapper=shared)

@@ -23,13 +23,15 @@ _KEEP = 4
 
 
 class _Walk:
-    __slots__ = ("order", "end", "at")
+    __slots__ = ("order", "end", "up", "at")
 
     def __init__(self, root: cst.CSTNode) -> None:
         #: Every node under root (root first), in the order a visitor meets them.
         self.order: list[cst.CSTNode] = []
         #: end[i]: one past the last node of order[i]'s subtree.
         self.end: list[int] = []
+        #: up[i]: the position of order[i]'s parent (-1 for root).
+        self.up: list[int] = []
         #: A node's position in ``order`` (a node placed twice has the same subtree at both).
         self.at: dict[cst.CSTNode, int] = {}
         root.visit(_Recorder(self))
@@ -47,6 +49,7 @@ class _Recorder(cst.CSTVisitor):
         walk.at[node] = i
         walk.order.append(node)
         walk.end.append(0)
+        walk.up.append(self.open[-1] if self.open else -1)
         self.open.append(i)
         return True
 
@@ -97,4 +100,16 @@ def nodes(tree: cst.CSTNode, types: tuple[type, ...], prune: tuple[type, ...] = 
         if kind in types:
             yield node
         i = end[i] if kind in prune else i + 1
+
+
+def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
+    """Every node's parent, as ``ParentNodeProvider`` has it (the children a visit meets), from the recorded walk.
+
+    ``ParentNodeProvider`` walks the tree once more and asks every node for its ``children`` (one
+    more rebuild of each node); this costs a dictionary built from the walk ``nodes`` records anyway.
+    The tree must hold no node twice (a parsed tree, or the copy a ``MetadataWrapper`` makes).
+    """
+    walk, i = _walk_of(module)
+    order, up = walk.order, walk.up
+    return {order[j]: order[up[j]] for j in range(i + 1, walk.end[i])}
 
