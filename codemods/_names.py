@@ -61,6 +61,28 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         if not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs):
             _UNDECORATED.add(cls)
 
+    # Without matcher decorators, MatcherDecoratableTransformer's hooks end up calling the plain
+    # transformer's, after bookkeeping that costs more than the visit itself on every node.
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if type(self) in _UNDECORATED:
+            return cst.CSTTransformer.on_visit(self, node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node, updated_node):
+        if type(self) in _UNDECORATED:
+            return cst.CSTTransformer.on_leave(self, original_node, updated_node)
+        return super().on_leave(original_node, updated_node)
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        if type(self) in _UNDECORATED:
+            return cst.CSTTransformer.on_visit_attribute(self, node, attribute)
+        return super().on_visit_attribute(node, attribute)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        if type(self) in _UNDECORATED:
+            return cst.CSTTransformer.on_leave_attribute(self, original_node, attribute)
+        return super().on_leave_attribute(original_node, attribute)
+
     # -- names -----------------------------------------------------------------------------
     def qnames(self, node: cst.CSTNode) -> set[str]:
         return {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}

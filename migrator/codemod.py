@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import replace
-from types import MappingProxyType
+from types import MappingProxyType, MethodType
 from typing import ClassVar, Iterator
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
+from libcst.matchers import MatcherDecoratableTransformer
 from libcst.metadata import BatchableMetadataProvider, MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from migrator import walks
@@ -94,6 +95,20 @@ def _module_only(provider_class: type) -> bool:
     return _MODULE_ONLY[provider_class]
 
 
+def _plain_visits(transformer) -> None:
+    """Let a ``MatcherDecoratableTransformer`` without matcher decorators visit like a plain transformer.
+
+    Its hooks then only call ``CSTTransformer``'s, after matcher bookkeeping on every node and
+    every attribute that costs more than the visit itself (LibCST's import visitors use none).
+    """
+    if not isinstance(transformer, MatcherDecoratableTransformer):
+        return
+    if transformer._matchers or transformer._extra_visit_funcs or transformer._extra_leave_funcs:
+        return
+    for hook in ("on_visit", "on_leave", "on_visit_attribute", "on_leave_attribute"):
+        setattr(transformer, hook, MethodType(getattr(cst.CSTTransformer, hook), transformer))
+
+
 class MigrationCodemod(CodemodCommand):
     DESCRIPTION: ClassVar[str] = ""
     TRIGGERS: ClassVar[tuple[bytes, ...]] = ()
@@ -135,6 +150,7 @@ class MigrationCodemod(CodemodCommand):
         matter to it. ``RemoveImportsVisitor`` needs scopes and keeps LibCST's copy.
         """
         inst = transform(self.context)
+        _plain_visits(inst)
         if inst.get_inherited_dependencies() or inst.should_allow_multiple_passes():
             return inst.transform_module(tree)
         wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
