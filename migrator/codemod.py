@@ -22,13 +22,17 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from types import MappingProxyType, MethodType
 from typing import ClassVar, Iterator
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
 from libcst.matchers import MatcherDecoratableTransformer
-from libcst.metadata import BatchableMetadataProvider, MetadataWrapper, ParentNodeProvider, PositionProvider
+from libcst._metadata_dependent import LazyValue
+from libcst.metadata import (
+    BatchableMetadataProvider, MetadataWrapper, ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider,
+)
 
 from migrator import walks
 from migrator.options import ConvertOptions
@@ -76,10 +80,26 @@ def _resolve_without_batched_walk(wrapper: MetadataWrapper, providers) -> None:
                 # (the parser's, or the copy the engine makes after a change).
                 cache[provider_class] = MappingProxyType(walks.parents(wrapper.module))
                 continue
+            if provider_class is QualifiedNameProvider:
+                cache[provider_class] = MappingProxyType(_qualified_names(wrapper.module, cache[ScopeProvider]))
+                continue
             provider = provider_class()
             with provider.resolve(wrapper):
                 provider.visit_Module(wrapper.module)
             cache[provider_class] = MappingProxyType(dict(provider._computed))
+
+
+def _qualified_names(module: cst.Module, scopes) -> dict:
+    """What ``QualifiedNameProvider`` computes, node by node in the same order, over the recorded walk.
+
+    LibCST's provider walks the tree once more only to store, for every node, the names its
+    scope gives it (computed when first asked) or an empty set.
+    """
+    computed: dict = {}
+    for node in walks.nodes(module, ()):
+        scope = scopes.get(node)
+        computed[node] = LazyValue(partial(scope.get_qualified_names_for, node)) if scope else set()
+    return computed
 
 
 _MODULE_ONLY: dict[type, bool] = {}

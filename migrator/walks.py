@@ -14,6 +14,7 @@ returns False (their children are skipped, the node itself is still met).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Iterator
 
 import libcst as cst
@@ -23,7 +24,7 @@ _KEEP = 4
 
 
 class _Walk:
-    __slots__ = ("order", "end", "up", "at")
+    __slots__ = ("order", "end", "up", "at", "repeats", "by_type")
 
     def __init__(self, root: cst.CSTNode) -> None:
         #: Every node under root (root first), in the order a visitor meets them.
@@ -34,7 +35,19 @@ class _Walk:
         self.up: list[int] = []
         #: A node's position in ``order`` (a node placed twice has the same subtree at both).
         self.at: dict[cst.CSTNode, int] = {}
+        #: Whether some node sits in two places.
+        self.repeats = False
+        #: type -> the positions of the nodes of exactly that type, ascending (built when first asked).
+        self.by_type: dict[type, list[int]] | None = None
         root.visit(_Recorder(self))
+
+    def positions(self, kind: type) -> list[int]:
+        if self.by_type is None:
+            by_type: dict[type, list[int]] = {}
+            for i, node in enumerate(self.order):
+                by_type.setdefault(type(node), []).append(i)
+            self.by_type = by_type
+        return self.by_type.get(kind, [])
 
 
 class _Recorder(cst.CSTVisitor):
@@ -46,6 +59,8 @@ class _Recorder(cst.CSTVisitor):
     def on_visit(self, node: cst.CSTNode) -> bool:
         walk = self.walk
         i = len(walk.order)
+        if node in walk.at:
+            walk.repeats = True
         walk.at[node] = i
         walk.order.append(node)
         walk.end.append(0)
@@ -81,7 +96,7 @@ def _walk_of(node: cst.CSTNode) -> tuple[_Walk, int]:
 
 
 def nodes(tree: cst.CSTNode, types: tuple[type, ...], prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
-    """The nodes of exactly ``types`` under ``tree`` (``tree`` included), in visiting order.
+    """The nodes of exactly ``types`` under ``tree`` (``tree`` included), in visiting order; every node for ``()``.
 
     A node of a ``prune`` type (``tree`` included) is yielded if it is of ``types``, but nothing
     under it is.
@@ -89,10 +104,18 @@ def nodes(tree: cst.CSTNode, types: tuple[type, ...], prune: tuple[type, ...] = 
     walk, i = _walk_of(tree)
     order, end = walk.order, walk.end
     stop = end[i]
+    if not types:
+        yield from order[i:stop]
+        return
     if not prune:
-        for j in range(i, stop):
-            if type(order[j]) in types:
-                yield order[j]
+        found = []
+        for kind in types:
+            positions = walk.positions(kind)
+            found.extend(positions[bisect_left(positions, i):bisect_left(positions, stop)])
+        if len(types) > 1:
+            found.sort()
+        for j in found:
+            yield order[j]
         return
     while i < stop:
         node = order[i]
@@ -113,3 +136,7 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
     order, up = walk.order, walk.up
     return {order[j]: order[up[j]] for j in range(i + 1, walk.end[i])}
 
+
+def repeats_a_node(module: cst.Module) -> bool:
+    """Whether one node object sits in two places of ``module`` (a codemod may build such a tree)."""
+    return _walk_of(module)[0].repeats
