@@ -115,6 +115,9 @@ def _module_only(provider_class: type) -> bool:
     return _MODULE_ONLY[provider_class]
 
 
+_NOT_GATED: dict[type, bool] = {}
+
+
 def _plain_visits(transformer) -> None:
     """Let a ``MatcherDecoratableTransformer`` without matcher decorators visit like a plain transformer.
 
@@ -123,7 +126,12 @@ def _plain_visits(transformer) -> None:
     """
     if not isinstance(transformer, MatcherDecoratableTransformer):
         return
-    if transformer._matchers or transformer._extra_visit_funcs or transformer._extra_leave_funcs:
+    cls = type(transformer)
+    if cls not in _NOT_GATED:
+        # Gating matchers (@m.call_if_inside...) belong to the class; finding them scans all of
+        # its attributes, which the plain hooks never do again: once per class is enough.
+        _NOT_GATED[cls] = not transformer._matchers
+    if not _NOT_GATED[cls] or transformer._extra_visit_funcs or transformer._extra_leave_funcs:
         return
     for hook in ("on_visit", "on_leave", "on_visit_attribute", "on_leave_attribute"):
         setattr(transformer, hook, MethodType(getattr(cst.CSTTransformer, hook), transformer))

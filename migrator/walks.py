@@ -95,6 +95,18 @@ def _walk_of(node: cst.CSTNode) -> tuple[_Walk, int]:
     return walk, 0
 
 
+def _found(walk: _Walk, i: int, types: tuple[type, ...]) -> list[int]:
+    """Positions of the nodes of ``types`` in the subtree at position ``i``, ascending."""
+    stop = walk.end[i]
+    found: list[int] = []
+    for kind in types:
+        positions = walk.positions(kind)
+        found.extend(positions[bisect_left(positions, i):bisect_left(positions, stop)])
+    if len(types) > 1:
+        found.sort()
+    return found
+
+
 def nodes(tree: cst.CSTNode, types: tuple[type, ...], prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
     """The nodes of exactly ``types`` under ``tree`` (``tree`` included), in visiting order; every node for ``()``.
 
@@ -108,13 +120,7 @@ def nodes(tree: cst.CSTNode, types: tuple[type, ...], prune: tuple[type, ...] = 
         yield from order[i:stop]
         return
     if not prune:
-        found = []
-        for kind in types:
-            positions = walk.positions(kind)
-            found.extend(positions[bisect_left(positions, i):bisect_left(positions, stop)])
-        if len(types) > 1:
-            found.sort()
-        for j in found:
+        for j in _found(walk, i, types):
             yield order[j]
         return
     while i < stop:
@@ -123,6 +129,16 @@ def nodes(tree: cst.CSTNode, types: tuple[type, ...], prune: tuple[type, ...] = 
         if kind in types:
             yield node
         i = end[i] if kind in prune else i + 1
+
+
+def nodes_left(tree: cst.CSTNode, types: tuple[type, ...]) -> list[cst.CSTNode]:
+    """The nodes of exactly ``types`` under ``tree``, in the order a visitor's ``leave_`` methods meet them.
+
+    A node is left after everything under it: ordered by where its subtree ends, the deeper first.
+    """
+    walk, i = _walk_of(tree)
+    end = walk.end
+    return [walk.order[j] for j in sorted(_found(walk, i, types), key=lambda j: (end[j], -j))]
 
 
 def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
