@@ -76,8 +76,8 @@ def _resolve_without_batched_walk(wrapper: MetadataWrapper, providers) -> None:
                 continue
             if provider_class is ParentNodeProvider:
                 # The same mapping, from the walk ``migrator.walks`` records anyway, without
-                # asking every node for its children. The wrapper's tree holds no node twice
-                # (the parser's, or the copy the engine makes after a change).
+                # asking every node for its children. The wrapper's tree holds no node twice:
+                # the engine copies a changed tree in which one does.
                 cache[provider_class] = MappingProxyType(walks.parents(wrapper.module))
                 continue
             if provider_class is QualifiedNameProvider:

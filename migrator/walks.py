@@ -146,7 +146,7 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
 
     ``ParentNodeProvider`` walks the tree once more and asks every node for its ``children`` (one
     more rebuild of each node); this costs a dictionary built from the walk ``nodes`` records anyway.
-    The tree must hold no node twice (a parsed tree, or the copy a ``MetadataWrapper`` makes).
+    The tree must hold no node twice (``repeats_a_node`` tells), as a metadata wrapper's tree does.
     """
     walk, i = _walk_of(module)
     order, up = walk.order, walk.up
