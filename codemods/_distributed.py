@@ -11,6 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from codemods._statements import root_name
+from migrator.walks import nodes
 
 _CALLS = {
     "init_process_group": "Ray Train creates the process group on every worker; remove this call",
@@ -60,6 +61,10 @@ def report_distributed_setup(codemod, module: cst.Module, local_rank: bool = Tru
     ``self.local_rank`` comes from ``RayLightningEnvironment``).
     """
     finder = _Finder(local_rank)
-    module.visit(finder)
+    # What a walk would call the finder with, in the same order, from the module's recorded walk.
+    visits = {cst.Call: finder.visit_Call, cst.SimpleString: finder.visit_SimpleString,
+              cst.Attribute: finder.visit_Attribute, cst.Arg: finder.visit_Arg}
+    for node in nodes(module, tuple(visits)):
+        visits[type(node)](node)
     for node, message in finder.hits:
         codemod.follow_up(node, message)

@@ -16,6 +16,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from codemods import _train_function as tf
 from codemods import _hf_signature as hf_signature
 from codemods._trainers import qualified_names
+from migrator.walks import nodes
 
 INSTANTIATE = ("hydra.utils.instantiate", "hydra.utils.call")
 COMMENT = "# Composed by Hydra on the driver, handed over as a plain container."
@@ -24,14 +25,10 @@ COMMENT = "# Composed by Hydra on the driver, handed over as a plain container."
 def trainer_instantiations(codemod, module: cst.Module) -> frozenset[cst.Call]:
     """``hydra.utils.instantiate(cfg.trainer, ...)``: calls whose config names a trainer."""
     found: set[cst.Call] = set()
-
-    class Visit(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if node.args and node.args[0].keyword is None and any(q in INSTANTIATE for q in qualified_names(codemod, node.func)):
-                if "trainer" in cst.Module([]).code_for_node(node.args[0].value).lower():
-                    found.add(node)
-
-    module.visit(Visit())
+    for node in nodes(module, (cst.Call,)):
+        if node.args and node.args[0].keyword is None and any(q in INSTANTIATE for q in qualified_names(codemod, node.func)):
+            if "trainer" in cst.Module([]).code_for_node(node.args[0].value).lower():
+                found.add(node)
     return frozenset(found)
 
 

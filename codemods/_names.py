@@ -23,6 +23,7 @@ from libcst.metadata import Assignment, ClassScope, FunctionScope, PositionProvi
 
 from migrator.codemod import MigrationCodemod
 from migrator.options import ConvertOptions
+from migrator.walks import nodes
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -38,12 +39,49 @@ def triggers(*names: Iterable[str]) -> tuple[bytes, ...]:
     return tuple(sorted({name.rsplit(".", 1)[-1].encode() for group in names for name in group}))
 
 
+#: Codemod classes that use no matcher decorators (``@m.visit``, ``@m.call_if_inside``...).
+_UNDECORATED: set[type] = set()
+
+
 class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
     METADATA_DEPENDENCIES = (PositionProvider, QualifiedNameProvider, ScopeProvider)
 
     def __init__(self, context: CodemodContext, options: ConvertOptions | None = None) -> None:
         MigrationCodemod.__init__(self, context, options)
+        cls = type(self)
+        if cls in _UNDECORATED:
+            # What MatcherDecoratableTransformer.__init__ would find: it scans every attribute of
+            # the class (hundreds of visit_/leave_ methods) for matcher decorators, once per
+            # instance, and twice more on the first visit; a class without them has none.
+            self._matchers = {}
+            self._extra_visit_funcs = {}
+            self._extra_leave_funcs = {}
+            return
         MatcherDecoratableTransformer.__init__(self)
+        if not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs):
+            _UNDECORATED.add(cls)
+
+    # Without matcher decorators, MatcherDecoratableTransformer's hooks end up calling the plain
+    # transformer's, after bookkeeping that costs more than the visit itself on every node.
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if type(self) in _UNDECORATED:
+            return cst.CSTTransformer.on_visit(self, node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node, updated_node):
+        if type(self) in _UNDECORATED:
+            return cst.CSTTransformer.on_leave(self, original_node, updated_node)
+        return super().on_leave(original_node, updated_node)
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        if type(self) in _UNDECORATED:
+            return cst.CSTTransformer.on_visit_attribute(self, node, attribute)
+        return super().on_visit_attribute(node, attribute)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        if type(self) in _UNDECORATED:
+            return cst.CSTTransformer.on_leave_attribute(self, original_node, attribute)
+        return super().on_leave_attribute(original_node, attribute)
 
     # -- names -----------------------------------------------------------------------------
     def qnames(self, node: cst.CSTNode) -> set[str]:
@@ -57,17 +95,12 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         if "_assigned_cache" in self.__dict__:
             return self.__dict__["_assigned_cache"]
         found: dict[cst.CSTNode, cst.BaseExpression] = self.__dict__.setdefault("_assigned_cache", {})
-
-        class Collect(cst.CSTVisitor):
-            def visit_Assign(self, node: cst.Assign) -> None:
+        for node in nodes(self.module, (cst.Assign, cst.AnnAssign)):
+            if isinstance(node, cst.Assign):
                 for target in node.targets:
                     found[target.target] = node.value
-
-            def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-                if node.value is not None:
-                    found[node.target] = node.value
-
-        self.module.visit(Collect())
+            elif node.value is not None:
+                found[node.target] = node.value
         return found
 
     def values_of(self, name: cst.Name) -> list[cst.BaseExpression] | None:
@@ -126,21 +159,13 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         (through its imports: ``tune.Tuner`` after ``from ray import tune``) is or lies under."""
         if "_uses_cache" not in self.__dict__:
             used: set[str] = self.__dict__.setdefault("_uses_cache", set())
-            outer = self
-
-            class Collect(cst.CSTVisitor):
-                def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            for node in nodes(self.module, (cst.ImportFrom, cst.Name, cst.Attribute)):
+                if isinstance(node, cst.ImportFrom):
                     module = cst.helpers.get_full_name_for_node(node.module) if node.module else ""
                     names = node.names if isinstance(node.names, Sequence) else ()
                     used.update(f"{module}.{a.evaluated_name}" for a in names)
-
-                def visit_Name(self, node: cst.Name) -> None:
-                    used.update(outer.qnames(node))
-
-                def visit_Attribute(self, node: cst.Attribute) -> None:
-                    used.update(outer.qnames(node))
-
-            self.module.visit(Collect())
+                else:
+                    used.update(self.qnames(node))
         used = self.__dict__["_uses_cache"]
         for prefix in prefixes:
             if any(name == prefix or name.startswith(prefix + ".") for name in used):
@@ -152,10 +177,5 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         if "_attributes_cache" in self.__dict__:
             return self.__dict__["_attributes_cache"]
         names: set[str] = self.__dict__.setdefault("_attributes_cache", set())
-
-        class Collect(cst.CSTVisitor):
-            def visit_Attribute(self, node: cst.Attribute) -> None:
-                names.add(node.attr.value)
-
-        self.module.visit(Collect())
+        names.update(node.attr.value for node in nodes(self.module, (cst.Attribute,)))
         return names

@@ -23,6 +23,7 @@ from typing import Sequence
 import libcst as cst
 
 from codemods._module_code import defines
+from migrator.walks import nodes
 
 HELPER = "for_the_driver"
 HELPER_SOURCE = f'''
@@ -51,34 +52,15 @@ def {HELPER}(value):
 '''
 
 
-class _Returns(cst.CSTVisitor):
-    """``return`` statements of the block itself, not of functions or classes inside it."""
-
-    def __init__(self, with_value: bool) -> None:
-        self.with_value = with_value
-        self.found: list[cst.Return] = []
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_Return(self, node: cst.Return) -> None:
-        if node.value is not None or not self.with_value:
-            self.found.append(node)
-
-
 def returns(statements: Sequence[cst.BaseStatement], *, with_value: bool = True) -> list[cst.Return]:
     """The ``return`` statements of ``statements`` (a function's body, a block), not of functions
     nested in them; with ``with_value=False`` the bare ``return`` too."""
-    finder = _Returns(with_value)
-    for stmt in statements:
-        stmt.visit(finder)
-    return finder.found
+    # Functions, classes and lambdas inside have returns of their own: their subtrees are skipped.
+    return [
+        node for stmt in statements
+        for node in nodes(stmt, (cst.Return,), prune=(cst.FunctionDef, cst.ClassDef, cst.Lambda))
+        if node.value is not None or not with_value
+    ]
 
 
 class _WrapReturns(cst.CSTTransformer):

@@ -29,6 +29,7 @@ from libcst.metadata import ParentNodeProvider
 
 from codemods._statements import root_name
 from codemods._trainers import qualified_names
+from migrator.walks import nodes
 
 DDP = ("torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel")
 DATALOADER = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
@@ -253,14 +254,8 @@ def _env_rank(call: cst.Call) -> str | None:
 
 # -- finding things -------------------------------------------------------------------------------
 def calls_in(node: cst.CSTNode) -> list[cst.Call]:
-    found: list[cst.Call] = []
-
-    class Visit(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            found.append(call)
-
-    node.visit(Visit())
-    return found
+    # From the module's recorded walk: asked again and again of one tree and its statements.
+    return list(nodes(node, (cst.Call,)))
 
 
 def has_backward(node: cst.CSTNode) -> bool:

@@ -32,6 +32,7 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 from codemods import _return_value as rv
 from codemods._statements import Metadata, StatementFacts, analyse_block
 from codemods._torch_loop import calls_in
+from migrator import walks
 
 #: Calls that read the command line (argparse, HfArgumentParser, trl's TrlParser, and friends).
 ARGV_CALLS = frozenset(
@@ -256,9 +257,16 @@ class _ArgvFinder(cst.CSTVisitor):
 
 
 def reads_argv(node: cst.CSTNode, argv_functions: set[str]) -> bool:
+    # What _ArgvFinder would meet, from the module's recorded walk (asked of every statement).
     finder = _ArgvFinder(argv_functions)
-    node.visit(finder)
-    return finder.found
+    for found in walks.nodes(node, (cst.Call, cst.Attribute)):
+        if type(found) is cst.Call:
+            finder.visit_Call(found)
+        else:
+            finder.visit_Attribute(found)
+        if finder.found:
+            return True
+    return False
 
 
 def argv_functions(module: cst.Module) -> set[str]:
@@ -525,13 +533,8 @@ def unique_name(module: cst.Module, preferred: str) -> str:
 def _all_names(*nodes: cst.CSTNode) -> set[str]:
     """Every name ``nodes`` (a module, statements) bind or read."""
     names: set[str] = set()
-
-    class Collect(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            names.add(node.value)
-
     for node in nodes:
-        node.visit(Collect())
+        names.update(name.value for name in walks.nodes(node, (cst.Name,)))
     return names
 
 

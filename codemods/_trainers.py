@@ -17,6 +17,7 @@ import libcst as cst
 from libcst.metadata import ParentNodeProvider, QualifiedNameProvider
 
 from codemods._statements import Metadata
+from migrator.walks import nodes
 
 TRAINER_PACKAGES = ("transformers.", "trl.")
 
@@ -151,13 +152,7 @@ class TrainerFinder:
         return current
 
     def _collect(self) -> None:
-        calls: list[cst.Call] = []
-
-        class Visit(cst.CSTVisitor):
-            def visit_Call(self, node: cst.Call) -> None:
-                calls.append(node)
-
-        self.module.visit(Visit())
+        calls = list(nodes(self.module, (cst.Call,)))
         launched = self._functions_launched_by_ray(calls)
         for call in calls:
             if not self.is_trainer_call(call):
@@ -229,30 +224,30 @@ def training_arguments_names(codemod, module: cst.Module, is_training_arguments)
     def is_parser(node: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Call) and any(q.endswith(ARGUMENT_PARSERS) for q in qualified_names(codemod, node.func))
 
-    class Visit(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            value, target = node.value, node.targets[0].target
-            index = None
-            if isinstance(value, cst.Subscript) and len(value.slice) == 1 and isinstance(target, cst.Name):
-                element = value.slice[0].slice
-                if not (isinstance(element, cst.Index) and isinstance(element.value, cst.Integer)):
-                    return
-                index, value = int(element.value.value), value.value
-            if not isinstance(value, cst.Call):
+    def unpack(node: cst.Assign) -> None:
+        value, target = node.value, node.targets[0].target
+        index = None
+        if isinstance(value, cst.Subscript) and len(value.slice) == 1 and isinstance(target, cst.Name):
+            element = value.slice[0].slice
+            if not (isinstance(element, cst.Index) and isinstance(element.value, cst.Integer)):
                 return
-            func = value.func
-            if isinstance(target, cst.Name) and index is None and is_parser(value):
-                parsers[target.value] = classes(value)
-            elif isinstance(func, cst.Attribute) and func.attr.value in PARSE_INTO_DATACLASSES:
-                elements = [e.value for e in target.elements] if isinstance(target, (cst.Tuple, cst.List)) else [target]
-                if index is not None:
-                    elements = [None] * index + elements
-                if isinstance(func.value, cst.Name):
-                    unpackings.append((parsers.get(func.value.value, []), elements))
-                elif is_parser(func.value):
-                    unpackings.append((classes(func.value), elements))
+            index, value = int(element.value.value), value.value
+        if not isinstance(value, cst.Call):
+            return
+        func = value.func
+        if isinstance(target, cst.Name) and index is None and is_parser(value):
+            parsers[target.value] = classes(value)
+        elif isinstance(func, cst.Attribute) and func.attr.value in PARSE_INTO_DATACLASSES:
+            elements = [e.value for e in target.elements] if isinstance(target, (cst.Tuple, cst.List)) else [target]
+            if index is not None:
+                elements = [None] * index + elements
+            if isinstance(func.value, cst.Name):
+                unpackings.append((parsers.get(func.value.value, []), elements))
+            elif is_parser(func.value):
+                unpackings.append((classes(func.value), elements))
 
-    module.visit(Visit())
+    for assign in nodes(module, (cst.Assign,)):  # in the order a visitor meets them
+        unpack(assign)
     found: set[str] = set()
     for parsed, targets in unpackings:
         for cls, target in zip(parsed, targets):
@@ -267,12 +262,7 @@ def launches_ray_trainer(codemod, module: cst.Module) -> bool:
     ``TrainerFinder.already_on_ray`` looks only at top-level functions handed to one; a script
     another codemod converted may launch a nested ``train_func``.
     """
-    found = []
-
-    class Visit(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if any(q.startswith("ray.train.") and q.endswith("Trainer") for q in qualified_names(codemod, node.func)):
-                found.append(node)
-
-    module.visit(Visit())
-    return bool(found)
+    return any(
+        any(q.startswith("ray.train.") and q.endswith("Trainer") for q in qualified_names(codemod, node.func))
+        for node in nodes(module, (cst.Call,))
+    )

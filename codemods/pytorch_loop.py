@@ -66,6 +66,7 @@ from codemods import _train_function as tf
 from codemods._helper_metrics import METRIC
 from codemods._statements import Metadata
 from codemods._trainers import is_library_trainer, launches_ray_trainer, qualified_names
+from migrator import walks
 from migrator.codemod import MigrationCodemod
 
 SPAWNERS = {
@@ -98,29 +99,17 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
 
     # -- what is ours -----------------------------------------------------------------------------
     def _other_framework(self, tree: cst.Module) -> bool:
-        found = []
-
-        class Visit(cst.CSTVisitor):
-            def visit_Name(inner, node: cst.Name) -> None:
-                for q in qualified_names(self, node):
-                    if q.startswith(OTHER_FRAMEWORKS) or is_library_trainer(q) or q.startswith("ray.train"):
-                        found.append(q)
-
-            def visit_Attribute(inner, node: cst.Attribute) -> None:
-                Visit.visit_Name(inner, node)
-
-            def visit_Import(inner, node: cst.Import) -> None:
-                for alias in node.names:
-                    if tl._code(alias.name).split(".")[0] in ("lightning", "pytorch_lightning"):
-                        found.append(tl._code(alias.name))
-
-            def visit_ImportFrom(inner, node: cst.ImportFrom) -> None:
-                module = tl._code(node.module).split(".")[0] if node.module is not None else ""
-                if module in ("lightning", "pytorch_lightning"):
-                    found.append(module)
-
-        tree.visit(Visit())
-        return bool(found)
+        for node in walks.nodes(tree, (cst.Name, cst.Attribute, cst.Import, cst.ImportFrom)):
+            if isinstance(node, (cst.Name, cst.Attribute)):
+                if any(q.startswith(OTHER_FRAMEWORKS) or is_library_trainer(q) or q.startswith("ray.train")
+                       for q in qualified_names(self, node)):
+                    return True
+            elif isinstance(node, cst.Import):
+                if any(tl._code(alias.name).split(".")[0] in ("lightning", "pytorch_lightning") for alias in node.names):
+                    return True
+            elif node.module is not None and tl._code(node.module).split(".")[0] in ("lightning", "pytorch_lightning"):
+                return True
+        return False
 
     def _spawner(self, call: cst.Call) -> bool | None:
         for q in qualified_names(self, call.func):
@@ -203,7 +192,9 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         text = tl.TorchrunText()
         rewriter = tl.TorchrunTextRewriter(text)
         probe = tl.TorchrunText()
-        tree.visit(tl.TorchrunTextRewriter(probe))  # the worker count the instructions asked for
+        # The worker count the instructions asked for: what TorchrunTextRewriter would read, in its order.
+        for node in walks.nodes_left(tree, (cst.Comment, cst.SimpleString)):
+            probe.rewrite(node.value)
         result = tf.apply(self, edited, the_plan, self.options, rewrite, intended_workers=probe.workers)
         result = result.visit(rewriter)
         self._imports()

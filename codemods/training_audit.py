@@ -30,11 +30,11 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import ParentNodeProvider
 
 from codemods._names import TableCodemod, load_table
+from migrator.walks import nodes
 
 TABLE = load_table("training_audit")
 FRAMEWORKS: dict[str, dict] = TABLE["frameworks"]
@@ -78,7 +78,7 @@ class TrainingAudit(TableCodemod):
     def visit_Module(self, node: cst.Module) -> bool:
         source, earlier = self.earlier
         said = [e for e in earlier if e.kind == "follow-up"]
-        refs = [n for n in m.findall(node, m.Name() | m.Attribute()) if not self._in_import(n)]
+        refs = [n for n in nodes(node, (cst.Name, cst.Attribute)) if not self._in_import(n)]
         named = [(n, q) for n in refs for q in self.qnames(n)]
         if not any(matches(q, CONVERTED) for _, q in named) and not said:
             use = self._first_framework_use(node, named)
@@ -104,7 +104,9 @@ class TrainingAudit(TableCodemod):
         for framework in FRAMEWORKS.values():
             if not imported & set(framework.get("modules", ())):
                 continue
-            for call in m.findall(node, m.Call(func=m.Attribute())):
+            for call in nodes(node, (cst.Call,)):
+                if not isinstance(call.func, cst.Attribute):
+                    continue
                 if call.func.attr.value in framework.get("methods", ()):
                     found.append((self.line_of(call), call, f"`{self.source(call.func)}()`", framework["label"]))
         if not found:
@@ -115,7 +117,7 @@ class TrainingAudit(TableCodemod):
     @staticmethod
     def _imported_tops(node: cst.Module) -> set[str]:
         tops = set()
-        for imp in m.findall(node, m.Import() | m.ImportFrom()):
+        for imp in nodes(node, (cst.Import, cst.ImportFrom)):
             if isinstance(imp, cst.Import):
                 tops |= {get_full_name_for_node(a.name).split(".")[0] for a in imp.names}
             elif imp.module is not None and not imp.relative:
@@ -154,7 +156,7 @@ class TrainingAudit(TableCodemod):
 
     @staticmethod
     def _imported_names(node: cst.Module):
-        for imp in m.findall(node, m.ImportFrom()):
+        for imp in nodes(node, (cst.ImportFrom,)):
             if imp.relative or imp.module is None:
                 continue
             module = get_full_name_for_node(imp.module)
@@ -163,7 +165,7 @@ class TrainingAudit(TableCodemod):
                 continue
             for alias in imp.names:
                 yield imp, f"{module}.{get_full_name_for_node(alias.name)}"
-        for imp in m.findall(node, m.Import()):
+        for imp in nodes(node, (cst.Import,)):
             for alias in imp.names:
                 yield imp, get_full_name_for_node(alias.name)
 

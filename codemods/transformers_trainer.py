@@ -51,6 +51,7 @@ from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK
 from codemods._save_strategy import AT_RUN_TIME, SaveStrategyFixer, is_training_arguments
 from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
+from migrator.walks import nodes
 
 class TransformersTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Hugging Face Transformers Trainer scripts (Trainer, Seq2SeqTrainer, trl) to TorchTrainer"
@@ -232,15 +233,9 @@ class _Edit(SaveStrategyFixer):
 
 def _saves_visibly(tree: cst.Module, codemod) -> bool:
     """Whether the script builds TrainingArguments itself (so SaveStrategyFixer could see them)."""
-    found = []
-
-    class Visit(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if any(is_training_arguments(q) for q in qualified_names(codemod, node.func)):
-                found.append(node)
-
-    tree.visit(Visit())
-    return bool(found)
+    return any(
+        any(is_training_arguments(q) for q in qualified_names(codemod, node.func)) for node in nodes(tree, (cst.Call,))
+    )
 
 
 def _trained_model(training) -> cst.BaseExpression | None:

@@ -22,17 +22,119 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
+from types import MappingProxyType, MethodType
 from typing import ClassVar, Iterator
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.matchers import MatcherDecoratableTransformer
+from libcst._metadata_dependent import LazyValue
+from libcst.metadata import (
+    BatchableMetadataProvider, MetadataWrapper, ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider,
+)
 
+from migrator import walks
 from migrator.options import ConvertOptions
 from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for codemods)
 
 #: Key of ``CodemodContext.scratch`` under which the engine passes ``(original bytes, entries so far)``.
 EARLIER = "migrate.earlier"
+
+
+def _resolve_without_batched_walk(wrapper: MetadataWrapper, providers) -> None:
+    """Resolve on ``wrapper`` what LibCST would, minus the walks that do nothing.
+
+    LibCST resolves batchable providers in one batched walk over the whole tree per dependency
+    level (three for scopes and qualified names). The parent, expression-context, scope and
+    qualified-name providers do all their work in ``visit_Module``, with a walk of their own: the
+    batched walk only calls that at the root, then rebuilds every node for nothing. Such
+    providers are run here the way the batched walk runs them, and stored in the wrapper's cache
+    as LibCST stores them, so ``resolve`` finds them done; anything else is left to LibCST.
+    """
+    cache = wrapper._metadata
+    todo = set()
+    pending = list(providers)
+    while pending:  # the providers and their dependencies, as LibCST gathers them
+        provider = pending.pop()
+        if provider not in todo and provider not in cache:
+            todo.add(provider)
+            pending.extend(provider.METADATA_DEPENDENCIES)
+    while True:
+        ready = [p for p in todo if p not in cache and all(d in cache for d in p.METADATA_DEPENDENCIES)
+                 and (_module_only(p) or not issubclass(p, BatchableMetadataProvider))]
+        if not ready:
+            return
+        for provider_class in ready:
+            if not issubclass(provider_class, BatchableMetadataProvider):
+                # As LibCST generates it (the position provider). Done here because LibCST follows
+                # it with a batched walk even when no batchable provider is left to run.
+                cache[provider_class] = (
+                    provider_class(wrapper._cache.get(provider_class))._gen(wrapper)
+                    if provider_class.gen_cache else provider_class()._gen(wrapper)
+                )
+                continue
+            if provider_class is ParentNodeProvider:
+                # The same mapping, from the walk ``migrator.walks`` records anyway, without
+                # asking every node for its children. The wrapper's tree holds no node twice:
+                # the engine copies a changed tree in which one does.
+                cache[provider_class] = MappingProxyType(walks.parents(wrapper.module))
+                continue
+            if provider_class is QualifiedNameProvider:
+                cache[provider_class] = MappingProxyType(_qualified_names(wrapper.module, cache[ScopeProvider]))
+                continue
+            provider = provider_class()
+            with provider.resolve(wrapper):
+                provider.visit_Module(wrapper.module)
+            cache[provider_class] = MappingProxyType(dict(provider._computed))
+
+
+def _qualified_names(module: cst.Module, scopes) -> dict:
+    """What ``QualifiedNameProvider`` computes, node by node in the same order, over the recorded walk.
+
+    LibCST's provider walks the tree once more only to store, for every node, the names its
+    scope gives it (computed when first asked) or an empty set.
+    """
+    computed: dict = {}
+    for node in walks.nodes(module, ()):
+        scope = scopes.get(node)
+        computed[node] = LazyValue(partial(scope.get_qualified_names_for, node)) if scope else set()
+    return computed
+
+
+_MODULE_ONLY: dict[type, bool] = {}
+
+
+def _module_only(provider_class: type) -> bool:
+    """A batchable provider whose only hook is ``visit_Module`` (asked once per class: it is slow)."""
+    if provider_class not in _MODULE_ONLY:
+        _MODULE_ONLY[provider_class] = (
+            isinstance(provider_class, type) and issubclass(provider_class, BatchableMetadataProvider)
+            and not provider_class.gen_cache and set(provider_class().get_visitors()) == {"visit_Module"}
+        )
+    return _MODULE_ONLY[provider_class]
+
+
+_NOT_GATED: dict[type, bool] = {}
+
+
+def _plain_visits(transformer) -> None:
+    """Let a ``MatcherDecoratableTransformer`` without matcher decorators visit like a plain transformer.
+
+    Its hooks then only call ``CSTTransformer``'s, after matcher bookkeeping on every node and
+    every attribute that costs more than the visit itself (LibCST's import visitors use none).
+    """
+    if not isinstance(transformer, MatcherDecoratableTransformer):
+        return
+    cls = type(transformer)
+    if cls not in _NOT_GATED:
+        # Gating matchers (@m.call_if_inside...) belong to the class; finding them scans all of
+        # its attributes, which the plain hooks never do again: once per class is enough.
+        _NOT_GATED[cls] = not transformer._matchers
+    if not _NOT_GATED[cls] or transformer._extra_visit_funcs or transformer._extra_leave_funcs:
+        return
+    for hook in ("on_visit", "on_leave", "on_visit_attribute", "on_leave_attribute"):
+        setattr(transformer, hook, MethodType(getattr(cst.CSTTransformer, hook), transformer))
 
 
 class MigrationCodemod(CodemodCommand):
@@ -60,6 +162,7 @@ class MigrationCodemod(CodemodCommand):
             return
         # The tree is the wrapper's own: metadata an earlier codemod resolved on it is reused
         # (the wrapper caches per provider), and nothing is copied.
+        _resolve_without_batched_walk(shared, self.get_inherited_dependencies())
         old = self.context.wrapper
         with self.resolve(shared):
             self.context = replace(self.context, wrapper=shared)
@@ -75,6 +178,7 @@ class MigrationCodemod(CodemodCommand):
         matter to it. ``RemoveImportsVisitor`` needs scopes and keeps LibCST's copy.
         """
         inst = transform(self.context)
+        _plain_visits(inst)
         if inst.get_inherited_dependencies() or inst.should_allow_multiple_passes():
             return inst.transform_module(tree)
         wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)

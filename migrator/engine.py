@@ -119,6 +119,7 @@ def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) ->
     from libcst.codemod import CodemodContext, SkipFile
     from libcst.metadata import MetadataWrapper
 
+    from migrator import walks
     from migrator.codemod import EARLIER
 
     try:
@@ -129,8 +130,10 @@ def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) ->
         entries: list[Entry] = []
         for cls in map(_loaded, todo):
             if wrapper is None:
-                # A codemod changed the tree and may have put one node in two places: copy once.
-                wrapper = MetadataWrapper(tree)
+                # A codemod changed the tree and may have put one node in two places: copy once
+                # if it did (metadata is keyed by node). The walk that tells is recorded for the
+                # codemods' own questions about this tree anyway (``migrator.walks``).
+                wrapper = MetadataWrapper(tree, unsafe_skip_copy=not walks.repeats_a_node(tree))
                 tree = wrapper.module
             # What came before (the file's bytes, earlier codemods' entries) for codemods that audit it.
             codemod = cls(CodemodContext(filename=path, scratch={EARLIER: (data, tuple(entries))}), options)

@@ -1,0 +1,158 @@
+"""Read-only walks over a tree without walking it again: one recorded walk per module, then list slices.
+
+Every ``node.visit(visitor)`` in LibCST rebuilds each node it passes (even for a read-only
+``CSTVisitor``), so a 70-line script costs several milliseconds per walk, and one conversion
+asked the same tree for its calls, names and assignments a dozen times. Trees are immutable:
+the nodes of one module, in the order a visitor meets them, never change. ``nodes`` records that
+order once per module (the last few modules are kept, by identity) and answers from it, for
+the module and for any node inside it.
+
+``nodes(tree, types)`` yields exactly what a ``CSTVisitor`` with ``visit_<Type>`` methods for
+``types`` would be called with, in the same order; ``prune`` are the types whose ``visit_``
+returns False (their children are skipped, the node itself is still met).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Iterator
+
+import libcst as cst
+
+#: How many modules keep their recorded walk. Holding them also keeps their nodes' ids unique.
+_KEEP = 4
+
+
+class _Walk:
+    __slots__ = ("order", "end", "up", "at", "repeats", "by_type")
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        #: Every node under root (root first), in the order a visitor meets them.
+        self.order: list[cst.CSTNode] = []
+        #: end[i]: one past the last node of order[i]'s subtree.
+        self.end: list[int] = []
+        #: up[i]: the position of order[i]'s parent (-1 for root).
+        self.up: list[int] = []
+        #: A node's position in ``order`` (a node placed twice has the same subtree at both).
+        self.at: dict[cst.CSTNode, int] = {}
+        #: Whether some node sits in two places.
+        self.repeats = False
+        #: type -> the positions of the nodes of exactly that type, ascending (built when first asked).
+        self.by_type: dict[type, list[int]] | None = None
+        root.visit(_Recorder(self))
+
+    def positions(self, kind: type) -> list[int]:
+        if self.by_type is None:
+            by_type: dict[type, list[int]] = {}
+            for i, node in enumerate(self.order):
+                by_type.setdefault(type(node), []).append(i)
+            self.by_type = by_type
+        return self.by_type.get(kind, [])
+
+
+class _Recorder(cst.CSTVisitor):
+    def __init__(self, walk: _Walk) -> None:
+        super().__init__()
+        self.walk = walk
+        self.open: list[int] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        walk = self.walk
+        i = len(walk.order)
+        if node in walk.at:
+            walk.repeats = True
+        walk.at[node] = i
+        walk.order.append(node)
+        walk.end.append(0)
+        walk.up.append(self.open[-1] if self.open else -1)
+        self.open.append(i)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.walk.end[self.open.pop()] = len(self.walk.order)
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+
+_walks: dict[cst.Module, _Walk] = {}
+
+
+def _walk_of(node: cst.CSTNode) -> tuple[_Walk, int]:
+    """The recorded walk that holds ``node``, and its position there."""
+    for walk in reversed(_walks.values()):
+        i = walk.at.get(node)
+        if i is not None:
+            return walk, i
+    walk = _Walk(node)
+    if isinstance(node, cst.Module):  # only whole modules are kept: statements come from them
+        _walks[node] = walk
+        while len(_walks) > _KEEP:
+            del _walks[next(iter(_walks))]
+    return walk, 0
+
+
+def _found(walk: _Walk, i: int, types: tuple[type, ...]) -> list[int]:
+    """Positions of the nodes of ``types`` in the subtree at position ``i``, ascending."""
+    stop = walk.end[i]
+    found: list[int] = []
+    for kind in types:
+        positions = walk.positions(kind)
+        found.extend(positions[bisect_left(positions, i):bisect_left(positions, stop)])
+    if len(types) > 1:
+        found.sort()
+    return found
+
+
+def nodes(tree: cst.CSTNode, types: tuple[type, ...], prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
+    """The nodes of exactly ``types`` under ``tree`` (``tree`` included), in visiting order; every node for ``()``.
+
+    A node of a ``prune`` type (``tree`` included) is yielded if it is of ``types``, but nothing
+    under it is.
+    """
+    walk, i = _walk_of(tree)
+    order, end = walk.order, walk.end
+    stop = end[i]
+    if not types:
+        yield from order[i:stop]
+        return
+    if not prune:
+        for j in _found(walk, i, types):
+            yield order[j]
+        return
+    while i < stop:
+        node = order[i]
+        kind = type(node)
+        if kind in types:
+            yield node
+        i = end[i] if kind in prune else i + 1
+
+
+def nodes_left(tree: cst.CSTNode, types: tuple[type, ...]) -> list[cst.CSTNode]:
+    """The nodes of exactly ``types`` under ``tree``, in the order a visitor's ``leave_`` methods meet them.
+
+    A node is left after everything under it: ordered by where its subtree ends, the deeper first.
+    """
+    walk, i = _walk_of(tree)
+    end = walk.end
+    return [walk.order[j] for j in sorted(_found(walk, i, types), key=lambda j: (end[j], -j))]
+
+
+def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
+    """Every node's parent, as ``ParentNodeProvider`` has it (the children a visit meets), from the recorded walk.
+
+    ``ParentNodeProvider`` walks the tree once more and asks every node for its ``children`` (one
+    more rebuild of each node); this costs a dictionary built from the walk ``nodes`` records anyway.
+    The tree must hold no node twice (``repeats_a_node`` tells), as a metadata wrapper's tree does.
+    """
+    walk, i = _walk_of(module)
+    order, up = walk.order, walk.up
+    return {order[j]: order[up[j]] for j in range(i + 1, walk.end[i])}
+
+
+def repeats_a_node(module: cst.Module) -> bool:
+    """Whether one node object sits in two places of ``module`` (a codemod may build such a tree)."""
+    return _walk_of(module)[0].repeats
