@@ -21,7 +21,7 @@ from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.matchers import MatcherDecoratableTransformer
 from libcst.metadata import Assignment, ClassScope, FunctionScope, PositionProvider, QualifiedNameProvider, ScopeProvider
 
-from migrator.codemod import MigrationCodemod
+from migrator.codemod import LIBCST_FAST, MigrationCodemod
 from migrator.options import ConvertOptions
 from migrator.walks import nodes
 
@@ -58,7 +58,7 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
             self._extra_leave_funcs = {}
             return
         MatcherDecoratableTransformer.__init__(self)
-        if not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs):
+        if LIBCST_FAST and not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs):
             _UNDECORATED.add(cls)
 
     # Without matcher decorators, MatcherDecoratableTransformer's hooks end up calling the plain

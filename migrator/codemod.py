@@ -42,6 +42,22 @@ from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for co
 EARLIER = "migrate.earlier"
 
 
+def _libcst_release() -> str:
+    try:  # the version file LibCST's build writes (importlib.metadata costs more to import)
+        from libcst._version import __version__
+    except ImportError:
+        return ""
+    return __version__
+
+
+#: The fast paths below lean on LibCST internals: the wrapper's metadata cache, what providers
+#: compute, a transformer's matcher tables. They were checked against these releases
+#: (tests/test_metadata_fast_path.py compares them with LibCST's own resolution, node by node);
+#: on any other release LibCST does all of it as it always has, only slower.
+CHECKED_LIBCST = ("1.9.",)
+LIBCST_FAST = _libcst_release().startswith(CHECKED_LIBCST)
+
+
 def _resolve_without_batched_walk(wrapper: MetadataWrapper, providers) -> None:
     """Resolve on ``wrapper`` what LibCST would, minus the walks that do nothing.
 
@@ -124,7 +140,7 @@ def _plain_visits(transformer) -> None:
     Its hooks then only call ``CSTTransformer``'s, after matcher bookkeeping on every node and
     every attribute that costs more than the visit itself (LibCST's import visitors use none).
     """
-    if not isinstance(transformer, MatcherDecoratableTransformer):
+    if not LIBCST_FAST or not isinstance(transformer, MatcherDecoratableTransformer):
         return
     cls = type(transformer)
     if cls not in _NOT_GATED:
@@ -162,7 +178,8 @@ class MigrationCodemod(CodemodCommand):
             return
         # The tree is the wrapper's own: metadata an earlier codemod resolved on it is reused
         # (the wrapper caches per provider), and nothing is copied.
-        _resolve_without_batched_walk(shared, self.get_inherited_dependencies())
+        if LIBCST_FAST:
+            _resolve_without_batched_walk(shared, self.get_inherited_dependencies())
         old = self.context.wrapper
         with self.resolve(shared):
             self.context = replace(self.context, wrapper=shared)
