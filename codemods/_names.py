@@ -11,15 +11,22 @@ Keyword tables (rename / drop / follow-up per keyword) build on this in ``_keywo
 from __future__ import annotations
 
 import functools
-import tomllib
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import libcst as cst
 import libcst.helpers
+import tomllib
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.matchers import MatcherDecoratableTransformer
-from libcst.metadata import Assignment, ClassScope, FunctionScope, PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import (
+    Assignment,
+    ClassScope,
+    FunctionScope,
+    PositionProvider,
+    QualifiedNameProvider,
+    ScopeProvider,
+)
 
 from migrator.codemod import LIBCST_FAST, MigrationCodemod
 from migrator.options import ConvertOptions

@@ -27,11 +27,16 @@ from types import MappingProxyType, MethodType
 from typing import ClassVar, Iterator
 
 import libcst as cst
+from libcst._metadata_dependent import LazyValue
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
 from libcst.matchers import MatcherDecoratableTransformer
-from libcst._metadata_dependent import LazyValue
 from libcst.metadata import (
-    BatchableMetadataProvider, MetadataWrapper, ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider,
+    BatchableMetadataProvider,
+    MetadataWrapper,
+    ParentNodeProvider,
+    PositionProvider,
+    QualifiedNameProvider,
+    ScopeProvider,
 )
 
 from migrator import walks
