@@ -29,6 +29,7 @@ from typing import ClassVar, Iterator
 import libcst as cst
 from libcst._metadata_dependent import LazyValue
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
 from libcst.matchers import MatcherDecoratableTransformer
 from libcst.metadata import (
     BatchableMetadataProvider,
@@ -139,6 +140,42 @@ def _module_only(provider_class: type) -> bool:
 _NOT_GATED: dict[type, bool] = {}
 
 
+class _TopImportsOnly:
+    """The module as ``AddImportsVisitor.visit_Module`` uses it: ``node.visit(gatherer)``, where
+    the gatherer of top imports does all its work in ``leave_Module``."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+
+    def visit(self, gatherer) -> None:
+        gatherer.leave_Module(self.module)
+
+
+def _add_imports_at_the_top(visitor: AddImportsVisitor, module: cst.Module) -> cst.Module:
+    """What ``module.visit(visitor)`` returns, without walking the whole tree twice.
+
+    ``AddImportsVisitor`` reads and changes only the imports at the top of the module: its
+    ``visit_Module`` gathers them (with a visitor that walks every node to use only its
+    ``leave_Module``), ``leave_ImportFrom`` returns any other node as it is, and ``leave_Module``
+    inserts the rest. So the gathering runs on the module alone, and ``leave_ImportFrom`` on
+    those top imports only. Nodes it does not touch stay the same objects; a module it does
+    not change comes back as itself (so the engine keeps its metadata).
+    """
+    visitor.visit_Module(_TopImportsOnly(module))
+    body = list(module.body)
+    for index, statement in enumerate(body):
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        small = list(statement.body)
+        for position, node in enumerate(small):
+            if isinstance(node, cst.ImportFrom):
+                small[position] = visitor.leave_ImportFrom(node, node)
+        if any(new is not old for new, old in zip(small, statement.body)):
+            body[index] = statement.with_changes(body=small)
+    updated = module if all(new is old for new, old in zip(body, module.body)) else module.with_changes(body=body)
+    return visitor.leave_Module(module, updated)
+
+
 def _plain_visits(transformer) -> None:
     """Let a ``MatcherDecoratableTransformer`` without matcher decorators visit like a plain transformer.
 
@@ -200,6 +237,8 @@ class MigrationCodemod(CodemodCommand):
         matter to it. ``RemoveImportsVisitor`` needs scopes and keeps LibCST's copy.
         """
         inst = transform(self.context)
+        if LIBCST_FAST and type(inst) is AddImportsVisitor:
+            return _add_imports_at_the_top(inst, tree)
         _plain_visits(inst)
         if inst.get_inherited_dependencies() or inst.should_allow_multiple_passes():
             return inst.transform_module(tree)
