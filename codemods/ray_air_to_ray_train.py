@@ -56,7 +56,7 @@ class RayAirToRayTrain(TableCodemod):
     DESCRIPTION = "Move ray.air session, config and checkpoint names to ray.train."
     # `air` covers `ray.air` and `from ray import tune, air`; the rest are names it rewrites
     # outside ray.air (checkpoint classes and methods, `result.log_dir`, ray.train.huggingface).
-    TRIGGERS = (b"air", b"Checkpoint", b"TorchCheckpoint", b"huggingface", b"log_dir")
+    TRIGGERS = (b"air", b"Checkpoint", b"TorchCheckpoint", b"huggingface", b"log_dir", b"preprocessors")
     MODULES = (b"ray",)
     ORDER = 20
 

@@ -46,12 +46,18 @@ def test_a_scaling_config_dict_with_a_key_scaling_config_lacks_gets_a_follow_up(
     assert "no 'trainer_resources'" in result.follow_ups[0].message
 
 
-def test_preprocessor_is_removed_and_the_follow_up_names_the_replacement():
-    """TorchTrainer has no preprocessor= (removed with the Predictors): a follow-up at its line."""
+def test_preprocessor_is_fitted_and_applied_before_the_launch():
+    """TorchTrainer has no preprocessor=: it is fitted on "train" and applied to each dataset before the
+    trainer, as the retired trainer did, and the trainer's conversion still reads the datasets' keys."""
     result = convert_text("from ray.ml.train.integrations.huggingface import HuggingFaceTrainer\n\n\n"
                           "def init(train_dataset, eval_dataset, **config):\n    ...\n\n\n"
                           "HuggingFaceTrainer(\n    init,\n    datasets={'train': ds},\n"
                           "    preprocessor=Chain(tokenizer, scaler),\n).fit()\n")
     assert result.status == "converted"
-    [entry] = [e for e in result.follow_ups if "preprocessor" in e.message]
-    assert entry.line == 11 and "fit_transform" in entry.message
+    output = result.text("output")
+    assert "preprocessor=Chain" not in output
+    assert "preprocessor = Chain(tokenizer, scaler)\n" in output
+    assert "    preprocessor.fit(ds)\n" in output
+    assert "datasets={'train': preprocessor.transform(ds)}" in output
+    assert 'ray.train.get_dataset_shard("train")' in output
+    assert not [e for e in result.follow_ups if "preprocessor" in e.message]
