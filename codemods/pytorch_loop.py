@@ -363,11 +363,23 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         if not (isinstance(fn, cst.Name) and isinstance(statement, cst.Expr)):
             self.follow_up(call, "not converted: the launched function is not a plain name, or the launch's result is used (join=False): launch it with TorchTrainer by hand")
             return tree
+        if isinstance(args, cst.Name):
+            args = self._tuple_bound_once(tree, args) or args  # args = ("fp16", 42, 64); notebook_launcher(f, args)
         if args is not None and not isinstance(args, cst.Tuple):
             self.follow_up(call, "not converted: the launch's args are not a tuple written out: launch it with TorchTrainer by hand")
             return tree
         elements = [e.value for e in args.elements] if args is not None else []
         return self._launch_function(tree, call, fn, elements, rank_first, nprocs)
+
+    @staticmethod
+    def _tuple_bound_once(tree: cst.Module, name: cst.Name) -> cst.Tuple | None:
+        """The tuple literal of ``name = (...)`` when that is the file's only other mention of ``name``."""
+        mentions = [n for n in walks.nodes(tree, (cst.Name,)) if n.value == name.value and n is not name]
+        for assign in walks.nodes(tree, (cst.Assign,)):
+            if len(mentions) == 1 and len(assign.targets) == 1 and assign.targets[0].target is mentions[0] \
+                    and isinstance(assign.value, cst.Tuple):
+                return assign.value
+        return None
 
     def _entry_call(self, tree: cst.Module) -> tuple[cst.Call, cst.Name] | None:
         """``main(args.a, args.b)`` in the main guard, when ``main`` is a function of this file whose
