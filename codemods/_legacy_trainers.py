@@ -31,7 +31,10 @@ REJECTED_BY_V2 = {
     "resume_from_checkpoint": "TorchTrainer(resume_from_checkpoint=) raises in Ray Train V2: load the checkpoint "
     "inside the train function (ray.train.get_checkpoint()) and resume from it there",
     "metadata": "TorchTrainer(metadata=) raises in Ray Train V2: save the metadata with the checkpoint instead",
-}  # preprocessor= has a codemod of its own (ray_trainer_preprocessor), which runs before these
+    # ray_trainer_preprocessor (which runs first) converts it where it can; what it left is flagged here.
+    "preprocessor": "TorchTrainer has no preprocessor= any more: apply the preprocessor to the Ray Datasets "
+    "(preprocessor.fit_transform(ds)) before passing them",
+}
 LINE_LENGTH = 88
 #: The fields of ray.train.ScalingConfig a Ray 1.x ``scaling_config`` dict could hold (ray 2.60 signature;
 #: ``trainer_resources`` raises under Train V2, so it is left to a follow-up).
