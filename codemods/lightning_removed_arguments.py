@@ -63,7 +63,8 @@ What is rewritten, and why that way:
   ``ckpt_path``, ``num_gpus`` -> ``num_devices``, ``root_gpu`` -> ``strategy.root_device.index``...),
   a follow-up otherwise (``use_amp``, ``weights_save_path``...). From the table's ``attributes``.
 * ``training_epoch_end`` / ``validation_epoch_end`` / ``test_epoch_end`` in a ``LightningModule``:
-  a follow-up with the exact replacement (the outputs now have to be kept by the module itself).
+  ``on_*_batch_end`` keeps what the step returns and ``on_*_epoch_end`` runs the old body over that
+  list (``codemods/_lightning_epoch_end.py``); where that would not be 1.x's list, a follow-up.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ import libcst as cst
 from libcst.metadata import ScopeProvider
 
 from codemods import _lightning as lt
+from codemods import _lightning_epoch_end as epoch_end
 from codemods._keywords import KeywordCodemod, drop_items
 from codemods._module_code import defines, insert_functions
 from codemods._names import load_table
@@ -115,6 +117,7 @@ class LightningRemovedArguments(KeywordCodemod):
         self._resumes: set[cst.Arg] = set()  # resume_from_checkpoint= args that move to a fit
         self._helper_needed = False
         self._module_classes: list[cst.ClassDef] = []  # the LightningModules being visited
+        self._hooks: dict[cst.FunctionDef, dict] = {}  # removed *_epoch_end hooks rewritten, with their entries
         self._plan_resumes(node)
 
     # -- what is a Trainer -------------------------------------------------------------------
@@ -408,12 +411,24 @@ class LightningRemovedArguments(KeywordCodemod):
         self._module_classes.append(node)
         for stmt in node.body.body:
             if isinstance(stmt, cst.FunctionDef) and stmt.name.value in HOOKS:
-                hook = HOOKS[stmt.name.value]
-                self.follow_up(stmt, f"`{node.name.value}.{stmt.name.value}` was removed in Lightning {hook['version']} (fit raises NotImplementedError): {hook['follow_up']}")
+                hook, where = HOOKS[stmt.name.value], f"`{node.name.value}.{stmt.name.value}`"
+                why = epoch_end.rewritable(node, stmt, hook)
+                if why is None:
+                    self._hooks[stmt] = hook
+                    self.change(stmt, f"{where} (removed in Lightning {hook['version']}) -> {hook['batch_end'].split('(')[0]}, "
+                                f"which keeps what {hook['step']} returns, and {hook['epoch_end']}, which reads it")
+                else:
+                    self.follow_up(stmt, f"{where} was removed in Lightning {hook['version']} (fit raises NotImplementedError), "
+                                   f"and {why}: {hook['follow_up']}")
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
         if self._module_classes and self._module_classes[-1] is original_node:
             self._module_classes.pop()
+        if any(s in self._hooks for s in original_node.body.body):
+            body = []
+            for old, new in zip(original_node.body.body, updated_node.body.body):
+                body += epoch_end.rewrite(new, self._hooks[old], self.module) if old in self._hooks else [new]
+            updated_node = updated_node.with_changes(body=updated_node.body.with_changes(body=body))
         return updated_node
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:

@@ -105,14 +105,46 @@ def test_from_argparse_args_without_add_argparse_args_is_a_follow_up():
     assert any("never calls" in f for f in follow_ups(result))
 
 
-def test_epoch_end_hooks_get_the_exact_replacement():
-    result = check_noop(C, """\
+def test_epoch_end_hooks_become_the_hooks_that_replace_them():
+    check_transformed(C, """\
         import lightning.pytorch as L
         class Model(L.LightningModule):
-            def validation_epoch_end(self, outputs):
-                pass
+            def validation_step(self, batch, batch_idx):
+                return {"val_loss": batch}
+
+            def validation_epoch_end(self, outs):
+                \"\"\"Average.\"\"\"
+                self.log("val_loss", sum(o["val_loss"] for o in outs))
+        """, """\
+        import lightning.pytorch as L
+        class Model(L.LightningModule):
+            def validation_step(self, batch, batch_idx):
+                return {"val_loss": batch}
+
+            def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+                # Lightning 2 no longer gathers what validation_step returns for the epoch's end: keep it here.
+                if not hasattr(self, "validation_step_outputs"):
+                    self.validation_step_outputs = []
+                self.validation_step_outputs.append(outputs)
+
+            def on_validation_epoch_end(self):
+                \"\"\"Average.\"\"\"
+                outs = getattr(self, "validation_step_outputs", [])
+                self.validation_step_outputs = []
+                self.log("val_loss", sum(o["val_loss"] for o in outs))
         """)
-    assert any("on_validation_epoch_end(self)" in f for f in follow_ups(result))
+
+
+@pytest.mark.parametrize("body, why", [
+    ("def validation_step(self, batch, batch_idx, dataloader_idx):\n        pass\n"
+     "    def validation_epoch_end(self, outputs):\n        pass\n", "takes dataloader_idx"),
+    ("def on_validation_epoch_end(self):\n        pass\n"
+     "    def validation_epoch_end(self, outputs):\n        pass\n", "defines on_validation_epoch_end already"),
+    ("def validation_epoch_end(self, outputs, extra=None):\n        pass\n", "(self, outputs) alone"),
+])
+def test_epoch_end_hooks_that_cannot_be_rewritten_get_the_exact_replacement(body: str, why: str):
+    result = check_noop(C, "import lightning.pytorch as L\nclass Model(L.LightningModule):\n    " + body)
+    assert any("on_validation_epoch_end(self)" in f and why in f for f in follow_ups(result)), follow_ups(result)
 
 
 def test_a_2x_script_is_left_alone():
