@@ -1,5 +1,5 @@
-"""Hugging Face APIs removed since older example scripts were written: ``datasets.load_metric`` and
-``use_auth_token=``.
+"""Hugging Face APIs removed since older example scripts were written: ``datasets.load_metric``,
+``transformers.AdamW`` and ``use_auth_token=``.
 
 The decisions are data, each with the version it changed in: ``codemods/data/hf_removed_apis.toml``.
 
@@ -24,6 +24,9 @@ After::
 arguments and the same keywords except ``trust_remote_code``/``token``/``script_version``: a call
 with one of those, or more than two positional arguments (``evaluate.load``'s third is
 ``module_type``), keeps its name and gets a follow-up. The import goes through the import visitors.
+``transformers.AdamW`` (removed in transformers 5.0) becomes ``torch.optim.AdamW`` with the two
+defaults that differ written out (``eps=1e-6, weight_decay=0.0``); ``correct_bias=True`` goes, and
+``correct_bias=False`` goes with a follow-up (torch's AdamW always corrects the bias).
 ``use_auth_token=`` becomes ``token=`` on ``from_pretrained`` of transformers/peft/trl classes,
 ``pipeline``, ``load_dataset`` and the huggingface_hub functions in the table.
 """
@@ -32,18 +35,20 @@ from __future__ import annotations
 
 import libcst as cst
 
-from codemods._keywords import KeywordCodemod
+from codemods._keywords import KeywordCodemod, drop_items
+from codemods._lightning import append_items
 from codemods._names import load_table
 
 TABLE = load_table("hf_removed_apis")
 FUNCTIONS: dict[str, dict] = TABLE["functions"]
 HUB_FUNCTIONS = frozenset(TABLE["groups"]["functions"])
 PACKAGES = tuple(f"{p}." for p in TABLE["groups"]["from_pretrained_packages"])
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
 class HfRemovedApis(KeywordCodemod):
-    DESCRIPTION = "datasets.load_metric -> evaluate.load, use_auth_token= -> token= (removed Hugging Face APIs)."
-    TRIGGERS = (b"load_metric", b"use_auth_token")
+    DESCRIPTION = "datasets.load_metric -> evaluate.load, transformers.AdamW -> torch.optim.AdamW, use_auth_token= -> token=."
+    TRIGGERS = (b"load_metric", b"use_auth_token", b"AdamW")
     ORDER = 12
     LIBRARY = "Hugging Face"
 
@@ -62,14 +67,37 @@ class HfRemovedApis(KeywordCodemod):
         return updated_node
 
     def _replace_function(self, original: cst.Call, updated: cst.Call, old: str, entry: dict) -> cst.Call:
+        library = entry.get("library", "datasets")
         positional = [a for a in original.args if a.keyword is None and not a.star]
-        unknown = [a.keyword.value for a in original.args if a.keyword and a.keyword.value not in entry["keywords"]]
+        drop, inexact = entry.get("drop", {}), entry.get("inexact", {})
+        # Decided on the original arguments (they have positions), applied to the updated ones (same order).
+        exact = [i for i, a in enumerate(original.args) if a.keyword and a.keyword.value in drop
+                 and ("*" in drop[a.keyword.value] or self.source(a.value) in drop[a.keyword.value])]
+        guessed = [i for i, a in enumerate(original.args) if a.keyword and a.keyword.value in inexact and i not in exact]
+        dropped = [original.args[i] for i in exact + guessed]
+        unknown = [a.keyword.value for a in original.args if a.keyword and a.keyword.value not in entry["keywords"]
+                   and a.keyword.value not in {d.keyword.value for d in dropped}]
         if len(positional) > entry["positional"] or unknown or any(a.star for a in original.args):
             why = f"`{', '.join(unknown)}=` has no equivalent there" if unknown else "its arguments do not line up"
-            self.follow_up(original, f"`{old}` was removed in datasets {entry['version']}, and {why}: {entry['follow_up']}")
+            self.follow_up(original, f"`{old}` was removed in {library} {entry['version']}, and {why}: {entry['follow_up']}")
             return updated
         module, _, attr = entry["new"].rpartition(".")
         self.add_needed_import(module)
         self.remove_unused_import_by_node(original.func)
-        self.change(original, f"`{self.source(original.func)}(...)` -> `{entry['new']}(...)` (removed in datasets {entry['version']}; same arguments)")
-        return updated.with_changes(func=cst.parse_expression(entry["new"]))
+        given = set(entry.get("parameters", ())[:len(positional)]) | {a.keyword.value for a in original.args if a.keyword}
+        added = [f"{k}={v}" for k, v in entry.get("defaults", {}).items() if k not in given]
+        args, opening = list(updated.args), updated.whitespace_before_args
+        if dropped:
+            args, opening = drop_items(args, set(exact + guessed), opening)
+        if added:
+            args = append_items(args, [cst.Arg(keyword=cst.Name(k), value=cst.parse_expression(v), equal=_EQUAL)
+                                       for k, v in (text.split("=", 1) for text in added)], opening)
+        how = "; ".join(filter(None, [
+            "same arguments" if not (dropped or added) else "",
+            f"{', '.join(added)} as {old.rsplit('.', 1)[1]} had them" if added else "",
+            "dropped " + ", ".join(self.source(original.args[i]).rstrip(", ") for i in exact) + ", which changed nothing" if exact else "",
+        ]))
+        self.change(original, f"`{self.source(original.func)}(...)` -> `{entry['new']}(...)` (removed in {library} {entry['version']}; {how})")
+        for arg in (original.args[i] for i in guessed):
+            self.follow_up(arg, f"`{self.source(arg.keyword)}={self.source(arg.value)}` is dropped: {inexact[arg.keyword.value]}")
+        return updated.with_changes(func=cst.parse_expression(entry["new"]), args=args, whitespace_before_args=opening)

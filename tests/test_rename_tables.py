@@ -3,6 +3,7 @@ about the installed libraries (transformers 5.x, ray 2.x with Train V2)."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import warnings
 from pathlib import Path
@@ -335,6 +336,27 @@ def test_load_metric_is_gone_and_evaluate_load_takes_its_arguments():
     params = list(inspect.signature(evaluate.load).parameters)
     assert params[: entry["positional"]] == ["path", "config_name"]
     assert set(entry["keywords"]) <= set(params)
+
+
+@pytest.mark.parametrize("name", ["transformers.AdamW", "transformers.optimization.AdamW"])
+def test_transformers_adamw_is_gone_and_torch_adamw_takes_its_arguments(name):
+    """The import fails; torch's AdamW takes the same positional parameters and the kept keywords,
+    and the defaults written out are exactly the ones where transformers' differed from torch's."""
+    import torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers = pytest.importorskip("transformers")
+    module, attr = name.rsplit(".", 1)
+    assert not hasattr(importlib.import_module(module), attr)
+    entry = load_table("hf_removed_apis")["functions"][name]
+    params = inspect.signature(torch.optim.AdamW).parameters
+    assert list(params)[: entry["positional"]] == entry["parameters"]
+    assert set(entry["keywords"]) <= set(params)
+    assert not set(entry["drop"]) & set(params) and not set(entry["inexact"]) & set(params)
+    # transformers 4.x: AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, correct_bias=True)
+    old_defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.0}
+    differ = {k for k, v in old_defaults.items() if params[k].default != v}
+    assert differ == set(entry["defaults"]) and all(float(entry["defaults"][k]) == old_defaults[k] for k in differ)
 
 
 def test_token_is_taken_where_use_auth_token_is_rewritten():
