@@ -1,10 +1,11 @@
 """Repository-scale throughput of `migrate convert --check`, next to what else a user would run.
 
-    python benchmarks/convert_throughput.py [--full] [--keep DIR]
+    python benchmarks/convert_throughput.py [--full] [--samples N] [--keep DIR]
 
 Builds a tree from this machine's standard library (its top-level modules and ``pydoc_data``,
-or with ``--full`` every module outside the test suites) with the project's runnable samples
-inside, and prints in one run, each timed from process start (median of ``--repeat``):
+or with ``--full`` every module outside the test suites) with 16 of the project's runnable
+samples inside (``--samples``; 0 for all of them), the shape of the issue's tree: a repository
+where a few files of hundreds train, and prints in one run, each timed from process start (median of ``--repeat``):
 
 * ``migrate convert --check`` with ``-j1`` and with every core;
 * parsing every file once with LibCST (the floor for any tool that parses), in-process, one core;
@@ -39,7 +40,7 @@ SCRIPT = ROOT / "fixtures" / "samples" / "transformers" / "argparse_args.py"
 LIBCST_COMMAND = "codemods.transformers_renamed_arguments.TransformersRenamedArguments"
 
 
-def build_tree(dest: Path, full: bool) -> list[Path]:
+def build_tree(dest: Path, full: bool, samples: int = 16) -> list[Path]:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     if full:
         sources = [p for p in stdlib.rglob("*.py") if not SKIP_DIRS.intersection(p.relative_to(stdlib).parts)]
@@ -49,7 +50,10 @@ def build_tree(dest: Path, full: bool) -> list[Path]:
         target = dest / "stdlib" / source.relative_to(stdlib)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-    for sample in sorted((ROOT / "fixtures" / "samples").rglob("*.py")):
+    found = sorted((ROOT / "fixtures" / "samples").rglob("*.py"))
+    if 0 < samples < len(found):  # spread over the frameworks' folders, the same ones every run
+        found = [found[i * len(found) // samples] for i in range(samples)]
+    for sample in found:
         target = dest / "samples" / sample.relative_to(ROOT / "fixtures" / "samples")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sample, target)
@@ -74,6 +78,7 @@ def last_line(text: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="every standard-library module, not the top level only")
+    parser.add_argument("--samples", type=int, default=16, help="how many runnable samples go in the tree (0: all)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build the tree here and keep it")
     args = parser.parse_args()
@@ -84,7 +89,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     tree = args.keep or Path(tmp.name)
     tree.mkdir(parents=True, exist_ok=True)
-    files = build_tree(tree, args.full)
+    files = build_tree(tree, args.full, args.samples)
     lines = sum(p.read_bytes().count(b"\n") for p in files)
     print(f"tree: {len(files)} files, {lines} lines ({tree}); {cores} cores; load average {os.getloadavg()[0]:.2f}")
     migrate = [sys.executable, "-m", "migrator.cli", "convert", "--check", "-q"]

@@ -83,6 +83,9 @@ SAVE_COMMENT = "# Every worker reports; rank 0 wrote the file and hands it to Ra
 class PytorchLoopToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Plain PyTorch loops (single process, torchrun/DDP, mp.spawn, launchers) to TorchTrainer"
     TRIGGERS = (b"backward", b"spawn", b"start_processes", b"notebook_launcher")
+    # What it converts needs a torch.optim optimizer or a torch/accelerate launcher: a file that imports
+    # neither ("spawn" and "backward" are common words of the standard library too) has nothing for it.
+    MODULES = (b"torch", b"accelerate")
     ORDER = 65  # after the framework codemods: a file one of them converted launches TorchTrainer
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
 
