@@ -30,7 +30,7 @@ import libcst as cst
 from libcst._metadata_dependent import LazyValue
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
-from libcst.matchers import MatcherDecoratableTransformer
+from libcst.matchers import MatcherDecoratableTransformer, MatcherDecoratableVisitor
 from libcst.metadata import (
     BatchableMetadataProvider,
     MetadataWrapper,
@@ -138,6 +138,37 @@ def _module_only(provider_class: type) -> bool:
 
 
 _NOT_GATED: dict[type, bool] = {}
+_UNDECORATED_VISITORS: dict[type, bool] = {}
+_VISITOR_INIT = MatcherDecoratableVisitor.__init__
+_HOOKS = ("on_visit", "on_leave", "on_visit_attribute", "on_leave_attribute")
+
+
+def _visitor_init(self) -> None:
+    """``MatcherDecoratableVisitor.__init__``, once per class where the class has no matcher decorators.
+
+    LibCST's import visitors build such visitors on every run (exports, string annotations, unused
+    imports: three walks per ``RemoveImportsVisitor``), and each scans its whole class for
+    decorators, then pays matcher bookkeeping on every node. None of them has a decorator: the
+    scan's empty result is kept per class, and the instance visits like a plain ``CSTVisitor``,
+    except in the hooks its class overrides (which still run, with their ``super()``).
+    """
+    cls = type(self)
+    if _UNDECORATED_VISITORS.get(cls):
+        cst.CSTVisitor.__init__(self)
+        self._matchers, self._extra_visit_funcs, self._extra_leave_funcs = {}, {}, {}
+    else:
+        _VISITOR_INIT(self)
+        if cls not in _UNDECORATED_VISITORS:
+            _UNDECORATED_VISITORS[cls] = not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs)
+        if not _UNDECORATED_VISITORS[cls]:
+            return
+    for hook in _HOOKS:
+        if getattr(cls, hook) is getattr(MatcherDecoratableVisitor, hook):
+            setattr(self, hook, MethodType(getattr(cst.CSTVisitor, hook), self))
+
+
+if LIBCST_FAST:
+    MatcherDecoratableVisitor.__init__ = _visitor_init  # type: ignore[method-assign]
 
 
 class _TopImportsOnly:

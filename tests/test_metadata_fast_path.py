@@ -59,3 +59,50 @@ def test_fast_metadata_matches_libcsts(path: Path) -> None:
             assert _value(fast[QualifiedNameProvider][node]) == _value(slow[QualifiedNameProvider][node]), node
         checked += 1
     assert checked > 10
+
+
+# -- matcher-decoratable visitors without decorators visit like plain visitors ------------------
+SOURCE = "import os\n\ndef f(x):\n    return os.path.join(x, 'a')\n"
+
+
+def test_an_undecorated_visitor_visits_every_node_and_keeps_its_own_hooks():
+    import libcst.matchers as m
+
+    seen, left = [], []
+
+    class Names(m.MatcherDecoratableVisitor):
+        def visit_Name(self, node):
+            seen.append(node.value)
+
+        def on_leave(self, original_node):  # a hook of its own: it must still run, with its super()
+            left.append(type(original_node).__name__)
+            super().on_leave(original_node)
+
+    visitor = Names()
+    cst.parse_module(SOURCE).visit(visitor)
+    assert seen == ["os", "f", "x", "os", "path", "join", "x"]
+    assert left.count("Name") == 7 and left[-1] == "Module"
+    assert "on_leave" not in vars(visitor) and "on_visit" in vars(visitor)  # plain hooks, its override kept
+
+
+def test_a_decorated_visitor_keeps_its_matchers():
+    import libcst.matchers as m
+
+    class Inside(m.MatcherDecoratableVisitor):
+        def __init__(self):
+            super().__init__()
+            self.found = []
+
+        @m.call_if_inside(m.FunctionDef())
+        def visit_Name(self, node):
+            self.found.append(node.value)
+
+        @m.visit(m.Import())
+        def imports(self, node):
+            self.found.append("import")
+
+    for _ in range(2):  # the second instance of a class takes what the first found out
+        visitor = Inside()
+        cst.parse_module(SOURCE).visit(visitor)
+        assert visitor.found == ["import", "f", "x", "os", "path", "join", "x"]
+        assert "on_visit" not in vars(visitor)
