@@ -27,6 +27,9 @@ with one of those, or more than two positional arguments (``evaluate.load``'s th
 ``transformers.AdamW`` (removed in transformers 5.0) becomes ``torch.optim.AdamW`` with the two
 defaults that differ written out (``eps=1e-6, weight_decay=0.0``); ``correct_bias=True`` goes, and
 ``correct_bias=False`` goes with a follow-up (torch's AdamW always corrects the bias).
+Names transformers removed with no one-to-one replacement (the legacy ``GlueDataset``/``TextDataset``
+utilities, ``TFTrainer``, pytorch-transformers' ``WarmupLinearSchedule``...) get one follow-up per
+kind, at the first use: the import alone would stop the converted script.
 ``use_auth_token=`` becomes ``token=`` on ``from_pretrained`` of transformers/peft/trl classes,
 ``pipeline``, ``load_dataset`` and the huggingface_hub functions in the table.
 """
@@ -34,23 +37,60 @@ defaults that differ written out (``eps=1e-6, weight_decay=0.0``); ``correct_bia
 from __future__ import annotations
 
 import libcst as cst
+import libcst.helpers
+from libcst.metadata import ParentNodeProvider
 
 from codemods._keywords import KeywordCodemod, drop_items
 from codemods._lightning import append_items
 from codemods._names import load_table
+from migrator.walks import nodes
 
 TABLE = load_table("hf_removed_apis")
 FUNCTIONS: dict[str, dict] = TABLE["functions"]
 HUB_FUNCTIONS = frozenset(TABLE["groups"]["functions"])
+REMOVED: dict[str, dict] = {name: {**entry, "group": group} for group, entry in TABLE["removed"].items() for name in entry["names"]}
 PACKAGES = tuple(f"{p}." for p in TABLE["groups"]["from_pretrained_packages"])
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
 class HfRemovedApis(KeywordCodemod):
     DESCRIPTION = "datasets.load_metric -> evaluate.load, transformers.AdamW -> torch.optim.AdamW, use_auth_token= -> token=."
-    TRIGGERS = (b"load_metric", b"use_auth_token", b"AdamW")
+    # Literal (the registry reads it with ast); tests/test_rename_tables.py checks it covers the table.
+    TRIGGERS = (
+        b"load_metric", b"use_auth_token", b"AdamW", b"GlueDataset", b"GlueDataTrainingArguments",
+        b"glue_compute_metrics", b"glue_convert_examples_to_features", b"glue_output_modes", b"glue_processors",
+        b"glue_tasks_num_labels", b"xnli_compute_metrics", b"xnli_processors", b"SquadDataset",
+        b"SquadDataTrainingArguments", b"squad_convert_examples_to_features", b"SquadExample", b"SquadFeatures",
+        b"SquadV1Processor", b"SquadV2Processor", b"TextDataset", b"LineByLineTextDataset",
+        b"LineByLineWithRefDataset", b"LineByLineWithSOPTextDataset", b"TextDatasetForNextSentencePrediction",
+        b"DataCollatorForSOP", b"DataProcessor", b"InputExample", b"InputFeatures",
+        b"SingleSentenceClassificationProcessor", b"is_torch_tpu_available", b"TFTrainer", b"WarmupLinearSchedule",
+        b"WarmupCosineSchedule", b"WarmupConstantSchedule",
+    )
     ORDER = 12
+    METADATA_DEPENDENCIES = (*KeywordCodemod.METADATA_DEPENDENCIES, ParentNodeProvider)
     LIBRARY = "Hugging Face"
+
+    def visit_Module(self, node: cst.Module) -> None:
+        """A follow-up at the first use (its import, if that is all) of each name transformers removed."""
+        found: dict[str, tuple[cst.CSTNode, list[str]]] = {}  # group -> (first use, names in order)
+        for ref in nodes(node, (cst.ImportAlias, cst.Name, cst.Attribute)):
+            names = self._imported(ref) if isinstance(ref, cst.ImportAlias) else self.qnames(ref)
+            for name in sorted(names & REMOVED.keys()):
+                where, listed = found.setdefault(REMOVED[name]["group"], (ref, []))
+                if name not in listed:
+                    listed.append(name)
+        for group, (where, listed) in found.items():
+            entry = TABLE["removed"][group]
+            what = ", ".join(f"`{n}`" for n in listed)
+            self.follow_up(where, f"{what} no longer {'exists' if len(listed) == 1 else 'exist'} (removed in "
+                           f"transformers {entry['version']}: ImportError): {entry['follow_up']}")
+
+    def _imported(self, alias: cst.ImportAlias) -> set[str]:
+        parent = self.get_metadata(ParentNodeProvider, alias, None)
+        if not isinstance(parent, cst.ImportFrom) or parent.module is None or parent.relative:
+            return set()
+        return {f"{cst.helpers.get_full_name_for_node(parent.module)}.{alias.evaluated_name}"}
 
     def _takes_token(self, func: cst.BaseExpression) -> bool:
         if self.qnames(func) & HUB_FUNCTIONS:

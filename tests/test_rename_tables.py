@@ -75,7 +75,7 @@ def test_transformers_keywords_match_the_installed_version(transformers):
                 assert new in accepts[group], f"{group}: {old}= -> {new}=, which transformers does not accept"
     for old, entry in table["attributes"]["trainer"].items():
         assert not hasattr(transformers.Trainer, old)
-        assert entry["rename"] in accepts["trainer"]
+        assert entry["rename"] in accepts["trainer"] or callable(getattr(transformers.Trainer, entry["rename"], None))
 
 
 def test_transformers_replacements_construct(transformers, tmp_path):
@@ -357,6 +357,20 @@ def test_transformers_adamw_is_gone_and_torch_adamw_takes_its_arguments(name):
     old_defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.0}
     differ = {k for k, v in old_defaults.items() if params[k].default != v}
     assert differ == set(entry["defaults"]) and all(float(entry["defaults"][k]) == old_defaults[k] for k in differ)
+
+
+def test_removed_transformers_names_are_gone_and_seen_by_the_prefilter():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers = pytest.importorskip("transformers")
+    from codemods.hf_removed_apis import HfRemovedApis
+
+    for group, entry in load_table("hf_removed_apis")["removed"].items():
+        for name in entry["names"]:
+            module, attr = name.rsplit(".", 1)
+            assert not hasattr(importlib.import_module(module), attr), f"{name} still exists ({group})"
+            assert attr.encode() in HfRemovedApis.TRIGGERS, f"{attr} is not in TRIGGERS"
+    assert transformers.is_torch_xla_available and transformers.get_linear_schedule_with_warmup  # the replacements named
 
 
 def test_token_is_taken_where_use_auth_token_is_rewritten():
