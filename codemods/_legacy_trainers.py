@@ -230,14 +230,18 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         return obj
 
     def fresh_name(self, base: str) -> str:
-        """``base``, or ``base_2``... if the module already uses that name anywhere."""
-        used = {n.value for n in m.findall(self.tree, m.Name())}
+        """``base``, or ``base_2``... if the module already uses that name anywhere (``names_taken``)."""
+        used = self.names_taken()
         name, i = base, 1
         while name in used or name in self._fresh:
             i += 1
             name = f"{base}_{i}"
         self._fresh.add(name)
         return name
+
+    def names_taken(self) -> set[str]:
+        """What ``fresh_name`` avoids: every name written in the module, keywords of calls too."""
+        return {n.value for n in m.findall(self.tree, m.Name())}
 
     def add_kwarg(self, original: cst.Call, current: cst.Call, name: str, value) -> cst.Call:
         """``current`` (``original`` as edited so far) with ``name=value`` appended, kept within 88 columns.

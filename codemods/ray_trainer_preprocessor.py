@@ -86,13 +86,13 @@ class RayTrainerPreprocessor(LegacyTrainerCodemod):
         if isinstance(pre.value, cst.Name):
             name = pre.value.value
         else:
-            name = self.fresh("preprocessor")
+            name = self.fresh_name("preprocessor")
             before.append(f"{name} = {self.code(pre.value)}")
         entries = self._entries(data.value)
         if entries is not None:
             train = next((el for el in entries if literal(el.key) == "train"), None)
             if train is not None and not m.matches(train.value, m.Name() | m.Attribute(value=m.Name())):
-                bound = self.fresh("train_dataset")
+                bound = self.fresh_name("train_dataset")
                 before.append(f"{bound} = {self.code(train.value)}")
                 entries = [el.with_changes(value=cst.Name(bound)) if el is train else el for el in entries]
                 train = train.with_changes(value=cst.Name(bound))
@@ -104,7 +104,7 @@ class RayTrainerPreprocessor(LegacyTrainerCodemod):
         else:
             datasets = data.value
             if not isinstance(datasets, cst.Name):
-                bound = self.fresh("datasets")
+                bound = self.fresh_name("datasets")
                 before.append(f"{bound} = {self.code(datasets)}")
                 datasets = cst.Name(bound)
             before.append(f'if "train" in {datasets.value} and {name}.fit_status() != {name}.FitStatus.FITTED:\n'
@@ -132,15 +132,9 @@ class RayTrainerPreprocessor(LegacyTrainerCodemod):
         first = new[0].with_changes(leading_lines=[*updated.leading_lines, *new[0].leading_lines])
         return cst.FlattenSentinel([first, *new[1:], updated.with_changes(leading_lines=[])])
 
-    def fresh(self, base: str) -> str:
-        """``base``, or ``base_2``..., a name nothing in the file reads or binds (keywords do not count)."""
-        taken = free_names(self.tree) | self._fresh
-        name, i = base, 1
-        while name in taken:
-            i += 1
-            name = f"{base}_{i}"
-        self._fresh.add(name)
-        return name
+    def names_taken(self) -> set[str]:
+        """Names read or bound (``preprocessor=`` as a keyword does not take the name ``preprocessor``)."""
+        return free_names(self.tree)
 
     def _entries(self, value: cst.BaseExpression) -> list[cst.DictElement] | None:
         """The elements of an inline ``{...}`` whose keys are all string literals."""
