@@ -4,6 +4,8 @@
 ``Trainer.add_argparse_args`` / ``from_argparse_args``); ``fixtures/samples/legacy/
 accelerate_trainer_dict_checkpoints.py`` an AIR-era ``AccelerateTrainer`` with dict checkpoints.
 Each goes through ``migrate validate --offline-standins --cpu --num-workers 2 --max-steps 4``.
+``tests/e2e/data/runtime/air_trainer_preprocessor.py``, a Ray 2.4 ``TorchTrainer(preprocessor=)``,
+is converted and trained once: its workers check that they are fed the scaled dataset.
 """
 
 from __future__ import annotations
@@ -61,3 +63,16 @@ def test_air_accelerate_trainer_with_dict_checkpoints_validates(tmp_path: Path) 
     # accelerate_config's use_cpu became Accelerator(cpu=True): the two CPU workers train together.
     assert checks["workers share the work"]["verdict"] == "pass", checks["workers share the work"]
     assert checks["checkpoint loads"]["verdict"] == "pass", checks["checkpoint loads"]
+
+
+def test_a_trainer_preprocessor_is_applied_before_the_launch(tmp_path: Path, run_converted) -> None:
+    """TorchTrainer(preprocessor=) raises on Train V2: the converted script fits it on "train" and
+    hands over the transformed dataset, so the workers see scaled values."""
+    original = ROOT / "tests" / "e2e" / "data" / "runtime" / "air_trainer_preprocessor.py"
+    result = convert_source(original.read_bytes(), all_codemods(), ConvertOptions(num_workers=2, use_gpu=False))
+    assert result.status == "converted" and not result.follow_ups, [e.message for e in result.follow_ups]
+    assert "preprocessor=StandardScaler" not in result.output.decode()
+    script = tmp_path / original.name
+    script.write_bytes(result.output)
+    summary = run_converted(script)  # fails the test if a worker saw unscaled values (the script checks)
+    assert summary["error"] is None and summary["fit_calls"] == 1
