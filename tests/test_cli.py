@@ -163,7 +163,7 @@ def test_report_dash_is_standard_output(project: Path) -> None:
 @pytest.mark.parametrize("suffix", [".json", ".md", ".txt"])
 def test_report_formats(project: Path, suffix: str) -> None:
     (project / "two.py").write_text(
-        (ROOT / "fixtures" / "transformers_trainer" / "unreachable_trainer.input.py").read_text()
+        (ROOT / "fixtures" / "transformers_trainer" / "trainers_in_a_list.input.py").read_text()
     )
     report = project / f"report{suffix}"
     run("convert", "--check", str(project), "--report", str(report))
