@@ -14,7 +14,7 @@ from migrator.formats import Finding, escape_data, escape_property, github_annot
 from tests.test_cli import GUIDE, ROOT, run
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"
-TWO = ROOT / "fixtures" / "transformers_trainer" / "two_unnamed_trainers.input.py"
+TWO = ROOT / "fixtures" / "transformers_trainer" / "two_trainers_in_lists.input.py"
 
 
 @pytest.fixture

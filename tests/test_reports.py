@@ -12,7 +12,7 @@ import pytest
 
 from tests.test_cli import GUIDE, ROOT, run
 
-TWO = ROOT / "fixtures" / "transformers_trainer" / "two_unnamed_trainers.input.py"
+TWO = ROOT / "fixtures" / "transformers_trainer" / "two_trainers_in_lists.input.py"
 
 
 def make_project(root: Path) -> Path:
