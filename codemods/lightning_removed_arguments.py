@@ -62,6 +62,9 @@ What is rewritten, and why that way:
   LightningModule: renamed where there is a one-to-one replacement (``tested_ckpt_path`` ->
   ``ckpt_path``, ``num_gpus`` -> ``num_devices``, ``root_gpu`` -> ``strategy.root_device.index``...),
   a follow-up otherwise (``use_amp``, ``weights_save_path``...). From the table's ``attributes``.
+* ``return {"loss": loss, "log": logs, "progress_bar": bar}`` in a ``LightningModule`` method (0.x
+  logging, which 1.0 stopped reading without a word): ``self.log_dict(logs)`` and
+  ``self.log_dict(bar, prog_bar=True)`` before the return, and the keys leave the dict.
 * ``training_epoch_end`` / ``validation_epoch_end`` / ``test_epoch_end`` in a ``LightningModule``:
   ``on_*_batch_end`` keeps what the step returns and ``on_*_epoch_end`` runs the old body over that
   list (``codemods/_lightning_epoch_end.py``); where that would not be 1.x's list, a follow-up.
@@ -70,7 +73,7 @@ What is rewritten, and why that way:
 from __future__ import annotations
 
 import libcst as cst
-from libcst.metadata import ScopeProvider
+from libcst.metadata import ParentNodeProvider, ScopeProvider
 
 from codemods import _lightning as lt
 from codemods import _lightning_epoch_end as epoch_end
@@ -91,6 +94,8 @@ HELPER = "add_trainer_arguments"
 BAR = "progress_bar_refresh_rate"
 MODULES = frozenset(f"{package}.{path}" for package in ("pytorch_lightning", "lightning.pytorch", "lightning")
                     for path in ("LightningModule", "core.LightningModule", "core.module.LightningModule", "core.lightning.LightningModule"))
+#: Keys of a dict a 0.x LightningModule method returned to log it, and the self.log_dict arguments that do it now.
+LOGGING_KEYS = {"log": "", "progress_bar": ", prog_bar=True"}
 #: Expressions evaluated the same wherever they are written again (no call in them).
 _STABLE = (cst.Name, cst.Attribute, cst.SimpleString, cst.Integer, cst.Float)
 
@@ -98,6 +103,10 @@ _STABLE = (cst.Name, cst.Attribute, cst.SimpleString, cst.Integer, cst.Float)
 def _kwarg(name: str, code: str) -> cst.Arg:
     return cst.Arg(keyword=cst.Name(name), value=cst.parse_expression(code),
                    equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+
+
+def _string(node: cst.BaseExpression) -> str | None:
+    return node.evaluated_value if isinstance(node, cst.SimpleString) else None
 
 
 def _stable(expr: cst.BaseExpression) -> bool:
@@ -111,6 +120,7 @@ class LightningRemovedArguments(KeywordCodemod):
     TRIGGERS = (b"pytorch_lightning", b"lightning")
     ORDER = 50
     LIBRARY = "Lightning"
+    METADATA_DEPENDENCIES = (*KeywordCodemod.METADATA_DEPENDENCIES, ParentNodeProvider)
 
     def visit_Module(self, node: cst.Module) -> None:
         self._fits: dict[cst.Call, cst.BaseExpression] = {}  # fit call -> ckpt_path value
@@ -420,6 +430,44 @@ class LightningRemovedArguments(KeywordCodemod):
                 else:
                     self.follow_up(stmt, f"{where} was removed in Lightning {hook['version']} (fit raises NotImplementedError), "
                                    f"and {why}: {hook['follow_up']}")
+
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine):
+        """``return {"loss": loss, "log": {...}}`` in a LightningModule method (Lightning 0.x logging,
+        silently ignored since 1.0): the logs go through ``self.log_dict`` and the key leaves the dict."""
+        method = self._method_of(original)
+        if method is None or len(updated.body) != 1 or not isinstance(updated.body[0], cst.Return):
+            return updated
+        value = updated.body[0].value
+        if not isinstance(value, cst.Dict):
+            return updated
+        logged = {k: el for el in value.elements if isinstance(el, cst.DictElement)
+                  for k in [_string(el.key)] if k in LOGGING_KEYS}
+        if not logged:
+            return updated
+        calls = [cst.parse_statement(f"self.log_dict({self.source(el.value)}{LOGGING_KEYS[key]})\n",
+                                     config=self.module.config_for_parsing) for key, el in logged.items()]
+        kept = [el for el in value.elements if el not in logged.values()]
+        if kept:
+            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        keys = " and ".join(f'"{k}"' for k in logged)
+        self.change(original, f"{keys} in the dict `{method}` returns (Lightning 0.x logging, ignored since 1.0) -> self.log_dict(...)")
+        last = updated.with_changes(body=[updated.body[0].with_changes(value=value.with_changes(elements=kept))]) if kept else None
+        if last is None and method == "training_step":
+            return updated  # the loss must come back: a training_step returning logs alone is not a 0.x shape
+        out = [calls[0].with_changes(leading_lines=updated.leading_lines), *calls[1:]]
+        return cst.FlattenSentinel([*out, last.with_changes(leading_lines=[])] if last else out)
+
+    def _method_of(self, statement: cst.CSTNode) -> str | None:
+        """The name of the LightningModule method ``statement`` sits in directly, if any."""
+        if not self._module_classes:
+            return None
+        node = self.get_metadata(ParentNodeProvider, statement, None)
+        while node is not None and not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            node = self.get_metadata(ParentNodeProvider, node, None)
+        if not isinstance(node, cst.FunctionDef):
+            return None
+        klass = self.get_metadata(ParentNodeProvider, self.get_metadata(ParentNodeProvider, node, None), None)
+        return node.name.value if klass is self._module_classes[-1] else None
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
         if self._module_classes and self._module_classes[-1] is original_node:
