@@ -162,7 +162,7 @@ def method_call(node: cst.CSTNode, module: cst.Module, parents) -> MethodCall | 
 
 
 def report_method_call(codemod, site, via: MethodCall) -> None:
-    codemod.change(via.call, f"`{site.var}` is built in {via.cls.name.value}.{via.method.name.value}(), which this call runs: "
+    codemod.change(via.call, f"`{site.var}` trains in {via.cls.name.value}.{via.method.name.value}(), which this call runs: "
                    "the call, with what it needs, runs on every worker")
 
 

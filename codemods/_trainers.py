@@ -4,7 +4,8 @@ By default a Trainer class is a ``transformers`` or ``trl`` class whose name end
 (``Trainer``, ``Seq2SeqTrainer``, ``SFTTrainer``...), resolved through the script's imports, or a
 class the script derives from one. A builder is a top-level function that returns a new
 Trainer. A construction is a call of either, assigned to a name; its training is
-``name.train(...)`` in the same function. Other frameworks pass their own ``is_library``
+``name.train(...)`` in the same function. In the methods of a top-level class, ``self.trainer``
+counts as such a name for the whole class (built in ``__init__``, trained in ``run()``). Other frameworks pass their own ``is_library``
 predicate on qualified names and their own training method (Lightning: ``fit``).
 """
 
@@ -24,6 +25,10 @@ TRAINER_PACKAGES = ("transformers.", "trl.")
 
 def qualified_names(codemod, node: cst.CSTNode) -> set[str]:
     return {q.name for q in codemod.get_metadata(QualifiedNameProvider, node, ())}
+
+
+def m_self(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "self"
 
 
 def is_library_trainer(name: str) -> bool:
@@ -166,18 +171,34 @@ class TrainerFinder:
             parent = self.parents[call]
             if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is call:
                 targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) else [parent.target]
-                if len(targets) == 1 and isinstance(targets[0], cst.Name):
-                    key = (targets[0].value, id(function))
-                    site = self.sites.setdefault(key, Site(targets[0].value, function))
+                key = self._key(targets[0], call) if len(targets) == 1 else None
+                if key is not None:
+                    site = self.sites.setdefault(key, Site(key[0], function))
                     site.constructions.append((call, self._statement_of(call)))
                     continue
             self.problems.append((call, "a Trainer built here is not assigned to a name, so it cannot be traced to its training: convert it by hand"))
         for call in calls:
             func = call.func
-            if isinstance(func, cst.Attribute) and func.attr.value == self.train_method and isinstance(func.value, cst.Name):
-                site = self.sites.get((func.value.value, id(self.enclosing_function(call))))
+            if isinstance(func, cst.Attribute) and func.attr.value == self.train_method:
+                key = self._key(func.value, call)
+                site = self.sites.get(key) if key is not None else None
                 if site is not None:
                     site.train_calls.append(call)
+
+    def _key(self, target: cst.BaseExpression, node: cst.CSTNode) -> tuple[str, int] | None:
+        """What a trainer variable is known by: ``(name, its function)`` for a name, ``("self.attr",
+        its class)`` for an attribute of ``self`` set or read in a method (built in ``__init__``,
+        trained in ``run()``)."""
+        if isinstance(target, cst.Name):
+            return target.value, id(self.enclosing_function(node))
+        if isinstance(target, cst.Attribute) and m_self(target.value):
+            method = node
+            while method is not self.module and not isinstance(method, cst.FunctionDef):
+                method = self.parents[method]
+            klass = self.parents.get(self.parents.get(method)) if isinstance(method, cst.FunctionDef) else None
+            if isinstance(klass, cst.ClassDef) and self.parents.get(klass) is self.module:
+                return f"self.{target.attr.value}", id(klass)
+        return None
 
     def _functions_launched_by_ray(self, calls: list[cst.Call]) -> set[str]:
         names: set[str] = set()
