@@ -53,7 +53,7 @@ def assert_checkpoint(checkpoint) -> None:
         assert (path / "checkpoint.ckpt").is_file()
 
 
-@pytest.mark.parametrize("name", ["regression_module_level", "gpu_ddp", "experiment_class"])
+@pytest.mark.parametrize("name", ["regression_module_level", "gpu_ddp", "experiment_class", "experiment_attribute"])
 def test_lightning_sample_reports_and_checkpoints(name: str, tmp_path: Path, run_converted) -> None:
     summary = run_converted(convert(SAMPLES / "lightning" / f"{name}.py", tmp_path))
     assert summary["error"] is None
