@@ -444,16 +444,16 @@ class LightningRemovedArguments(KeywordCodemod):
                   for k in [_string(el.key)] if k in LOGGING_KEYS}
         if not logged:
             return updated
-        calls = [cst.parse_statement(f"self.log_dict({self.source(el.value)}{LOGGING_KEYS[key]})\n",
-                                     config=self.module.config_for_parsing) for key, el in logged.items()]
         kept = [el for el in value.elements if el not in logged.values()]
+        if not kept and method == "training_step":
+            return updated  # the loss must come back: a training_step returning logs alone is not a 0.x shape
         if kept:
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        calls = [cst.parse_statement(f"self.log_dict({self.source(el.value)}{LOGGING_KEYS[key]})\n",
+                                     config=self.module.config_for_parsing) for key, el in logged.items()]
         keys = " and ".join(f'"{k}"' for k in logged)
         self.change(original, f"{keys} in the dict `{method}` returns (Lightning 0.x logging, ignored since 1.0) -> self.log_dict(...)")
         last = updated.with_changes(body=[updated.body[0].with_changes(value=value.with_changes(elements=kept))]) if kept else None
-        if last is None and method == "training_step":
-            return updated  # the loss must come back: a training_step returning logs alone is not a 0.x shape
         out = [calls[0].with_changes(leading_lines=updated.leading_lines), *calls[1:]]
         return cst.FlattenSentinel([*out, last.with_changes(leading_lines=[])] if last else out)
 

@@ -270,3 +270,14 @@ def test_add_argparse_args_of_an_argument_group_gets_the_parser():
         args = parser.parse_args()
         """)
     assert "parser = add_trainer_arguments(parser)\n" in result.text("output")
+
+
+def test_a_training_step_returning_logs_alone_is_left_without_an_entry():
+    """The loss must come back from training_step: a dict of logs alone is not 0.x's shape, and nothing is claimed."""
+    result = check_noop(C, """\
+        import lightning.pytorch as L
+        class Model(L.LightningModule):
+            def training_step(self, batch, batch_idx):
+                return {"log": {"seen": batch_idx}}
+        """)
+    assert not result.entries, result.entries
