@@ -68,7 +68,7 @@ def rewrite(hook: cst.FunctionDef, entry: dict, module: cst.Module) -> list[cst.
     take = [cst.parse_statement(f'{outputs} = getattr(self, "{attribute}", [])\n', config=module.config_for_parsing),
             cst.parse_statement(f"self.{attribute} = []\n", config=module.config_for_parsing)]
     body = list(hook.body.body)
-    at = 1 if body and _is_docstring(body[0]) else 0
+    at = 1 if hook.get_docstring(clean=False) is not None else 0
     read = hook.with_changes(
         name=cst.Name(entry["epoch_end"]),
         params=hook.params.with_changes(params=[hook.params.params[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)]),
@@ -81,7 +81,3 @@ def rewrite(hook: cst.FunctionDef, entry: dict, module: cst.Module) -> list[cst.
 def _attribute(entry: dict) -> str:
     return f"{entry['step']}_outputs"
 
-
-def _is_docstring(statement: cst.BaseStatement) -> bool:
-    return isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 \
-        and isinstance(statement.body[0], cst.Expr) and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))

@@ -23,7 +23,7 @@ stay on the driver and run after ``fit()``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor
@@ -520,8 +520,9 @@ def _label(node: cst.CSTNode, positions) -> str:
 
 
 # -- building ----------------------------------------------------------------------------------
-def unique_name(module: cst.Module, preferred: str) -> str:
-    used = _all_names(module)
+def unique_name(module: cst.Module, preferred: str, taken: Iterable[str] = ()) -> str:
+    """``preferred``, or ``preferred_2``...: a name ``module`` does not use, nor ``taken`` (names handed out already)."""
+    used = _all_names(module) | set(taken)
     if preferred not in used:
         return preferred
     n = 2

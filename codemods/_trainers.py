@@ -27,7 +27,7 @@ def qualified_names(codemod, node: cst.CSTNode) -> set[str]:
     return {q.name for q in codemod.get_metadata(QualifiedNameProvider, node, ())}
 
 
-def m_self(node: cst.BaseExpression) -> bool:
+def _is_self(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "self"
 
 
@@ -191,7 +191,7 @@ class TrainerFinder:
         trained in ``run()``)."""
         if isinstance(target, cst.Name):
             return target.value, id(self.enclosing_function(node))
-        if isinstance(target, cst.Attribute) and m_self(target.value):
+        if isinstance(target, cst.Attribute) and _is_self(target.value):
             method = node
             while method is not self.module and not isinstance(method, cst.FunctionDef):
                 method = self.parents[method]

@@ -68,8 +68,6 @@ class ChainedTrainerCalls(TableCodemod):
         return cst.FlattenSentinel([build, train])
 
     def _fresh(self, base: str) -> str:
-        name = unique_name(self.module, base)
-        while name in self._taken:
-            name = unique_name(self.module, f"{base}_{len(self._taken) + 1}")
+        name = unique_name(self.module, base, self._taken)
         self._taken.add(name)
         return name

@@ -378,9 +378,10 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
     def _tuple_bound_once(tree: cst.Module, name: cst.Name) -> cst.Tuple | None:
         """The tuple literal of ``name = (...)`` when that is the file's only other mention of ``name``."""
         mentions = [n for n in walks.nodes(tree, (cst.Name,)) if n.value == name.value and n is not name]
+        if len(mentions) != 1:
+            return None
         for assign in walks.nodes(tree, (cst.Assign,)):
-            if len(mentions) == 1 and len(assign.targets) == 1 and assign.targets[0].target is mentions[0] \
-                    and isinstance(assign.value, cst.Tuple):
+            if len(assign.targets) == 1 and assign.targets[0].target is mentions[0] and isinstance(assign.value, cst.Tuple):
                 return assign.value
         return None
 

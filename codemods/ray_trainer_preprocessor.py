@@ -36,6 +36,8 @@ from codemods._names import load_table
 #: ``ray_train_v1_arguments`` knows, and every path a retired trainer ever had.
 RETIRED = frozenset(load_table("retired_ray_trainers")["trainers"])
 TRAINERS = frozenset(load_table("ray_train_v1_arguments")["classes"]["trainer"]) | RETIRED
+#: The retired trainers' class names (TorchTrainer, DataParallelTrainer... are not among them).
+RETIRED_CLASSES = frozenset(path.rsplit(".", 1)[1] for path in RETIRED)
 #: Expressions inside which a statement cannot be put in front of the call.
 NESTED = (cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 COMMENT = '# Train V2 has no preprocessor=: fit it on "train" as the trainer did, and hand over transformed datasets.'
@@ -46,6 +48,8 @@ class RayTrainerPreprocessor(LegacyTrainerCodemod):
     TRIGGERS = (b"preprocessor",)
     MODULES = (b"ray",)
     ORDER = 36
+    # Matched as the retired-trainer codemods match theirs (``legacy_name``): a path and what lies below it.
+    LEGACY = tuple(tuple(path.rsplit(".", 1)) for path in sorted(TRAINERS))
 
     def __init__(self, context, options=None) -> None:
         super().__init__(context, options)
@@ -56,14 +60,8 @@ class RayTrainerPreprocessor(LegacyTrainerCodemod):
         self.tree = node
         self._lines = node.code.splitlines()
         for call in m.findall(node, m.Call(args=[m.ZeroOrMore(), m.Arg(keyword=m.Name("preprocessor")), m.ZeroOrMore()])):
-            if self._is_trainer(call.func):
+            if self.legacy_name(call.func) is not None:
                 self.plan(call)
-
-    def _is_trainer(self, func: cst.BaseExpression) -> bool:
-        names = self.qualified(func)
-        return bool(names & TRAINERS) or any(
-            name.startswith(path.rsplit(".", 1)[0] + ".") and name.rsplit(".", 1)[1] == path.rsplit(".", 1)[1]
-            for name in names for path in TRAINERS)
 
     def plan(self, call: cst.Call) -> None:
         kwargs = keyword_args(call)
@@ -74,7 +72,7 @@ class RayTrainerPreprocessor(LegacyTrainerCodemod):
             return
         statement = self.statement_of(call)
         if not isinstance(statement, cst.SimpleStatementLine) or self._nested(call, statement):
-            if not self.qualified(call.func) & RETIRED:  # a retired trainer's codemod flags what is left
+            if self.legacy_name(call.func) not in RETIRED_CLASSES:  # a retired trainer's codemod flags what is left
                 self.follow_up(pre, "Train V2's TorchTrainer has no preprocessor= (TypeError): fit the preprocessor on "
                                'the "train" dataset and pass transformed datasets (preprocessor.transform(ds)) instead')
             return
