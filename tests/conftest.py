@@ -41,21 +41,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """Under ``pytest -n auto`` (the README's test command) each end-to-end module (``tests/e2e/*.py``)
-    is one unit of work, run on one worker against that worker's Ray cluster; the other tests are
-    shared out one by one. Two Ray runs at once do not crowd a 2-core machine: one converted run
-    keeps about 1.3 cores busy (the rest is waiting on processes and polls), so a second module's
-    runs, or the unit tests, fill what is left. xdist sends the largest units first, so the Ray
-    modules start at once and the quick tests fill the end. (pytest-xdist's own ``--dist
-    loadgroup`` cannot group like this on pytest 9: it renames ``item._nodeid``, which pytest 9 no
-    longer reads.)
+    """Under ``pytest -n auto`` (the README's test command) tests go out one at a time, in
+    collection order: the end-to-end Ray runs (``tests/e2e/``, collected first) start at once on
+    every worker, against the run's one shared cluster (``tests/e2e/conftest.py``), and the quick
+    unit tests fill the end, so no worker idles while another finishes a long module. pytest-xdist's
+    own ``--dist load`` sends the first quarter of the tests to one worker in a block, which puts
+    every Ray run on the same one. One converted run keeps about 1.3 of 2 cores busy (the rest is
+    waiting on processes and polls), so a second worker's run or unit tests fill what is left.
     """
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class EndToEndByModule(LoadScopeScheduling):
+    class OneAtATime(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return nodeid.split("::", 1)[0] if nodeid.startswith("tests/e2e/") else nodeid
+            return nodeid
 
-    return EndToEndByModule(config, log)
+    return OneAtATime(config, log)
