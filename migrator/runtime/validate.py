@@ -21,7 +21,7 @@ Three groups of checks, each a row of the verdict table:
    same tolerance; skipped, saying why, when ``--num-workers`` is not N.
 3. **scales**: on N workers the converted script finishes, every worker's losses are finite, and
    the checkpoint it reported loads back (``from_pretrained``, ``load_from_checkpoint``, or the
-   saved tensors).
+   saved tensors). With ``--num-workers 1`` that is the 1-worker run, not run a second time.
 
 The converted runs share one private head node (``cluster.LocalCluster``) unless ``--address``
 names a cluster; it starts while the original runs.
@@ -43,6 +43,7 @@ from typing import Any
 
 from migrator.runtime import preflight, retired_ray, runner, workspace
 from migrator.runtime.events import finite
+from migrator.runtime.progress import final_metrics
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 GPU_ERRORS = re.compile(
@@ -372,7 +373,10 @@ def run_validation(settings: Settings) -> Report:
         env = runner.child_env(address, extra=cluster.driver_env if cluster is not None else None, pythonpath=pythonpath)
         common = runner.RunOptions(use_gpu=use_gpu, storage_path=storage, max_steps=settings.max_steps,
                                    seed=settings.seed, standins=settings.standins, pickle_warn_mb=settings.pickle_warn_mb)
-        one_flags = runner.RunOptions(**{**asdict(common), "num_workers": 1, "same_sampler": True}).launch_flags()
+        # With --num-workers 1 the scaling run would be this run again: it loads the checkpoint too.
+        alone = settings.num_workers == 1
+        one_flags = runner.RunOptions(**{**asdict(common), "num_workers": 1, "same_sampler": True,
+                                         "check_checkpoint": alone}).launch_flags()
         one = _run(settings, "migrator.runtime.launch", converted, one_flags, env, "the converted script on 1 worker", outputs)
         pickled_check(one.summary, settings.pickle_warn_mb, report)
         if one.ok and one.summary.get("fit_calls"):
@@ -402,10 +406,13 @@ def run_validation(settings: Settings) -> Report:
             report.losses = {"original": a, "converted_1_worker": b}
 
         # 3. scales
-        n_flags = runner.RunOptions(**{**asdict(common), "num_workers": settings.num_workers,
-                                       "check_checkpoint": True}).launch_flags()
-        many = _run(settings, "migrator.runtime.launch", converted, n_flags, env,
-                    f"the converted script on {settings.num_workers} workers", outputs)
+        if alone:
+            many = one
+        else:
+            n_flags = runner.RunOptions(**{**asdict(common), "num_workers": settings.num_workers,
+                                           "check_checkpoint": True}).launch_flags()
+            many = _run(settings, "migrator.runtime.launch", converted, n_flags, env,
+                        f"the converted script on {settings.num_workers} workers", outputs)
         scale_checks(many, settings.num_workers, report)
         if spawned_processes(original_summary) > 1:
             spawned_agreement(original_summary, many, settings, report)
@@ -413,7 +420,7 @@ def run_validation(settings: Settings) -> Report:
             "original": _figures(original_summary),
             "converted_1_worker": _figures(one.summary),
             f"converted_{settings.num_workers}_workers": _figures(many.summary),
-        }
+        }  # with one worker, one run under both names
         if many.summary and many.summary.get("losses"):
             report.losses[f"converted_{settings.num_workers}_workers_rank0"] = many.summary["losses"].get("0", [])
     finally:
@@ -431,7 +438,9 @@ def _figures(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     if not summary:
         return None
     keys = ("wall_s", "steps", "steps_per_s", "startup_s", "last_loss", "checkpoint", "world_size")
-    return {k: summary.get(k) for k in keys if k in summary}
+    # What the run reported last (Result.metrics, else what the workers logged): the figures a
+    # reader of the JSON checks a run by, as after `migrate run`.
+    return {**{k: summary.get(k) for k in keys if k in summary}, "metrics": final_metrics(summary)}
 
 
 def scale_checks(outcome: runner.Outcome, workers: int, report: Report) -> None:

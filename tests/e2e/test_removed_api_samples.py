@@ -24,7 +24,7 @@ SAMPLES = ROOT / "fixtures" / "samples"
 FLAGS = ("--offline-standins", "--cpu", "--num-workers", "2", "--max-steps", "4")
 
 
-def test_lightning_1x_argparse_script_validates(tmp_path: Path) -> None:
+def test_lightning_1x_argparse_script_validates(ray_cluster, tmp_path: Path) -> None:
     script = tmp_path / "lightning1x_argparse.py"
     script.write_bytes((SAMPLES / "lightning" / script.name).read_bytes())
     # Ray binds to lightning.pytorch here (the `lightning` package is installed): the script imports
@@ -34,7 +34,8 @@ def test_lightning_1x_argparse_script_validates(tmp_path: Path) -> None:
     converted = tmp_path / "converted" / script.name
     converted.parent.mkdir()
     converted.write_bytes(result.output)
-    report, done = validate_json(str(script), "--converted", str(converted), *FLAGS, cwd=tmp_path)
+    report, done = validate_json(str(script), "--converted", str(converted), *FLAGS, "--address",
+                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     checks = verdicts(report)
     # The original ran too: with the Lightning 2.0 rewrites, as the note says, and losses agree.
@@ -44,10 +45,11 @@ def test_lightning_1x_argparse_script_validates(tmp_path: Path) -> None:
     assert checks["checkpoint loads"] == "pass"
 
 
-def test_air_accelerate_trainer_with_dict_checkpoints_validates(tmp_path: Path) -> None:
+def test_air_accelerate_trainer_with_dict_checkpoints_validates(ray_cluster, tmp_path: Path) -> None:
     script = tmp_path / "accelerate_trainer_dict_checkpoints.py"
     script.write_bytes((SAMPLES / "legacy" / script.name).read_bytes())
-    report, done = validate_json(str(script), *FLAGS, cwd=tmp_path)
+    report, done = validate_json(str(script), *FLAGS, "--address", ray_cluster.ensure_started(), cwd=tmp_path,
+                                 auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     checks = {c["name"]: c for c in report["checks"]}
     # The original imports AccelerateTrainer and ray.air's dict checkpoints, gone from this Ray: it

@@ -17,7 +17,8 @@ from migrator.options import ConvertOptions
 from migrator.registry import all_codemods
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = sorted((ROOT / "fixtures" / "samples" / "transformers").glob("*.py"))
+# module_level.py trains on 2 workers in test_runtime's `migrate run` on its own local cluster, checked there.
+SAMPLES = sorted(p for p in (ROOT / "fixtures" / "samples" / "transformers").glob("*.py") if p.stem != "module_level")
 DATA = Path(__file__).parent / "data"
 
 # Command lines the samples are run with, as their users would: the HfArgumentParser script is
@@ -31,10 +32,6 @@ SCRIPT_ARGS = {
 }
 #: Metrics each sample's last report must hold, beyond assert_trained's checks.
 REPORTED = {"hf_argparser": {"eval_loss", "epoch"}}
-#: Each worker trains on its half: module_level.py's 100 examples, batch 8, 3 epochs is 39 steps
-#: in one process and 21 per worker with two (CPU workers need ACCELERATE_USE_CPU, which the
-#: conversion sets; without it every worker trains alone on all the data).
-STEPS = {"module_level": 21}
 
 pytestmark = pytest.mark.e2e
 
@@ -62,8 +59,6 @@ def test_converted_sample_trains(sample: Path, tmp_path: Path, run_converted) ->
     summary = run_converted(script, *SCRIPT_ARGS.get(sample.stem, ()))
     assert_trained(summary)
     assert REPORTED.get(sample.stem, set()) <= set(summary["metrics"])
-    if sample.stem in STEPS:
-        assert summary["metrics"]["step"] == STEPS[sample.stem]
 
 
 def test_hand_converted_module_level_trains(tmp_path: Path, run_converted) -> None:

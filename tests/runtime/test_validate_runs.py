@@ -1,0 +1,71 @@
+"""Which runs ``migrate validate`` starts, and how their outcomes become checks (no Ray here: the
+runs are recorded and answered, the rest of the validation is real)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from migrator.runtime import runner, validate
+
+DATA = Path(__file__).resolve().parents[1] / "e2e" / "data" / "runtime"
+
+
+def _summary(workers: int, losses: list, checkpoint: str) -> dict:
+    return {
+        "ok": True, "fit_calls": 1, "fits": [{"wall_s": 1.0}], "steps": len(losses), "world_size": workers,
+        "losses": {str(rank): losses for rank in range(workers)},
+        "steps_by_rank": {str(rank): len(losses) for rank in range(workers)},
+        "checkpoint": checkpoint, "checkpoint_load": {"ok": True, "how": "torch.load"},
+        "metrics": {"epoch": 2, "loss": losses[-1][1]},
+    }
+
+
+@pytest.fixture
+def recorded_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, list[str]]]:
+    """Every run validate starts, as (module, flags); each answers with the same losses."""
+    runs: list[tuple[str, list[str]]] = []
+    losses = [[1, 0.9], [2, 0.7], [3, 0.5]]
+
+    def fake_run(settings, module, script, flags, env, label, outputs=None) -> runner.Outcome:
+        runs.append((module, list(flags)))
+        workers = int(flags[flags.index("--num-workers") + 1]) if "--num-workers" in flags else 1
+        return runner.Outcome(_summary(workers, losses, str(tmp_path / "checkpoint")), 0, [], "address")
+
+    monkeypatch.setattr(validate, "_run", fake_run)
+    monkeypatch.chdir(tmp_path)
+    return runs
+
+
+def _validate(tmp_path: Path, workers: int) -> validate.Report:
+    for name in ("accelerate_regression.py", "accelerate_regression_converted.py"):
+        shutil.copy(DATA / name, tmp_path / name)
+    settings = validate.Settings(original=tmp_path / "accelerate_regression.py",
+                                 converted=tmp_path / "accelerate_regression_converted.py",
+                                 num_workers=workers, address="127.0.0.1:1", use_gpu=False)
+    return validate.run_validation(settings)
+
+
+def test_n_workers_take_a_second_run_that_loads_the_checkpoint(recorded_runs, tmp_path: Path) -> None:
+    report = _validate(tmp_path, 2)
+    launches = [flags for module, flags in recorded_runs if module == "migrator.runtime.launch"]
+    assert [module for module, _ in recorded_runs][0] == "migrator.runtime.original"
+    assert len(launches) == 2
+    one, many = launches
+    assert one[one.index("--num-workers") + 1] == "1" and "--same-sampler" in one and "--check-checkpoint" not in one
+    assert many[many.index("--num-workers") + 1] == "2" and "--check-checkpoint" in many
+    assert report.ok, validate.render_table(report)
+    assert report.figures["runs"]["converted_2_workers"]["world_size"] == 2
+
+
+def test_one_worker_is_run_once_for_every_check(recorded_runs, tmp_path: Path) -> None:
+    report = _validate(tmp_path, 1)
+    launches = [flags for module, flags in recorded_runs if module == "migrator.runtime.launch"]
+    assert len(launches) == 1
+    assert "--same-sampler" in launches[0] and "--check-checkpoint" in launches[0]
+    checks = {c.name: c.verdict for c in report.checks}
+    assert checks["converted runs on 1 worker"] == checks["finishes on 1 workers"] == validate.PASS
+    assert checks["loss agreement (1 worker)"] == checks["checkpoint loads"] == validate.PASS
+    assert report.figures["runs"]["converted_1_worker"]["metrics"] == {"epoch": 2, "loss": 0.5}
