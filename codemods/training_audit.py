@@ -27,6 +27,7 @@ After: the same file, and in the report::
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 
 import libcst as cst
@@ -53,6 +54,44 @@ def matches(name: str, patterns) -> bool:
     return any(fnmatchcase(name, p) or (p.endswith(".*") and name == p[:-2]) for p in patterns)
 
 
+#: Each retired pattern with the literal text it starts with (up to its first wildcard).
+_RETIRED_PREFIXES = [(pattern, re.split(r"[*?\[]", pattern, maxsplit=1)[0]) for pattern in RETIRED]
+
+
+def _spelled_names(tree: cst.Module) -> set[str]:
+    """Every qualified name a reference of ``tree`` could have, and more, without scopes: each
+    dotted name as written, the same with its head replaced by whatever any import of the file
+    binds that head to, and every import's own path. (A scope only ever picks among these.)"""
+    bound: dict[str, set[str]] = {}
+    names: set[str] = set()
+    for imp in nodes(tree, (cst.Import, cst.ImportFrom)):
+        if isinstance(imp, cst.Import):
+            for alias in imp.names:
+                path = get_full_name_for_node(alias.name) or ""
+                names.add(path)
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    bound.setdefault(alias.asname.name.value, set()).add(path)
+            continue
+        module = "." * len(imp.relative) + ((get_full_name_for_node(imp.module) or "") if imp.module is not None else "")
+        if isinstance(imp.names, cst.ImportStar):
+            names.add(module)
+            continue
+        for alias in imp.names:
+            name = get_full_name_for_node(alias.name) or ""
+            path = f"{module}.{name}" if module and not module.endswith(".") else module + name
+            names.add(path)
+            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            bound.setdefault(local, set()).add(path)
+    for ref in nodes(tree, (cst.Name, cst.Attribute)):
+        dotted = get_full_name_for_node(ref)
+        if not dotted:
+            continue
+        names.add(dotted)
+        head, dot, rest = dotted.partition(".")
+        names.update(path + dot + rest for path in bound.get(head, ()))
+    return names | {up_to_class(name) for name in names}
+
+
 def up_to_class(name: str) -> str:
     """``name`` up to its first capitalised part: ``a.b.BatchPredictor.from_checkpoint`` -> ``a.b.BatchPredictor``."""
     parts = name.split(".")
@@ -74,6 +113,47 @@ class TrainingAudit(TableCodemod):
     )
     ORDER = 99
     METADATA_DEPENDENCIES = (*TableCodemod.METADATA_DEPENDENCIES, ParentNodeProvider)
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        # Scopes and qualified names of a converted tree cost more than every other part of a
+        # conversion: resolve them only when the file could get a follow-up.
+        if self._nothing_to_say(tree):
+            return tree
+        return super().transform_module(tree)
+
+    def _nothing_to_say(self, tree: cst.Module) -> bool:
+        """True only where the full audit would say nothing, decided without metadata: no name the
+        file spells could be a retired one, and either a codemod already gave a
+        follow-up or the file launches with a Ray Train trainer imported at module level and
+        bound nowhere else (every other mention of its name is a call of it)."""
+        names = _spelled_names(tree)
+        if any(name.startswith(prefix) and matches(name, (pattern,)) for pattern, prefix in _RETIRED_PREFIXES
+               for name in names):
+            return False
+        _, earlier = self.earlier
+        return any(e.kind == "follow-up" for e in earlier) or self._launches_with_ray_train(tree)
+
+    @staticmethod
+    def _launches_with_ray_train(tree: cst.Module) -> bool:
+        called = {id(call.func) for call in nodes(tree, (cst.Call,))}
+        for line in tree.body:
+            if not isinstance(line, cst.SimpleStatementLine):
+                continue
+            for imp in line.body:
+                if not (isinstance(imp, cst.ImportFrom) and imp.module is not None and not imp.relative
+                        and not isinstance(imp.names, cst.ImportStar)):
+                    continue
+                module = get_full_name_for_node(imp.module)
+                for alias in imp.names:
+                    if not matches(f"{module}.{get_full_name_for_node(alias.name)}", CONVERTED):
+                        continue
+                    bound = alias.asname.name if alias.asname is not None else alias.name
+                    if not isinstance(bound, cst.Name):
+                        continue
+                    mentions = [n for n in nodes(tree, (cst.Name,)) if n.value == bound.value and n is not bound]
+                    if mentions and all(id(n) in called for n in mentions):
+                        return True
+        return False
 
     def visit_Module(self, node: cst.Module) -> bool:
         source, earlier = self.earlier
