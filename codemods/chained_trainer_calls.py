@@ -26,6 +26,7 @@ from codemods._lightning import is_trainer as is_lightning_trainer
 from codemods._names import TableCodemod
 from codemods._train_function import unique_name
 from codemods._trainers import is_library_trainer
+from migrator.walks import nodes
 
 #: training method -> whether a qualified class name is a trainer it trains
 METHODS = {"train": is_library_trainer, "fit": is_lightning_trainer}
@@ -37,6 +38,10 @@ class ChainedTrainerCalls(TableCodemod):
     MODULES = (b"transformers", b"trl", b"lightning", b"pytorch_lightning")
     ORDER = 55  # before transformers_trainer and lightning_trainer (60)
     METADATA_DEPENDENCIES = (*TableCodemod.METADATA_DEPENDENCIES, QualifiedNameProvider, ScopeProvider)
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        return not any(isinstance(call.func, cst.Attribute) and call.func.attr.value in METHODS
+                       and isinstance(call.func.value, cst.Call) for call in nodes(tree, (cst.Call,)))
 
     def visit_Module(self, node: cst.Module) -> None:
         self._taken: set[str] = set()

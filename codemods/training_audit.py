@@ -114,16 +114,10 @@ class TrainingAudit(TableCodemod):
     ORDER = 99
     METADATA_DEPENDENCIES = (*TableCodemod.METADATA_DEPENDENCIES, ParentNodeProvider)
 
-    def transform_module(self, tree: cst.Module) -> cst.Module:
-        # Scopes and qualified names of a converted tree cost more than every other part of a
-        # conversion: resolve them only when the file could get a follow-up.
-        if self._nothing_to_say(tree):
-            return tree
-        return super().transform_module(tree)
-
-    def _nothing_to_say(self, tree: cst.Module) -> bool:
-        """True only where the full audit would say nothing, decided without metadata: no name the
-        file spells could be a retired one, and either a codemod already gave a
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """The converted tree's scopes cost more than the rest of a conversion: the full audit runs
+        only where it could say something. Not where no name the file spells could be a retired
+        one, and either a codemod already gave a
         follow-up or the file launches with a Ray Train trainer imported at module level and
         bound nowhere else (every other mention of its name is a call of it)."""
         names = _spelled_names(tree)

@@ -29,9 +29,14 @@ import libcst as cst
 
 from codemods._keywords import KeywordCodemod
 from codemods._names import load_table
+from migrator.walks import nodes
 
 TABLE = load_table("transformers_renamed_arguments")
 CLASSES = {group: frozenset(names) for group, names in TABLE["classes"].items()}
+#: Every name the codemod acts on: keywords (also read as attributes, or as keys of a ``**`` dict).
+NAMES = frozenset(
+    {k for entries in TABLE["keywords"].values() for k in entries} | {k for entries in TABLE["attributes"].values() for k in entries}
+)
 
 
 class TransformersRenamedArguments(KeywordCodemod):
@@ -43,6 +48,18 @@ class TransformersRenamedArguments(KeywordCodemod):
     MODULES = (b"transformers", b"trl")
     ORDER = 10
     LIBRARY = "transformers"
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        for node in nodes(tree, (cst.Arg, cst.Attribute, cst.SimpleString)):
+            if isinstance(node, cst.Arg):
+                if node.keyword is not None and node.keyword.value in NAMES:
+                    return False
+            elif isinstance(node, cst.Attribute):
+                if node.attr.value in NAMES:
+                    return False
+            elif node.raw_value in NAMES or "\\" in node.raw_value:
+                return False
+        return True
 
     # -- matching ---------------------------------------------------------------------------
     def _group(self, func: cst.BaseExpression) -> str | None:

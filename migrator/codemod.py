@@ -242,6 +242,18 @@ class MigrationCodemod(CodemodCommand):
         self.shared_wrapper: MetadataWrapper | None = None
 
     # -- one parse, shared metadata (the engine's fast path) -----------------------------------
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """True where this codemod would give ``tree`` back unchanged and say nothing, decided from
+        the tree alone, before any metadata: resolving scopes and qualified names costs more than
+        most transforms. Only ever True where that is certain (``tests/test_nothing_to_do.py``
+        runs the full transform wherever a codemod says so, over every fixture and sample)."""
+        return False
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        if self.nothing_to_do(tree):
+            return tree
+        return super().transform_module(tree)
+
     @contextmanager
     def _handle_metadata_reference(self, module: cst.Module) -> Iterator[cst.Module]:
         shared = self.shared_wrapper

@@ -156,7 +156,8 @@ def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) ->
                 else:
                     wrapper, code = None, new_code
             entries.extend(codemod.entries)
-        output = tree.bytes
+        # The code of ``tree`` is known already unless no codemod returned a tree of its own.
+        output = (code if code is not None else tree.code).encode(tree.encoding)
         if output != data:
             _check_output(output, tree.encoding)
     except ConversionError as exc:

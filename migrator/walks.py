@@ -35,7 +35,7 @@ class _Walk:
         self.up: list[int] = []
         #: A node's position in ``order`` (a node placed twice has the same subtree at both).
         self.at: dict[cst.CSTNode, int] = {}
-        #: Whether some node sits in two places.
+        #: Whether some node other than whitespace or a comment sits in two places.
         self.repeats = False
         #: type -> the positions of the nodes of exactly that type, ascending (built when first asked).
         self.by_type: dict[type, list[int]] | None = None
@@ -50,6 +50,12 @@ class _Walk:
         return self.by_type.get(kind, [])
 
 
+#: Whitespace, newlines and comments: codemods share one such node between places (one
+#: ``EmptyLine()`` for two blank lines) and nothing asks metadata about them, so a tree that
+#: repeats only these needs no copy.
+_TRIVIA = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.Newline, cst.TrailingWhitespace, cst.Comment)
+
+
 class _Recorder(cst.CSTVisitor):
     def __init__(self, walk: _Walk) -> None:
         super().__init__()
@@ -59,7 +65,7 @@ class _Recorder(cst.CSTVisitor):
     def on_visit(self, node: cst.CSTNode) -> bool:
         walk = self.walk
         i = len(walk.order)
-        if node in walk.at:
+        if node in walk.at and not isinstance(node, _TRIVIA):
             walk.repeats = True
         walk.at[node] = i
         walk.order.append(node)
@@ -154,5 +160,6 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
 
 
 def repeats_a_node(module: cst.Module) -> bool:
-    """Whether one node object sits in two places of ``module`` (a codemod may build such a tree)."""
+    """Whether one node object sits in two places of ``module`` (a codemod may build such a tree),
+    whitespace and comments aside."""
     return _walk_of(module)[0].repeats

@@ -1,0 +1,90 @@
+"""A codemod that says it has nothing to do (``MigrationCodemod.nothing_to_do``) is right.
+
+The hook lets a codemod give its tree back before any metadata is resolved, which is most of
+what a conversion costs. Every golden input and every runnable sample is converted; wherever a
+codemod took that way out, its full transform runs on the very tree and context it was given,
+and must change nothing and say nothing. The way out must also be taken where it pays: on
+converted samples, by the codemods that run before the conversion and by the audit after it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from libcst.codemod import CodemodContext
+
+from codemods.training_audit import TrainingAudit, _spelled_names
+from migrator.codemod import MigrationCodemod
+from migrator.engine import convert_source
+from migrator.registry import all_codemods
+from tests.golden import cases, options_for
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((ROOT / "fixtures" / "samples").rglob("*.py"))
+INPUTS = [(c.id, c.input) for c in cases()] + [(str(p.relative_to(ROOT / "fixtures")), p) for p in SAMPLES]
+
+
+def skipped_runs(data: bytes, options, monkeypatch: pytest.MonkeyPatch) -> list[tuple[MigrationCodemod, cst.Module]]:
+    """Each codemod that gave its tree back unexamined during one conversion, with that tree."""
+    skipped = []
+    full = MigrationCodemod.transform_module
+
+    def spy(self: MigrationCodemod, tree: cst.Module) -> cst.Module:
+        if self.nothing_to_do(tree):
+            skipped.append((self, tree))
+        return full(self, tree)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MigrationCodemod, "transform_module", spy)
+        convert_source(data, all_codemods(), options, path="case.py")
+    return skipped
+
+
+@pytest.mark.parametrize("path", [p for _, p in INPUTS], ids=[i for i, _ in INPUTS])
+def test_a_codemod_with_nothing_to_do_would_change_and_say_nothing(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = path.read_bytes()
+    options = options_for(data.decode("utf-8"))
+    for skipped, tree in skipped_runs(data, options, monkeypatch):
+        # The same codemod, context and tree, run in full (LibCST copies the tree and resolves).
+        codemod = type(skipped)(CodemodContext(filename="case.py", scratch=skipped.context.scratch), options)
+        codemod.nothing_to_do = lambda tree: False
+        assert codemod.transform_module(tree).code == tree.code, skipped.id()
+        assert codemod.entries == [], (skipped.id(), [e.message for e in codemod.entries])
+
+
+def test_the_way_out_is_taken_on_converted_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = {
+        "transformers/argparse_args.py": {"transformers_renamed_arguments", "chained_trainer_calls", "training_audit"},
+        "lightning/classifier_main_argparse.py": {"chained_trainer_calls", "training_audit"},
+        "accelerate/classifier_main_argparse.py": {"training_audit"},
+    }
+    for name, ids in expected.items():
+        skipped = skipped_runs((ROOT / "fixtures" / "samples" / name).read_bytes(), None, monkeypatch)
+        assert ids <= {codemod.id() for codemod, _ in skipped}, name
+
+
+def _launches(code: str) -> bool:
+    return TrainingAudit._launches_with_ray_train(cst.parse_module(code))
+
+
+def test_the_audit_leaves_a_trainer_bound_twice_or_imported_out_of_reach_to_scopes() -> None:
+    assert _launches("from ray.train.torch import TorchTrainer\nt = TorchTrainer(f)\n")
+    assert _launches("from ray.train.torch import TorchTrainer as TT\nt = TT(f)\n")
+    # Bound again (a class, a parameter) or only mentioned, not called: scopes decide.
+    assert not _launches("from ray.train.torch import TorchTrainer\nclass TorchTrainer: ...\nt = TorchTrainer(f)\n")
+    assert not _launches("from ray.train.torch import TorchTrainer\ndef g(TorchTrainer):\n    return TorchTrainer(f)\n")
+    assert not _launches("from ray.train.torch import TorchTrainer\nx = TorchTrainer\n")
+    # Not at module level, or not a Ray Train trainer.
+    assert not _launches("try:\n    from ray.train.torch import TorchTrainer\nexcept ImportError:\n    pass\nTorchTrainer(f)\n")
+    assert not _launches("from transformers import Trainer\nTrainer(m)\n")
+
+
+def test_the_names_a_file_spells_follow_every_import_of_a_head() -> None:
+    names = _spelled_names(cst.parse_module(
+        "from ray import air as a\nimport ray.train as rt\nfrom . import local\n"
+        "a.session.report({})\nrt.Trainer(x).fit()\nlocal.thing\n"
+    ))
+    assert {"ray.air.session.report", "ray.train.Trainer.fit", "ray.train.Trainer", ".local.thing"} <= names
+    assert {"a.session.report", "rt.Trainer.fit"} <= names  # as written, too
