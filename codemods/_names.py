@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 import libcst as cst
 import libcst.helpers
+from libcst.helpers import get_full_name_for_node
 import tomllib
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.matchers import MatcherDecoratableTransformer
@@ -48,6 +49,41 @@ def triggers(*names: Iterable[str]) -> tuple[bytes, ...]:
 
 #: Codemod classes that use no matcher decorators (``@m.visit``, ``@m.call_if_inside``...).
 _UNDECORATED: set[type] = set()
+
+
+def spelled_names(tree: cst.Module) -> set[str]:
+    """Every qualified name a reference of ``tree`` could have, and more, without scopes: each
+    dotted name as written, the same with its head replaced by whatever any import of the file
+    binds that head to, and every import's own path. (A scope only ever picks among these, so a
+    name matched by none of them is certainly not in the file: what ``nothing_to_do`` needs.)"""
+    bound: dict[str, set[str]] = {}
+    names: set[str] = set()
+    for imp in nodes(tree, (cst.Import, cst.ImportFrom)):
+        if isinstance(imp, cst.Import):
+            for alias in imp.names:
+                path = get_full_name_for_node(alias.name) or ""
+                names.add(path)
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    bound.setdefault(alias.asname.name.value, set()).add(path)
+            continue
+        module = "." * len(imp.relative) + ((get_full_name_for_node(imp.module) or "") if imp.module is not None else "")
+        if isinstance(imp.names, cst.ImportStar):
+            names.add(module)
+            continue
+        for alias in imp.names:
+            name = get_full_name_for_node(alias.name) or ""
+            path = f"{module}.{name}" if module and not module.endswith(".") else module + name
+            names.add(path)
+            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            bound.setdefault(local, set()).add(path)
+    for ref in nodes(tree, (cst.Name, cst.Attribute)):
+        dotted = get_full_name_for_node(ref)
+        if not dotted:
+            continue
+        names.add(dotted)
+        head, dot, rest = dotted.partition(".")
+        names.update(path + dot + rest for path in bound.get(head, ()))
+    return names
 
 
 class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):

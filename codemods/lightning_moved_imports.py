@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from codemods._names import TableCodemod, load_table
+from codemods._names import TableCodemod, load_table, spelled_names
+from migrator.walks import nodes
 
 TABLE = load_table("lightning_moved_imports")
 MOVES: dict[str, dict] = TABLE["modules"]
@@ -58,6 +59,24 @@ class LightningMovedImports(TableCodemod):
     DESCRIPTION = "Rewrite imports of Lightning 1.x paths 2.0 removed (core.lightning, utilities.cli, LightningLoggerBase...)."
     TRIGGERS = (b"pytorch_lightning", b"lightning")
     ORDER = 40
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """No import of a moved path, and no name of the file can be one of its names."""
+        for imp in nodes(tree, (cst.Import, cst.ImportFrom)):
+            if isinstance(imp, cst.Import):
+                if any(_split(_dotted(alias.name)) for alias in imp.names):
+                    return False
+            elif not imp.relative and (found := _split(_dotted(imp.module))):
+                entry = MOVES[found[1]]
+                if entry["removed"] or isinstance(imp.names, cst.ImportStar) or any(
+                        _dotted(alias.name) in entry["names"] for alias in imp.names):
+                    return False
+        for name in spelled_names(tree):
+            module, _, last = name.rpartition(".")
+            found = _split(module)
+            if found and (MOVES[found[1]]["removed"] or last in MOVES[found[1]]["names"]):
+                return False
+        return True
 
     def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine):
         if len(updated_node.body) != 1:

@@ -34,7 +34,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import ParentNodeProvider
 
-from codemods._names import TableCodemod, load_table
+from codemods._names import TableCodemod, load_table, spelled_names
 from migrator.walks import nodes
 
 TABLE = load_table("training_audit")
@@ -56,40 +56,6 @@ def matches(name: str, patterns) -> bool:
 
 #: Each retired pattern with the literal text it starts with (up to its first wildcard).
 _RETIRED_PREFIXES = [(pattern, re.split(r"[*?\[]", pattern, maxsplit=1)[0]) for pattern in RETIRED]
-
-
-def _spelled_names(tree: cst.Module) -> set[str]:
-    """Every qualified name a reference of ``tree`` could have, and more, without scopes: each
-    dotted name as written, the same with its head replaced by whatever any import of the file
-    binds that head to, and every import's own path. (A scope only ever picks among these.)"""
-    bound: dict[str, set[str]] = {}
-    names: set[str] = set()
-    for imp in nodes(tree, (cst.Import, cst.ImportFrom)):
-        if isinstance(imp, cst.Import):
-            for alias in imp.names:
-                path = get_full_name_for_node(alias.name) or ""
-                names.add(path)
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    bound.setdefault(alias.asname.name.value, set()).add(path)
-            continue
-        module = "." * len(imp.relative) + ((get_full_name_for_node(imp.module) or "") if imp.module is not None else "")
-        if isinstance(imp.names, cst.ImportStar):
-            names.add(module)
-            continue
-        for alias in imp.names:
-            name = get_full_name_for_node(alias.name) or ""
-            path = f"{module}.{name}" if module and not module.endswith(".") else module + name
-            names.add(path)
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
-            bound.setdefault(local, set()).add(path)
-    for ref in nodes(tree, (cst.Name, cst.Attribute)):
-        dotted = get_full_name_for_node(ref)
-        if not dotted:
-            continue
-        names.add(dotted)
-        head, dot, rest = dotted.partition(".")
-        names.update(path + dot + rest for path in bound.get(head, ()))
-    return names | {up_to_class(name) for name in names}
 
 
 def up_to_class(name: str) -> str:
@@ -120,7 +86,8 @@ class TrainingAudit(TableCodemod):
         one, and either a codemod already gave a
         follow-up or the file launches with a Ray Train trainer imported at module level and
         bound nowhere else (every other mention of its name is a call of it)."""
-        names = _spelled_names(tree)
+        names = spelled_names(tree)
+        names |= {up_to_class(name) for name in names}
         if any(name.startswith(prefix) and matches(name, (pattern,)) for pattern, prefix in _RETIRED_PREFIXES
                for name in names):
             return False
