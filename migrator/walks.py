@@ -39,7 +39,7 @@ class _Walk:
         self.repeats = False
         #: type -> the positions of the nodes of exactly that type, ascending (built when first asked).
         self.by_type: dict[type, list[int]] | None = None
-        root.visit(_Recorder(self))
+        _record(self, root, -1)
 
     def positions(self, kind: type) -> list[int]:
         if self.by_type is None:
@@ -48,6 +48,98 @@ class _Walk:
                 by_type.setdefault(type(node), []).append(i)
             self.by_type = by_type
         return self.by_type.get(kind, [])
+
+
+def _record(walk: _Walk, node: cst.CSTNode, parent: int) -> None:
+    """Record ``node`` and its subtree as a ``CSTVisitor`` meets them, without LibCST's visit:
+    that rebuilds every node it passes, even for a read-only visitor (most of a walk's cost)."""
+    fields = _child_fields(type(node))
+    if fields is None:  # a node whose children LibCST visits in its own way: LibCST's walk
+        recorder = _Recorder(walk)
+        recorder.open.append(parent)
+        node.visit(recorder)
+        return
+    i = len(walk.order)
+    if node in walk.at and not isinstance(node, _TRIVIA):
+        walk.repeats = True
+    walk.at[node] = i
+    walk.order.append(node)
+    walk.end.append(0)
+    walk.up.append(parent)
+    for name in fields:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            _record(walk, value, i)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                _record(walk, item, i)
+    walk.end[i] = len(walk.order)
+
+
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+_VISITS = {"visit_required", "visit_optional", "visit_sentinel", "visit_sequence", "visit_body_sequence"}
+
+
+def _child_fields(kind: type) -> tuple[str, ...] | None:
+    """The fields ``kind._visit_and_replace_children`` visits, in its order, read from its source.
+
+    Nearly every node class's method is one ``return Kind(field=visit_x(self, "field", ...), ...)``:
+    the keyword arguments are evaluated, so visited, in order. Any other shape (a branch, a helper)
+    gives None, and such nodes are walked by LibCST; ``tests/test_walks.py`` compares the two
+    orders over every fixture.
+    """
+    if kind in _FIELDS:
+        return _FIELDS[kind]
+    import ast
+    import inspect
+    import textwrap
+
+    fields: tuple[str, ...] | None = None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(kind._visit_and_replace_children)))
+        *aliases, ret = [b for b in tree.body[0].body
+                         if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]  # docstrings
+        # ``names = self.names`` before the return, at most; then one constructor call.
+        data = {a.targets[0].id for a in aliases if isinstance(a, ast.Assign) and isinstance(a.targets[0], ast.Name)
+                and isinstance(a.value, ast.Attribute)}
+        if not aliases and isinstance(ret, ast.Return) and isinstance(ret.value, ast.Name) and ret.value.id == "self":
+            fields = ()  # a leaf: whitespace, a name, a comment
+        elif len(data) == len(aliases) and isinstance(ret, ast.Return) and isinstance(ret.value, ast.Call) \
+                and not ret.value.args:
+            names = []
+            for keyword in ret.value.keywords:
+                kind_of = _keyword_kind(keyword.value, keyword.arg, data)
+                if kind_of is None:
+                    break
+                if kind_of == "child":
+                    names.append(keyword.arg)
+            else:
+                fields = tuple(names)
+    except (OSError, TypeError, SyntaxError, ValueError):
+        fields = None
+    _FIELDS[kind] = fields
+    return fields
+
+
+def _keyword_kind(value, field: str | None, data: set[str]) -> str | None:
+    """"child" for ``visit_x(self, "field", ...)`` (or a choice between two such calls), "data" for
+    a value copied over (``self.encoding``), None for anything else."""
+    import ast
+
+    if isinstance(value, ast.IfExp):
+        # A choice between two visits of the field, or between a visit and None.
+        body, orelse = _keyword_kind(value.body, field, data), _keyword_kind(value.orelse, field, data)
+        none = lambda v: isinstance(v, ast.Constant) and v.value is None  # noqa: E731
+        if "child" in (body, orelse) and (body == orelse or none(value.body) or none(value.orelse)):
+            return "child"
+        return None
+    if isinstance(value, ast.Call):
+        ok = (isinstance(value.func, ast.Name) and value.func.id in _VISITS and len(value.args) >= 3
+              and isinstance(value.args[1], ast.Constant) and value.args[1].value == field)
+        return "child" if ok else None
+    if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self":
+        return "data"
+    return None
 
 
 #: Whitespace, newlines and comments: codemods share one such node between places (one
