@@ -41,6 +41,17 @@ class _Walk:
         self.by_type: dict[type, list[int]] | None = None
         _record(self, root, -1)
 
+    def add(self, node: cst.CSTNode, parent: int) -> int:
+        """Record ``node`` next, under the node at ``parent``; its subtree's end is set on leaving it."""
+        i = len(self.order)
+        if node in self.at and not isinstance(node, _TRIVIA):
+            self.repeats = True
+        self.at[node] = i
+        self.order.append(node)
+        self.end.append(0)
+        self.up.append(parent)
+        return i
+
     def positions(self, kind: type) -> list[int]:
         if self.by_type is None:
             by_type: dict[type, list[int]] = {}
@@ -59,13 +70,7 @@ def _record(walk: _Walk, node: cst.CSTNode, parent: int) -> None:
         recorder.open.append(parent)
         node.visit(recorder)
         return
-    i = len(walk.order)
-    if node in walk.at and not isinstance(node, _TRIVIA):
-        walk.repeats = True
-    walk.at[node] = i
-    walk.order.append(node)
-    walk.end.append(0)
-    walk.up.append(parent)
+    i = walk.add(node, parent)
     for name in fields:
         value = getattr(node, name)
         if isinstance(value, cst.CSTNode):
@@ -155,15 +160,7 @@ class _Recorder(cst.CSTVisitor):
         self.open: list[int] = []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        walk = self.walk
-        i = len(walk.order)
-        if node in walk.at and not isinstance(node, _TRIVIA):
-            walk.repeats = True
-        walk.at[node] = i
-        walk.order.append(node)
-        walk.end.append(0)
-        walk.up.append(self.open[-1] if self.open else -1)
-        self.open.append(i)
+        self.open.append(self.walk.add(node, self.open[-1] if self.open else -1))
         return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
