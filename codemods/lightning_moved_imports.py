@@ -61,16 +61,14 @@ class LightningMovedImports(TableCodemod):
     ORDER = 40
 
     def nothing_to_do(self, tree: cst.Module) -> bool:
-        """No import of a moved path, and no name of the file can be one of its names."""
+        """No ``import`` of a moved module or ``import *`` from one, and no name of the file (its
+        ``from`` imports' paths included) is a moved or removed name."""
         for imp in nodes(tree, (cst.Import, cst.ImportFrom)):
             if isinstance(imp, cst.Import):
                 if any(_split(_dotted(alias.name)) for alias in imp.names):
                     return False
-            elif not imp.relative and (found := _split(_dotted(imp.module))):
-                entry = MOVES[found[1]]
-                if entry["removed"] or isinstance(imp.names, cst.ImportStar) or any(
-                        _dotted(alias.name) in entry["names"] for alias in imp.names):
-                    return False
+            elif isinstance(imp.names, cst.ImportStar) and not imp.relative and _split(_dotted(imp.module)):
+                return False
         for name in spelled_names(tree):
             module, _, last = name.rpartition(".")
             found = _split(module)
