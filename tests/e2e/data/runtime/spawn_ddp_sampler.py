@@ -42,11 +42,24 @@ def train(rank, world_size, port, fail_at):
     dist.destroy_process_group()
 
 
-if __name__ == "__main__":
+def free_port():
+    # Not a port the kernel picks (bind to 0): those come from its ephemeral range (32768 and up),
+    # where any other program's next outgoing connection may take it before rank 0 listens on it,
+    # and rank 1 then talks gloo to a stranger (SIGABRT). Below that range, nobody is handed it.
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    for port in random.Random().sample(range(20000, 30000), 100):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-29999")
+
+
+if __name__ == "__main__":
+    port = free_port()
     fail_at = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     mp.spawn(train, args=(2, port, fail_at), nprocs=2, join=True)
