@@ -282,9 +282,22 @@ def test_files_with_nothing_to_migrate_never_import_libcst(tmp_path: Path) -> No
 def test_light_index_agrees_with_the_imported_classes() -> None:
     from migrator.registry import all_codemods, index
 
-    assert [(i.id, i.DESCRIPTION, i.TRIGGERS, i.ORDER) for i in index()] == [
-        (c.id(), c.DESCRIPTION, c.TRIGGERS, c.ORDER) for c in all_codemods()
+    assert [(i.id, i.DESCRIPTION, i.TRIGGERS, i.ORDER, i.MODULES) for i in index()] == [
+        (c.id(), c.DESCRIPTION, c.TRIGGERS, c.ORDER, c.MODULES) for c in all_codemods()
     ]
+
+
+def test_the_index_reads_constants_after_a_method_from_the_whole_module() -> None:
+    from migrator.registry import _class_constants
+
+    source = (
+        'class Late(MigrationCodemod):\n    """Doc."""\n    DESCRIPTION = "early"\n\n'
+        '    def leave_Call(self, node, updated):\n        return updated\n\n    TRIGGERS = (b"late",)\n'
+    )
+    info = _class_constants(source, "late")
+    assert (info.DESCRIPTION, info.TRIGGERS) == ("early", (b"late",))
+    helper_first = 'class Helper:\n    def f(self):\n        pass\n\n\nclass Real(MigrationCodemod):\n    TRIGGERS = (b"x",)\n'
+    assert _class_constants(helper_first, "real").TRIGGERS == (b"x",)
 
 
 def test_pre_commit_hooks_file() -> None:
