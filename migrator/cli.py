@@ -67,6 +67,9 @@ def list_codemods() -> None:
 @click.option("--force", is_flag=True, help="Rewrite files even when git shows unstaged changes in them.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Convert in this many processes (default: the cores available). Output order does not depend on it.")
+@click.option("--no-cache", is_flag=True,
+              help="Neither use nor store results of earlier runs (kept in $MIGRATE_CACHE_DIR, default ~/.cache/migrate, "
+                   "keyed by each file's bytes, the options and this tool's version).")
 @project_defaults
 def convert(
     paths: tuple[Path, ...],
@@ -87,6 +90,7 @@ def convert(
     since: str | None,
     force: bool,
     jobs: int | None,
+    no_cache: bool,
 ) -> None:
     """Rewrite training scripts in PATHS (files, or folders searched for .py files) for Ray Train.
 
@@ -131,7 +135,9 @@ def convert(
 
         files = list(only_changed(files, since, paths))
     progress = parallel.Progress(len(files)) if parallel.Progress.wanted(quiet) else None
-    if not parallel.convert_paths(files, codemods, options, on_result, jobs=jobs or parallel.available_cores(), progress=progress):
+    cache = None if no_cache else parallel.ResultCache()
+    if not parallel.convert_paths(files, codemods, options, on_result, jobs=jobs or parallel.available_cores(),
+                                  progress=progress, cache=cache):
         click.echo(f"interrupted: {report.summary()} The files not reached are untouched.", err=True)
         sys.exit(parallel.EXIT_INTERRUPTED)
     for path in report_path:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
+from migrator.cache import ResultCache
 from migrator.engine import applicable, convert_source
 from migrator.options import ConvertOptions
 from migrator.results import FileResult
@@ -105,23 +106,48 @@ def convert_paths(
     *,
     jobs: int = 1,
     progress: Progress | None = None,
+    cache: ResultCache | None = None,
 ) -> bool:
-    """Convert ``paths``, calling ``on_result`` for each in order. ``False`` if Ctrl-C stopped it."""
+    """Convert ``paths``, calling ``on_result`` for each in order. ``False`` if Ctrl-C stopped it.
+
+    With a ``cache``, a file settled before with the same bytes, path, options, codemods and tool
+    is neither pre-filtered nor converted again (``migrator.cache``), and what is settled here is
+    stored for next time.
+    """
     codemods = tuple(codemods)
-    # First pass, here: read and pre-filter. Each item is a finished result or a job to run.
+    # First pass, here: read, look up, pre-filter. Each item is a finished result or a job to run.
     items: list[FileResult | tuple] = []
+    keys: dict[str, str] = {}  # path -> cache key, for the jobs whose results are to be stored
+    context = cache.context(codemods, options) if cache is not None else ""
     for path in paths:
         data = _read(path)
         if isinstance(data, FileResult):
             items.append(data)
             continue
+        key = None
+        if cache is not None:  # looked up first: a hit costs less than the pre-filter's scan
+            key = cache.key(context, data, str(path))
+            stored = cache.get(key, str(path), data)
+            if stored is not None:
+                items.append(stored)
+                continue
         # A notebook's bytes are JSON: its code is pre-filtered once taken out of the cells.
         todo = codemods if _is_notebook(str(path)) else tuple(applicable(codemods, data))
-        items.append((data, todo, options, str(path)) if todo else FileResult(str(path), "unchanged", data))
+        if not todo:
+            settled = FileResult(str(path), "unchanged", data)
+            if key is not None and len(data) >= cache.SCANNED_BYTES_WORTH_STORING:
+                cache.put(key, settled)
+            items.append(settled)
+            continue
+        if key is not None:
+            keys[str(path)] = key
+        items.append((data, todo, options, str(path)))
 
     def emit(result: FileResult) -> None:
         if progress is not None:
             progress.clear()
+        if cache is not None and result.path in keys:
+            cache.put(keys.pop(result.path), result)
         on_result(result)
         if progress is not None:
             progress.advance()

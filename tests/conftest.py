@@ -11,6 +11,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def _own_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test converts with a result cache of its own (``migrator.cache``), never the user's
+    ``~/.cache/migrate``: a test that patches a codemod must not be answered from another's entry."""
+    monkeypatch.setenv("MIGRATE_CACHE_DIR", str(tmp_path_factory.mktemp("migrate-cache")))
+
+
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
