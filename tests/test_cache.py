@@ -219,3 +219,14 @@ def test_results_stored_by_a_pool_are_read_back_in_order(tmp_path: Path, jobs: i
     warm_store = ResultCache(tmp_path / "cache")
     assert _run(files, warm_store, jobs=jobs) == cold and warm_store.hits == 3
     assert [r.path for r in cold] == [str(f) for f in files]
+
+
+def test_the_cache_can_be_turned_off_in_pyproject(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("MIGRATE_CACHE_DIR", str(root))
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[tool.migrate]\nno-cache = true\n")
+    script = tmp_path / "train.py"
+    shutil.copyfile(SAMPLE, script)
+    assert CliRunner().invoke(main, ["convert", "--check", str(script)]).exit_code == 1
+    assert not root.exists()
