@@ -29,7 +29,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from migrator.codemod import LIBCST_FAST, MigrationCodemod
+from migrator.codemod import MigrationCodemod, undecorated
 from migrator.options import ConvertOptions
 from migrator.walks import nodes
 
@@ -45,10 +45,6 @@ def load_table(name: str) -> dict:
 def triggers(*names: Iterable[str]) -> tuple[bytes, ...]:
     """Byte triggers from dotted names: the last part of each (what a script must spell out)."""
     return tuple(sorted({name.rsplit(".", 1)[-1].encode() for group in names for name in group}))
-
-
-#: Codemod classes that use no matcher decorators (``@m.visit``, ``@m.call_if_inside``...).
-_UNDECORATED: set[type] = set()
 
 
 def spelled_names(tree: cst.Module) -> set[str]:
@@ -91,38 +87,28 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
 
     def __init__(self, context: CodemodContext, options: ConvertOptions | None = None) -> None:
         MigrationCodemod.__init__(self, context, options)
-        cls = type(self)
-        if cls in _UNDECORATED:
-            # What MatcherDecoratableTransformer.__init__ would find: it scans every attribute of
-            # the class (hundreds of visit_/leave_ methods) for matcher decorators, once per
-            # instance, and twice more on the first visit; a class without them has none.
-            self._matchers = {}
-            self._extra_visit_funcs = {}
-            self._extra_leave_funcs = {}
-            return
+        # Its scan for matcher decorators runs once per class where it finds none (migrator.codemod).
         MatcherDecoratableTransformer.__init__(self)
-        if LIBCST_FAST and not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs):
-            _UNDECORATED.add(cls)
 
     # Without matcher decorators, MatcherDecoratableTransformer's hooks end up calling the plain
     # transformer's, after bookkeeping that costs more than the visit itself on every node.
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if type(self) in _UNDECORATED:
+        if undecorated(type(self)):
             return cst.CSTTransformer.on_visit(self, node)
         return super().on_visit(node)
 
     def on_leave(self, original_node, updated_node):
-        if type(self) in _UNDECORATED:
+        if undecorated(type(self)):
             return cst.CSTTransformer.on_leave(self, original_node, updated_node)
         return super().on_leave(original_node, updated_node)
 
     def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        if type(self) in _UNDECORATED:
+        if undecorated(type(self)):
             return cst.CSTTransformer.on_visit_attribute(self, node, attribute)
         return super().on_visit_attribute(node, attribute)
 
     def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        if type(self) in _UNDECORATED:
+        if undecorated(type(self)):
             return cst.CSTTransformer.on_leave_attribute(self, original_node, attribute)
         return super().on_leave_attribute(original_node, attribute)
 

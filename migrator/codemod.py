@@ -171,6 +171,37 @@ if LIBCST_FAST:
     MatcherDecoratableVisitor.__init__ = _visitor_init  # type: ignore[method-assign]
 
 
+_UNDECORATED_TRANSFORMERS: dict[type, bool] = {}
+_TRANSFORMER_INIT = MatcherDecoratableTransformer.__init__
+
+
+def _transformer_init(self) -> None:
+    """``MatcherDecoratableTransformer.__init__``, whose scan runs once per class where it finds nothing.
+
+    The scan looks at every attribute of the class (hundreds of typed ``visit_``/``leave_``
+    methods) for matcher decorators: about 10 ms for each ``AddImportsVisitor`` a conversion
+    makes. A class without decorators gets the same empty tables without it.
+    """
+    cls = type(self)
+    if _UNDECORATED_TRANSFORMERS.get(cls):
+        cst.CSTTransformer.__init__(self)
+        self._matchers, self._extra_visit_funcs, self._extra_leave_funcs = {}, {}, {}
+        return
+    _TRANSFORMER_INIT(self)
+    if cls not in _UNDECORATED_TRANSFORMERS:
+        _UNDECORATED_TRANSFORMERS[cls] = not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs)
+
+
+if LIBCST_FAST:
+    MatcherDecoratableTransformer.__init__ = _transformer_init  # type: ignore[method-assign]
+
+
+def undecorated(cls: type) -> bool:
+    """Whether instances of this transformer class were found to have no matcher decorators
+    (always ``False`` off the fast path, where nothing is recorded)."""
+    return _UNDECORATED_TRANSFORMERS.get(cls, False)
+
+
 class _TopImportsOnly:
     """The module as ``AddImportsVisitor.visit_Module`` uses it: ``node.visit(gatherer)``, where
     the gatherer of top imports does all its work in ``leave_Module``."""

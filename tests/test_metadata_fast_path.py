@@ -106,3 +106,30 @@ def test_a_decorated_visitor_keeps_its_matchers():
         cst.parse_module(SOURCE).visit(visitor)
         assert visitor.found == ["import", "f", "x", "os", "path", "join", "x"]
         assert "on_visit" not in vars(visitor)
+
+
+def test_transformers_scan_for_decorators_once_per_class_and_keep_them(monkeypatch):
+    import libcst.matchers as m
+    import libcst.matchers._visitors as matcher_visitors
+
+    scans = []
+    real = matcher_visitors._gather_constructed_visit_funcs
+    monkeypatch.setattr(matcher_visitors, "_gather_constructed_visit_funcs", lambda obj: scans.append(obj) or real(obj))
+
+    class Plain(m.MatcherDecoratableTransformer):
+        def leave_Name(self, original_node, updated_node):
+            return updated_node.with_changes(value=updated_node.value.upper())
+
+    class Decorated(m.MatcherDecoratableTransformer):
+        @m.call_if_inside(m.FunctionDef())
+        def leave_Name(self, original_node, updated_node):
+            return updated_node.with_changes(value=updated_node.value.upper())
+
+        @m.leave(m.Import())
+        def imports(self, original_node, updated_node):
+            return cst.RemoveFromParent()
+
+    for _ in range(3):  # the later instances of each class take what the first scan found
+        assert cst.parse_module(SOURCE).visit(Plain()).code == "import OS\n\ndef F(X):\n    return OS.PATH.JOIN(X, 'a')\n"
+        assert cst.parse_module(SOURCE).visit(Decorated()).code == "\ndef F(X):\n    return OS.PATH.JOIN(X, 'a')\n"
+    assert [type(obj).__name__ for obj in scans] == ["Plain", "Decorated", "Decorated", "Decorated"]
