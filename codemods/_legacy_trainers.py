@@ -23,7 +23,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
-from codemods._names import load_table
+from codemods._names import load_table, spelled_names
 from migrator.codemod import MigrationCodemod
 
 #: Keyword arguments that Ray Train V2's ``TorchTrainer`` rejects, with what to do instead.
@@ -80,6 +80,15 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
         #: Set by ``plan`` when it leaves a call as it is (its follow-up then covers related uses).
         self.refused = False
         self.tree = cst.Module(body=[])
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """No name the file spells is a path of ``LEGACY`` (or, imported, lies below its module):
+        every edit and follow-up starts from one (``legacy_name`` on a call or a reference, and
+        ``_is_legacy`` on an import). A subclass that looks for other names says so itself."""
+        return not any(
+            name.startswith(prefix) and name.rsplit(".", 1)[-1] == cls
+            for name in spelled_names(tree) for prefix, cls in self.LEGACY
+        )
 
     # -- what a subclass implements ---------------------------------------------------------
     def plan(self, call: cst.Call) -> None:

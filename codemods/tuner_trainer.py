@@ -36,6 +36,7 @@ import libcst.matchers as m
 from libcst.metadata import ScopeProvider
 
 from codemods._legacy_trainers import LegacyTrainerCodemod, append_arg, keyword_args, kwarg, with_train_func
+from codemods._names import spelled_names
 
 TUNERS = ("ray.tune.Tuner", "ray.tune.tuner.Tuner")
 TRAINERS = ("ray.train.torch.TorchTrainer", "ray.train.v2.torch.TorchTrainer")
@@ -49,6 +50,10 @@ class TunerTrainer(LegacyTrainerCodemod):
     DESCRIPTION = "Tuner(trainer) to Train V2's pattern: Tune runs a function that builds the trainer and fits it."
     TRIGGERS = (b"Tuner",)
     ORDER = 48
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """No name the file spells is a ``Tuner`` (what ``calls_to`` looks for)."""
+        return not any(name == t or name.endswith("." + t) for name in spelled_names(tree) for t in TUNERS)
 
     def visit_Module(self, node: cst.Module) -> None:
         self.tree = node
