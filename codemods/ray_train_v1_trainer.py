@@ -47,7 +47,7 @@ from libcst.metadata import ParentNodeProvider, ScopeProvider
 
 from codemods._module_code import defines, insert_functions
 from codemods._return_value import returns
-from codemods._names import TableCodemod
+from codemods._names import TableCodemod, spelled_names
 
 TRAINERS = frozenset({"ray.train.Trainer", "ray.train.trainer.Trainer"})
 TORCH_CONFIGS = frozenset({"ray.train.TorchConfig", "ray.train.torch.TorchConfig", "ray.train.torch.config.TorchConfig",
@@ -65,6 +65,9 @@ CHECKPOINT_FUNCTIONS = {
 TUNE = ("Trainer.to_tune_trainable() is gone: Train V2 runs Tune over a function that builds "
         "TorchTrainer(train_func, scaling_config=ScalingConfig(...)).fit() and reports its result with "
         "ray.tune.report (ray.tune.integration.ray_train.TuneReportCallback), see the Ray Train + Tune guide")
+#: The names visit_Module plans from: a Ray 1.x Trainer, a TorchConfig by an old path, a Ray 1.x module function.
+PLANNED_FROM = TRAINERS | (TORCH_CONFIGS - {"ray.train.torch.TorchConfig"}) | {
+    f"ray.train.{function}" for function in (*CONTEXT, *CHECKPOINT_FUNCTIONS, "report")}
 RESULT = ("`{name}` held each worker's return value (a list); TorchTrainer.fit() returns a ray.train.Result: "
           "rank 0's return value is result.return_value, the last metrics result.metrics")
 
@@ -114,6 +117,11 @@ class RayTrainV1Trainer(TableCodemod):
         self._replace: dict[cst.CSTNode, cst.CSTNode] = {}
         self._remove: set[cst.BaseStatement] = set()
         self._helper = False
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """No name the file spells is one ``visit_Module`` plans from (a call's qualified names
+        are among the spelled names)."""
+        return spelled_names(tree).isdisjoint(PLANNED_FROM)
 
     # -- planning, on the untouched tree ----------------------------------------------------------
     def visit_Module(self, node: cst.Module) -> bool:
