@@ -50,7 +50,12 @@ def default_dir() -> Path:
     explicit = os.environ.get("MIGRATE_CACHE_DIR")
     if explicit:
         return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if home == "~":  # no HOME and no password entry: never a "~" folder in the working directory
+            return Path(tempfile.gettempdir()) / f"migrate-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        base = os.path.join(home, ".cache")
     return Path(base) / "migrate"
 
 

@@ -230,3 +230,16 @@ def test_the_cache_can_be_turned_off_in_pyproject(tmp_path: Path, monkeypatch) -
     shutil.copyfile(SAMPLE, script)
     assert CliRunner().invoke(main, ["convert", "--check", str(script)]).exit_code == 1
     assert not root.exists()
+
+
+def test_where_the_cache_lives(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MIGRATE_CACHE_DIR", str(tmp_path / "explicit"))
+    assert cache_module.default_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("MIGRATE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_module.default_dir() == tmp_path / "xdg" / "migrate"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_module.default_dir() == tmp_path / "home" / ".cache" / "migrate"
+    monkeypatch.setattr(cache_module.os.path, "expanduser", lambda path: path)  # no home to be found
+    assert not str(cache_module.default_dir()).startswith("~")
