@@ -11,8 +11,9 @@ Every file's result is stored under a key made of everything it depends on:
   (code and data tables), and of LibCST's and black's ``__init__`` (a reinstall rewrites them),
   and the Python version. Editing a codemod or upgrading either library misses every entry.
 
-Only what conversion settles is stored: results ``converted`` and ``unchanged``. A file that
-failed is converted again next time, with whatever error it then gives. An entry that cannot be
+Only what conversion settles is stored: results ``converted`` and ``unchanged`` (the latter,
+when the pre-filter alone settled it, only from 8 KiB on: below that the scan is cheaper than an
+entry). A file that failed is converted again next time, with whatever error it then gives. An entry that cannot be
 read back (truncated, from another version) is a miss. Entries are written atomically, so two
 runs side by side at worst both write the same entry.
 
