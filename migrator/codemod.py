@@ -137,10 +137,26 @@ def _module_only(provider_class: type) -> bool:
     return _MODULE_ONLY[provider_class]
 
 
-_NOT_GATED: dict[type, bool] = {}
 _UNDECORATED_VISITORS: dict[type, bool] = {}
+_UNDECORATED_TRANSFORMERS: dict[type, bool] = {}
 _VISITOR_INIT = MatcherDecoratableVisitor.__init__
+_TRANSFORMER_INIT = MatcherDecoratableTransformer.__init__
 _HOOKS = ("on_visit", "on_leave", "on_visit_attribute", "on_leave_attribute")
+
+
+def _scan_once(self, memo: dict[type, bool], plain_init, full_init) -> bool:
+    """LibCST's matcher-decoratable ``__init__`` (``full_init``), whose scan of the whole class
+    for matcher decorators runs once per class where it finds none: later instances get the same
+    empty tables after ``plain_init``. Returns whether the class has no decorators."""
+    cls = type(self)
+    if memo.get(cls):
+        plain_init(self)
+        self._matchers, self._extra_visit_funcs, self._extra_leave_funcs = {}, {}, {}
+        return True
+    full_init(self)
+    if cls not in memo:
+        memo[cls] = not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs)
+    return memo[cls]
 
 
 def _visitor_init(self) -> None:
@@ -152,27 +168,12 @@ def _visitor_init(self) -> None:
     scan's empty result is kept per class, and the instance visits like a plain ``CSTVisitor``,
     except in the hooks its class overrides (which still run, with their ``super()``).
     """
+    if not _scan_once(self, _UNDECORATED_VISITORS, cst.CSTVisitor.__init__, _VISITOR_INIT):
+        return
     cls = type(self)
-    if _UNDECORATED_VISITORS.get(cls):
-        cst.CSTVisitor.__init__(self)
-        self._matchers, self._extra_visit_funcs, self._extra_leave_funcs = {}, {}, {}
-    else:
-        _VISITOR_INIT(self)
-        if cls not in _UNDECORATED_VISITORS:
-            _UNDECORATED_VISITORS[cls] = not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs)
-        if not _UNDECORATED_VISITORS[cls]:
-            return
     for hook in _HOOKS:
         if getattr(cls, hook) is getattr(MatcherDecoratableVisitor, hook):
             setattr(self, hook, MethodType(getattr(cst.CSTVisitor, hook), self))
-
-
-if LIBCST_FAST:
-    MatcherDecoratableVisitor.__init__ = _visitor_init  # type: ignore[method-assign]
-
-
-_UNDECORATED_TRANSFORMERS: dict[type, bool] = {}
-_TRANSFORMER_INIT = MatcherDecoratableTransformer.__init__
 
 
 def _transformer_init(self) -> None:
@@ -182,17 +183,11 @@ def _transformer_init(self) -> None:
     methods) for matcher decorators: about 10 ms for each ``AddImportsVisitor`` a conversion
     makes. A class without decorators gets the same empty tables without it.
     """
-    cls = type(self)
-    if _UNDECORATED_TRANSFORMERS.get(cls):
-        cst.CSTTransformer.__init__(self)
-        self._matchers, self._extra_visit_funcs, self._extra_leave_funcs = {}, {}, {}
-        return
-    _TRANSFORMER_INIT(self)
-    if cls not in _UNDECORATED_TRANSFORMERS:
-        _UNDECORATED_TRANSFORMERS[cls] = not (self._matchers or self._extra_visit_funcs or self._extra_leave_funcs)
+    _scan_once(self, _UNDECORATED_TRANSFORMERS, cst.CSTTransformer.__init__, _TRANSFORMER_INIT)
 
 
 if LIBCST_FAST:
+    MatcherDecoratableVisitor.__init__ = _visitor_init  # type: ignore[method-assign]
     MatcherDecoratableTransformer.__init__ = _transformer_init  # type: ignore[method-assign]
 
 
@@ -244,16 +239,11 @@ def _plain_visits(transformer) -> None:
     Its hooks then only call ``CSTTransformer``'s, after matcher bookkeeping on every node and
     every attribute that costs more than the visit itself (LibCST's import visitors use none).
     """
-    if not LIBCST_FAST or not isinstance(transformer, MatcherDecoratableTransformer):
+    # Decorators of any kind, gating ones (@m.call_if_inside...) included, belong to the class:
+    # its first instance found out (_transformer_init).
+    if not isinstance(transformer, MatcherDecoratableTransformer) or not undecorated(type(transformer)):
         return
-    cls = type(transformer)
-    if cls not in _NOT_GATED:
-        # Gating matchers (@m.call_if_inside...) belong to the class; finding them scans all of
-        # its attributes, which the plain hooks never do again: once per class is enough.
-        _NOT_GATED[cls] = not transformer._matchers
-    if not _NOT_GATED[cls] or transformer._extra_visit_funcs or transformer._extra_leave_funcs:
-        return
-    for hook in ("on_visit", "on_leave", "on_visit_attribute", "on_leave_attribute"):
+    for hook in _HOOKS:
         setattr(transformer, hook, MethodType(getattr(cst.CSTTransformer, hook), transformer))
 
 
