@@ -51,6 +51,11 @@ def retired_trainers(codemod: str) -> tuple[tuple[str, str], ...]:
     return tuple(tuple(path.rsplit(".", 1)) for path, entry in table.items() if entry["codemod"] == codemod)
 
 
+def named_as(name: str, paths: Iterable[str]) -> bool:
+    """Whether the qualified ``name`` is one of ``paths``, or ends with one after a dot."""
+    return any(name == path or name.endswith("." + path) for path in paths)
+
+
 class Refused(Exception):
     """A call that cannot be converted safely; the message says why, for the follow-up."""
 
@@ -109,10 +114,7 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
     def calls_to(self, root: cst.CSTNode, suffixes: Iterable[str]) -> list[cst.Call]:
         """Calls under ``root`` whose callee's qualified name ends with one of ``suffixes``."""
         suffixes = tuple(suffixes)
-        return [
-            c for c in m.findall(root, m.Call())
-            if any(q == s or q.endswith("." + s) for q in self.qualified(c.func) for s in suffixes)
-        ]
+        return [c for c in m.findall(root, m.Call()) if any(named_as(q, suffixes) for q in self.qualified(c.func))]
 
     def statement_of(self, node: cst.CSTNode) -> cst.BaseStatement:
         """The statement in a body (module or block) that contains ``node``."""

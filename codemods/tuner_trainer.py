@@ -35,7 +35,7 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.metadata import ScopeProvider
 
-from codemods._legacy_trainers import LegacyTrainerCodemod, append_arg, keyword_args, kwarg, with_train_func
+from codemods._legacy_trainers import LegacyTrainerCodemod, append_arg, keyword_args, kwarg, named_as, with_train_func
 from codemods._names import spelled_names
 
 TUNERS = ("ray.tune.Tuner", "ray.tune.tuner.Tuner")
@@ -53,7 +53,7 @@ class TunerTrainer(LegacyTrainerCodemod):
 
     def nothing_to_do(self, tree: cst.Module) -> bool:
         """No name the file spells is a ``Tuner`` (what ``calls_to`` looks for)."""
-        return not any(name == t or name.endswith("." + t) for name in spelled_names(tree) for t in TUNERS)
+        return not any(named_as(name, TUNERS) for name in spelled_names(tree))
 
     def visit_Module(self, node: cst.Module) -> None:
         self.tree = node
