@@ -55,7 +55,9 @@ class Progress:
             phase = f"cluster up ({fmt(event.get('cpus'))} CPUs, {fmt(event.get('gpus'))} GPUs)"
         elif kind == "fit_start":
             gpu = "GPU" if event.get("use_gpu") else "CPU"
-            phase = f"starting {event.get('num_workers')} {gpu} worker(s)"
+            workers = event.get("num_workers")
+            phase = (f"starting {workers} {gpu} worker(s)" if workers != 0
+                     else f"training in this process on the {gpu} (Ray Train's local mode)")
         elif kind == "worker_up" and self.tally.steps(0) == 0:
             phase = "workers starting"
         elif kind == "step":

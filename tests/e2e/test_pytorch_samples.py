@@ -22,7 +22,7 @@ import pytest
 from migrator.engine import convert_source
 from migrator.options import ConvertOptions
 from migrator.registry import all_codemods
-from tests.e2e.test_runtime import assert_all_pass, validate_json, verdicts
+from tests.e2e.test_runtime import assert_all_pass, assert_compared_in_one_process, validate_json, verdicts
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "fixtures" / "samples" / "pytorch"
@@ -98,6 +98,7 @@ def test_validate_passes_with_loss_agreement(name: str, ray_cluster, tmp_path: P
     agreement = report["figures"]["loss_agreement"]
     assert agreement["original_steps"] == agreement["converted_steps"] == 8
     assert agreement["max_difference"] <= 1e-4
+    assert_compared_in_one_process(report)
     checks = verdicts(report)
     assert checks["conversion"] == "pass" and checks["losses finite"] == "pass"
     assert checks["checkpoint loads"] == "pass"

@@ -164,6 +164,13 @@ def assert_all_pass(report: dict, done: subprocess.CompletedProcess) -> None:
     assert done.returncode == 0 and report["ok"] and not failed, f"{failed}\n{done.stderr[-4000:]}"
 
 
+def assert_compared_in_one_process(report: dict) -> None:
+    """The run compared with the original was made in Ray Train's local mode, with no fallback."""
+    one = next(c for c in report["checks"] if c["name"] == "converted runs on 1 worker")
+    assert one["verdict"] == "pass" and "local mode" in one["detail"], one
+    assert not any("local mode" in note for note in report["notes"]), report["notes"]
+
+
 def test_validate_the_guide_example_offline(tmp_path: Path) -> None:
     """The guide's first tab, verbatim: converted here, stand-ins for the hub, its own cluster."""
     script = tmp_path / GUIDE.name
@@ -179,6 +186,7 @@ def test_validate_the_guide_example_offline(tmp_path: Path) -> None:
     assert plot.stat().st_size > 10_000
     assert "result: PASS" in done.stderr and "loss agreement (1 worker)" in done.stderr
     assert "BertForSequenceClassification.from_pretrained" in done.stderr
+    assert_compared_in_one_process(report)
 
 
 @pytest.mark.parametrize(("sample", "keys"), [("lightning/regression_module_level.py", {"val_loss", "epoch", "step"}),
@@ -192,6 +200,7 @@ def test_validate_converts_and_passes(sample: str, keys: set[str], ray_cluster, 
     report, done = validate_json(str(script), "--max-steps", "8", "--address", ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
     assert report["figures"]["loss_agreement"]["max_difference"] <= 1e-4
+    assert_compared_in_one_process(report)
     checks = verdicts(report)
     assert checks["conversion"] == "pass" and checks["losses finite"] == "pass"
     assert checks["checkpoint loads"] in ("pass", "warn")  # an Accelerate loop may report no checkpoint
@@ -214,6 +223,7 @@ def test_validate_legacy_ray_script_runs_on_the_emulation(ray_cluster, tmp_path:
     assert checks["converted runs on 1 worker"]["verdict"] == "pass"
     assert checks["loss agreement (1 worker)"]["verdict"] == "pass", checks["loss agreement (1 worker)"]
     assert report["figures"]["loss_agreement"]["original_steps"] > 0
+    assert_compared_in_one_process(report)
     assert checks["checkpoint loads"]["verdict"] == "pass"
     # The run on 2 workers is the converted script's training, checked here and not run again.
     run = report["figures"]["runs"]["converted_2_workers"]

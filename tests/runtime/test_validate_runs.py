@@ -24,15 +24,20 @@ def _summary(workers: int, losses: list, checkpoint: str) -> dict:
 
 
 @pytest.fixture
-def recorded_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, list[str]]]:
+def recorded_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, list[str]]]:
     """Every run validate starts, as (module, flags); each answers with the same losses."""
     runs: list[tuple[str, list[str]]] = []
+    local_mode_fails = request.param if hasattr(request, "param") else False
     losses = [[1, 0.9], [2, 0.7], [3, 0.5]]
 
     def fake_run(settings, module, script, flags, env, label, outputs=None) -> runner.Outcome:
         runs.append((module, list(flags)))
         workers = int(flags[flags.index("--num-workers") + 1]) if "--num-workers" in flags else 1
-        return runner.Outcome(_summary(workers, losses, str(tmp_path / "checkpoint")), 0, [], "address")
+        if workers == 0 and local_mode_fails:  # what a script that only trains on a Ray worker does
+            return runner.Outcome({"ok": False, "error": "AssertionError: not on a Ray worker", "fit_calls": 1},
+                                  1, [], "address")
+        # Local mode (0 workers) is a world of one.
+        return runner.Outcome(_summary(max(workers, 1), losses, str(tmp_path / "checkpoint")), 0, [], "address")
 
     monkeypatch.setattr(validate, "_run", fake_run)
     monkeypatch.chdir(tmp_path)
@@ -54,10 +59,30 @@ def test_n_workers_take_a_second_run_that_loads_the_checkpoint(recorded_runs, tm
     assert [module for module, _ in recorded_runs][0] == "migrator.runtime.original"
     assert len(launches) == 2
     one, many = launches
-    assert one[one.index("--num-workers") + 1] == "1" and "--same-sampler" in one and "--check-checkpoint" not in one
+    # The run compared with the original is made in one process (Ray Train's local mode).
+    assert one[one.index("--num-workers") + 1] == "0" and "--same-sampler" in one and "--check-checkpoint" not in one
     assert many[many.index("--num-workers") + 1] == "2" and "--check-checkpoint" in many
     assert report.ok, validate.render_table(report)
     assert report.figures["runs"]["converted_2_workers"]["world_size"] == 2
+    checks = {c.name: c for c in report.checks}
+    assert "local mode" in checks["converted runs on 1 worker"].detail
+    assert checks["loss agreement (1 worker)"].verdict == validate.PASS
+    assert not any("local mode" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("recorded_runs", [True], indirect=True)
+def test_a_script_that_fails_in_local_mode_is_compared_on_one_ray_worker(recorded_runs, tmp_path: Path) -> None:
+    """A limit of Ray Train's local mode never fails a validation: that run is made again on 1 worker."""
+    report = _validate(tmp_path, 2)
+    launches = [flags for module, flags in recorded_runs if module == "migrator.runtime.launch"]
+    assert [flags[flags.index("--num-workers") + 1] for flags in launches] == ["0", "1", "2"]
+    assert "--same-sampler" in launches[1] and "--check-checkpoint" not in launches[1]
+    assert report.ok, validate.render_table(report)
+    checks = {c.name: c for c in report.checks}
+    assert checks["converted runs on 1 worker"].verdict == validate.PASS
+    assert "local mode" not in checks["converted runs on 1 worker"].detail
+    assert checks["loss agreement (1 worker)"].verdict == validate.PASS
+    assert any("not on a Ray worker" in note and "1 Ray worker instead" in note for note in report.notes), report.notes
 
 
 def test_one_worker_is_run_once_for_every_check(recorded_runs, tmp_path: Path) -> None:
