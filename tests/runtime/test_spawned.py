@@ -110,6 +110,52 @@ def test_processes_a_module_of_the_script_starts_are_recorded_too(tmp_path: Path
         assert [loss for _, loss in series] == pytest.approx([start, start * 0.64, start * 0.64**2], rel=1e-5)
 
 
+ABORTS = """
+import atexit, os, signal, sys
+
+import torch
+import torch.multiprocessing as mp
+
+
+def work(rank, n, when):
+    w = torch.zeros(3, requires_grad=True)
+    for step in range(3):
+        if when == "training" and rank == 0 and step == 1:
+            os.kill(os.getpid(), signal.SIGABRT)
+        loss = ((w - 1) ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            w -= 0.1 * w.grad
+            w.grad.zero_()
+    if when == "exit" and rank == 0:  # what torch's gloo teardown now and then does
+        atexit.register(os.kill, os.getpid(), signal.SIGABRT)
+
+
+if __name__ == "__main__":
+    mp.spawn(work, args=(2, sys.argv[1]), nprocs=2)
+    print("AFTER SPAWN", flush=True)
+"""
+
+
+def test_a_process_that_dies_on_exit_after_training_does_not_fail_the_run(tmp_path: Path) -> None:
+    script = tmp_path / "aborts.py"
+    script.write_text(ABORTS)
+    summary, output = run_original(script, "--", "exit", cwd=tmp_path)
+    assert summary["ok"], summary["error"]
+    assert "AFTER SPAWN" in output  # the script went on, as after a clean join
+    assert {rank: len(series) for rank, series in summary["losses"].items()} == {"0": 3, "1": 3}
+    assert any("died with SIGABRT as it exited" in w for w in summary["warnings"]), summary["warnings"]
+
+
+def test_a_process_that_dies_while_training_fails_the_run(tmp_path: Path) -> None:
+    script = tmp_path / "aborts.py"
+    script.write_text(ABORTS)
+    summary, output = run_original(script, "--", "training", cwd=tmp_path)
+    assert not summary["ok"] and "SIGABRT" in summary["error"]
+    assert "AFTER SPAWN" not in output
+    assert not any("died with" in w for w in summary["warnings"])
+
+
 def test_the_wrapper_pickles_whatever_the_settings_hold() -> None:
     """The spawn start method pickles it: a setting that cannot travel is left behind, not fatal."""
     settings = {"seed": 3, "standins": {"keys": []}, "standins_install": standins.install, "local": lambda: None}
