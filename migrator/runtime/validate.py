@@ -7,8 +7,8 @@ Three groups of checks, each a row of the verdict table:
    Ray's; the train function and its config pickle small (measured when the script launches).
 2. **runs**: the original in plain Python (``migrator.runtime.original``) and the converted script
    on 1 worker, both seeded the same way and capped at the same number of steps, log the same
-   per-step training loss (the 1-worker run is made in one process, in Ray Train's local mode,
-   unless ``--num-workers 1`` makes it the scaling run too; see ``one_worker_run``): the largest difference must stay within the tolerance, relative to
+   per-step training loss (on CPU the 1-worker run is made in one process, in Ray Train's local
+   mode, unless ``--num-workers 1`` makes it the scaling run too; see ``one_worker_run``): the largest difference must stay within the tolerance, relative to
    ``max(1, |loss|)``. An original written for Ray's retired trainers (``AccelerateTrainer``,
    ``TransformersTrainer``, ``LightningTrainer``, ``ray.air``'s session and dict checkpoints) runs
    on their one-worker emulation (``retired_ray``), and the notes say so; one that needs a retired
@@ -443,7 +443,7 @@ def one_worker_run(settings: Settings, converted: Path, common: runner.RunOption
     """The converted script's run that the original's losses are compared with: world size 1, the
     original's sampler. Returns the outcome and whether it ran in one process.
 
-    Unless it is also the scaling run (``--num-workers 1``), it runs in Ray Train's local mode
+    On CPU, unless it is also the scaling run (``--num-workers 1``), it runs in Ray Train's local mode
     (``ScalingConfig(num_workers=0)``): the train function runs in the driver, with the same Ray
     Train API (context, ``report``, ``prepare_*``) and world size 1, and no controller or worker
     processes to start, each of which imports Ray Train, torch and the script's libraries again.
@@ -451,13 +451,15 @@ def one_worker_run(settings: Settings, converted: Path, common: runner.RunOption
     in 9 s instead of 20 and 4.7 CPU-seconds less. The N-worker run that follows is the run on Ray
     workers (pickling, names, the process group). Should local mode fail, the run is made again
     on 1 Ray worker and the notes say why, so a limit of local mode never fails a validation.
+    With GPUs it runs on 1 Ray worker: the driver holds no GPU of Ray's, so local mode would put
+    ``ray.train.torch.get_device()`` on the CPU while the original trains on the GPU.
     """
     def run(workers: int, label: str) -> runner.Outcome:
         flags = runner.RunOptions(**{**asdict(common), "num_workers": workers, "same_sampler": True,
                                      "check_checkpoint": alone}).launch_flags()
         return _run(settings, "migrator.runtime.launch", converted, flags, env, label, outputs)
 
-    if alone:
+    if alone or common.use_gpu:
         return run(1, "the converted script on 1 worker"), False
     local = run(0, "the converted script on 1 worker (in one process: Ray Train's local mode)")
     if trained(local):

@@ -44,12 +44,12 @@ def recorded_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     return runs
 
 
-def _validate(tmp_path: Path, workers: int) -> validate.Report:
+def _validate(tmp_path: Path, workers: int, use_gpu: bool = False) -> validate.Report:
     for name in ("accelerate_regression.py", "accelerate_regression_converted.py"):
         shutil.copy(DATA / name, tmp_path / name)
     settings = validate.Settings(original=tmp_path / "accelerate_regression.py",
                                  converted=tmp_path / "accelerate_regression_converted.py",
-                                 num_workers=workers, address="127.0.0.1:1", use_gpu=False)
+                                 num_workers=workers, address="127.0.0.1:1", use_gpu=use_gpu)
     return validate.run_validation(settings)
 
 
@@ -94,3 +94,11 @@ def test_one_worker_is_run_once_for_every_check(recorded_runs, tmp_path: Path) -
     assert checks["converted runs on 1 worker"] == checks["finishes on 1 workers"] == validate.PASS
     assert checks["loss agreement (1 worker)"] == checks["checkpoint loads"] == validate.PASS
     assert report.figures["runs"]["converted_1_worker"]["metrics"] == {"epoch": 2, "loss": 0.5}
+
+
+def test_with_gpus_the_comparison_runs_on_one_ray_worker(recorded_runs, tmp_path: Path) -> None:
+    """The driver holds none of Ray's GPUs: local mode would train the converted script on the CPU."""
+    _validate(tmp_path, 2, use_gpu=True)
+    launches = [flags for module, flags in recorded_runs if module == "migrator.runtime.launch"]
+    assert [flags[flags.index("--num-workers") + 1] for flags in launches] == ["1", "2"]
+    assert all("--gpu" in flags for flags in launches)
