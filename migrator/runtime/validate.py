@@ -434,6 +434,11 @@ def run_validation(settings: Settings) -> Report:
     return report
 
 
+#: A converted script that talks to torch.distributed itself needs the process group that a Ray
+#: worker has and local mode does not start ("Default process group has not been initialized").
+PROCESS_GROUP = re.compile(r"\btorch\.distributed\b|\bfrom torch import distributed\b|\bDistributedSampler\b")
+
+
 def trained(outcome: runner.Outcome) -> bool:
     return outcome.ok and bool((outcome.summary or {}).get("fit_calls"))
 
@@ -451,6 +456,8 @@ def one_worker_run(settings: Settings, converted: Path, common: runner.RunOption
     in 9 s instead of 20 and 4.7 CPU-seconds less. The N-worker run that follows is the run on Ray
     workers (pickling, names, the process group). Should local mode fail, the run is made again
     on 1 Ray worker and the notes say why, so a limit of local mode never fails a validation.
+    A script that uses ``torch.distributed`` itself (a ``DistributedSampler``, ``dist.get_rank()``)
+    runs on 1 Ray worker too: local mode starts no process group.
     With GPUs it runs on 1 Ray worker: the driver holds no GPU of Ray's, so local mode would put
     ``ray.train.torch.get_device()`` on the CPU while the original trains on the GPU.
     """
@@ -459,7 +466,7 @@ def one_worker_run(settings: Settings, converted: Path, common: runner.RunOption
                                      "check_checkpoint": alone}).launch_flags()
         return _run(settings, "migrator.runtime.launch", converted, flags, env, label, outputs)
 
-    if alone or common.use_gpu:
+    if alone or common.use_gpu or PROCESS_GROUP.search(converted.read_text(encoding="utf-8")):
         return run(1, "the converted script on 1 worker"), False
     local = run(0, "the converted script on 1 worker (in one process: Ray Train's local mode)")
     if trained(local):

@@ -111,7 +111,7 @@ def test_processes_a_module_of_the_script_starts_are_recorded_too(tmp_path: Path
 
 
 ABORTS = """
-import atexit, os, signal, sys
+import atexit, os, signal, sys, time
 
 import torch
 import torch.multiprocessing as mp
@@ -127,8 +127,24 @@ def work(rank, n, when):
         with torch.no_grad():
             w -= 0.1 * w.grad
             w.grad.zero_()
+    if when == "exit" and rank == 1:
+        with open("rank1.pid", "w") as f:
+            f.write(str(os.getpid()))
     if when == "exit" and rank == 0:  # what torch's gloo teardown now and then does
-        atexit.register(os.kill, os.getpid(), signal.SIGABRT)
+        atexit.register(abort_after_rank_1)
+
+
+def abort_after_rank_1():
+    # Once rank 1 is gone (it finished too), as when gloo's teardown aborts the last one out.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(open("rank1.pid").read()), 0)
+        except (OSError, ValueError):  # not written yet, or the process is gone
+            if os.path.exists("rank1.pid") and open("rank1.pid").read():
+                break
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGABRT)
 
 
 if __name__ == "__main__":

@@ -102,3 +102,17 @@ def test_with_gpus_the_comparison_runs_on_one_ray_worker(recorded_runs, tmp_path
     launches = [flags for module, flags in recorded_runs if module == "migrator.runtime.launch"]
     assert [flags[flags.index("--num-workers") + 1] for flags in launches] == ["1", "2"]
     assert all("--gpu" in flags for flags in launches)
+
+
+def test_a_script_that_uses_torch_distributed_is_compared_on_one_ray_worker(recorded_runs, tmp_path: Path) -> None:
+    """Local mode starts no process group: a DistributedSampler of the script's own would fail there."""
+    source = (DATA / "accelerate_regression_converted.py").read_text()
+    (tmp_path / "accelerate_regression_converted.py").write_text(
+        "from torch.utils.data.distributed import DistributedSampler\n" + source)
+    shutil.copy(DATA / "accelerate_regression.py", tmp_path / "accelerate_regression.py")
+    settings = validate.Settings(original=tmp_path / "accelerate_regression.py",
+                                 converted=tmp_path / "accelerate_regression_converted.py",
+                                 num_workers=2, address="127.0.0.1:1", use_gpu=False)
+    validate.run_validation(settings)
+    launches = [flags for module, flags in recorded_runs if module == "migrator.runtime.launch"]
+    assert [flags[flags.index("--num-workers") + 1] for flags in launches] == ["1", "2"]
