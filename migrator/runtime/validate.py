@@ -436,7 +436,9 @@ def run_validation(settings: Settings) -> Report:
 
 #: A converted script that talks to torch.distributed itself needs the process group that a Ray
 #: worker has and local mode does not start ("Default process group has not been initialized").
-PROCESS_GROUP = re.compile(r"\btorch\.distributed\b|\bfrom torch import distributed\b|\bDistributedSampler\b")
+#: The conversion's own calls (``torch.distributed.barrier()`` under ``is_initialized()``) need none.
+PROCESS_GROUP = re.compile(r"\bDistributedSampler\(|\bdist\.(?:get_rank|get_world_size|barrier|all_reduce|"
+                           r"all_gather|broadcast|reduce|new_group)\(")
 
 
 def trained(outcome: runner.Outcome) -> bool:

@@ -108,7 +108,8 @@ def test_a_script_that_uses_torch_distributed_is_compared_on_one_ray_worker(reco
     """Local mode starts no process group: a DistributedSampler of the script's own would fail there."""
     source = (DATA / "accelerate_regression_converted.py").read_text()
     (tmp_path / "accelerate_regression_converted.py").write_text(
-        "from torch.utils.data.distributed import DistributedSampler\n" + source)
+        "from torch.utils.data.distributed import DistributedSampler\n" + source
+        + "\n\ndef loader(data):\n    return DistributedSampler(data)\n")
     shutil.copy(DATA / "accelerate_regression.py", tmp_path / "accelerate_regression.py")
     settings = validate.Settings(original=tmp_path / "accelerate_regression.py",
                                  converted=tmp_path / "accelerate_regression_converted.py",
