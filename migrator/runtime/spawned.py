@@ -34,7 +34,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from migrator.runtime import events as ev
 from migrator.runtime import instrument
@@ -179,13 +179,8 @@ class Launcher:
         if type(exc).__name__ != "ProcessExitedException" or not signal_name or not isinstance(fn, SpawnedWorker):
             return None
         for rank in range(fn.nprocs):
-            kinds = []
             path = Path(self.folder) / f"call{fn.call}-rank{rank}.jsonl"
-            for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else ():
-                try:
-                    kinds.append(json.loads(line).get("kind"))
-                except (ValueError, AttributeError):
-                    continue
+            kinds = [event["kind"] for event in _events(path)] if path.exists() else []
             if "worker_done" not in kinds or "error" in kinds:
                 return None
         return (f"process {getattr(exc, 'error_index', '?')} of the {fn.nprocs} the script started "
@@ -199,13 +194,8 @@ class Launcher:
             if path.name in self.replayed:
                 continue
             self.replayed.add(path.name)
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    event = json.loads(line)
-                except ValueError:  # a child killed mid-line
-                    continue
-                if isinstance(event, dict) and "kind" in event:
-                    self.sink(event)
+            for event in _events(path):
+                self.sink(event)
 
     def figures(self) -> dict[str, Any]:
         if not self.calls:
@@ -218,6 +208,17 @@ class Launcher:
             setattr(owner, name, value)
         self._restore.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _events(path: Path) -> Iterator[dict[str, Any]]:
+    """The events a child wrote to ``path``, in order."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:  # a child killed mid-line
+            continue
+        if isinstance(event, dict) and "kind" in event:
+            yield event
 
 
 def _order(path: Path) -> tuple[int, int]:

@@ -383,8 +383,7 @@ def run_validation(settings: Settings) -> Report:
             report.add("runs", "converted runs on 1 worker", PASS,
                        f"{one.summary.get('steps')} steps, fit {one.summary['fits'][-1]['wall_s']} s{where}")
         else:
-            reason = failure_text(one) if not one.ok else "the script never called TorchTrainer.fit()"
-            report.add("runs", "converted runs on 1 worker", FAIL, reason)
+            report.add("runs", "converted runs on 1 worker", FAIL, why_not_trained(one))
         if original_summary is None:
             report.add("runs", "loss agreement (1 worker)", SKIP, "the original did not run here")
         elif spawned_processes(original_summary) > 1:
@@ -445,6 +444,10 @@ def trained(outcome: runner.Outcome) -> bool:
     return outcome.ok and bool((outcome.summary or {}).get("fit_calls"))
 
 
+def why_not_trained(outcome: runner.Outcome) -> str:
+    return failure_text(outcome) if not outcome.ok else "the script never called TorchTrainer.fit()"
+
+
 def one_worker_run(settings: Settings, converted: Path, common: runner.RunOptions, env: dict[str, str],
                    outputs: workspace.RunOutputs, alone: bool, report: Report) -> tuple[runner.Outcome, bool]:
     """The converted script's run that the original's losses are compared with: world size 1, the
@@ -473,7 +476,7 @@ def one_worker_run(settings: Settings, converted: Path, common: runner.RunOption
     local = run(0, "the converted script on 1 worker (in one process: Ray Train's local mode)")
     if trained(local):
         return local, True
-    why = failure_text(local) if not local.ok else "the script never called TorchTrainer.fit()"
+    why = why_not_trained(local)
     report.notes.append(f"in Ray Train's local mode the converted script did not train ({why.splitlines()[0][:300]}): "
                         "compared on 1 Ray worker instead")
     return run(1, "the converted script on 1 worker"), False
@@ -491,8 +494,8 @@ def _figures(summary: dict[str, Any] | None) -> dict[str, Any] | None:
 def scale_checks(outcome: runner.Outcome, workers: int, report: Report) -> None:
     summary = outcome.summary or {}
     name = f"finishes on {workers} workers"
-    if not (outcome.ok and summary.get("fit_calls")):
-        report.add("scales", name, FAIL, failure_text(outcome) if not outcome.ok else "the script never called TorchTrainer.fit()")
+    if not trained(outcome):
+        report.add("scales", name, FAIL, why_not_trained(outcome))
         report.add("scales", "losses finite", SKIP, "the run failed")
         report.add("scales", "checkpoint loads", SKIP, "the run failed")
         return
