@@ -154,10 +154,9 @@ def plan_several(codemod, module: cst.Module, trainings: Sequence[Training]) -> 
 
 
 def _facts(codemod, module, owner, block):
-    positions = Metadata(codemod, PositionProvider)
     scopes = Metadata(codemod, ScopeProvider)
     scope = scopes[module] if not isinstance(owner, cst.FunctionDef) else scopes[block[0]]
-    return analyse_block(block, scope, positions)
+    return analyse_block(block, scope, module)
 
 
 def _copies(p: Planned, k: int, planned: list[Planned], facts, seed_of: dict[int, int], block, codemod) -> None:

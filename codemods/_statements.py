@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import libcst as cst
-from libcst.metadata import CodeRange, Scope
+from libcst.metadata import Scope
+
+from migrator import walks
 
 
 @dataclass
@@ -24,8 +26,9 @@ class StatementFacts:
     reads: set[str] = field(default_factory=set)
     #: Names whose object the statement changes in place (``parser.add_argument(...)``, ``x.a = 1``).
     mutates: set[str] = field(default_factory=set)
-    #: Where in the source each name is first bound by this statement, to keep source order.
-    bound_at: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Where each name is first bound by this statement, to keep source order: the binding
+    #: node's place in a visit of the module (a visit meets nodes in source order).
+    bound_at: dict[str, int] = field(default_factory=dict)
 
 
 def root_name(node: cst.BaseExpression) -> str | None:
@@ -66,27 +69,26 @@ def _mutated_roots(stmt: cst.BaseStatement) -> set[str]:
     return found
 
 
-def analyse_block(
-    statements: Sequence[cst.BaseStatement],
-    scope: Scope,
-    positions: Mapping[cst.CSTNode, CodeRange],
-) -> list[StatementFacts]:
-    """Facts for each statement of one block whose names live in ``scope``.
+def analyse_block(statements: Sequence[cst.BaseStatement], scope: Scope, module: cst.Module) -> list[StatementFacts]:
+    """Facts for each statement of one block of ``module`` whose names live in ``scope``.
 
     Reads include reads from nested functions, lambdas and comprehensions inside the statement
     (they run later, but they still need the name to exist where the statement ends up).
+    A node belongs to the statement whose subtree holds it, found from the module's recorded
+    walk (``migrator.walks``), not from line and column: positions cost a generation of the
+    whole module's code with every node's place, and most codemods need them nowhere else.
     """
     facts = [StatementFacts(i, s, mutates=_mutated_roots(s)) for i, s in enumerate(statements)]
-    starts = [(positions[s].start.line, positions[s].start.column) for s in statements]
-    ends = [(positions[s].end.line, positions[s].end.column) for s in statements]
+    at, end = walks.places(module)
+    starts = [at[s] for s in statements]
+    ends = [end[i] for i in starts]
 
     def owner(node: cst.CSTNode) -> int | None:
-        pos = positions.get(node)
-        if pos is None:
+        place = at.get(node)
+        if place is None:
             return None
-        key = (pos.start.line, pos.start.column)
-        i = bisect.bisect_right(starts, key) - 1
-        if i >= 0 and key <= ends[i]:
+        i = bisect.bisect_right(starts, place) - 1
+        if i >= 0 and place < ends[i]:
             return i
         return None
 
@@ -96,10 +98,9 @@ def analyse_block(
             i = owner(node)
             if i is not None:
                 facts[i].binds.add(assignment.name)
-                start = positions[node].start
-                at = facts[i].bound_at.get(assignment.name)
-                if at is None or (start.line, start.column) < at:
-                    facts[i].bound_at[assignment.name] = (start.line, start.column)
+                first = facts[i].bound_at.get(assignment.name)
+                if first is None or at[node] < first:
+                    facts[i].bound_at[assignment.name] = at[node]
         for access in assignment.references:
             i = owner(access.node)
             if i is not None:

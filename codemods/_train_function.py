@@ -299,7 +299,7 @@ def plan(
     statements = block_of(owner)
     module_level = not isinstance(owner, cst.FunctionDef)
     scope = scopes[module] if module_level else scopes[statements[0]]
-    facts = analyse_block(statements, scope, positions)
+    facts = analyse_block(statements, scope, module)
     parsing = argv_functions(module)
 
     driver = _driver_statements(statements, facts, parsing)
@@ -479,7 +479,7 @@ def _driver_statements(statements, facts: list[StatementFacts], parsing: set[str
 
 def _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes, positions, reasons, elsewhere=frozenset()) -> None:
     """At module level, names that what stays behind reads must stay global."""
-    module_facts = analyse_block(list(module.body), scopes[module], positions)
+    module_facts = analyse_block(list(module.body), scopes[module], module)
     staying = [f for f in module_facts if f.node is not owner] if owner is not module else []
     staying += [f for f in facts if f.index not in moved and f.index not in elsewhere]
     needed: dict[str, str] = {}  # name -> who needs it, for the follow-up

@@ -248,6 +248,74 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
     return {order[j]: order[up[j]] for j in range(i + 1, walk.end[i])}
 
 
+_ATTRIBUTE_TYPES: dict[type, frozenset[type] | None] = {}
+
+
+def _attribute_types(cls: type) -> frozenset[type] | None:
+    """The node types whose fields ``cls`` has a handler for (``visit_ClassDef_bases``): LibCST
+    calls those around each field, which a recorded walk does not know. None where ``cls``
+    overrides the per-field hooks themselves."""
+    if cls not in _ATTRIBUTE_TYPES:
+        found: set[type] | None = set()
+        if any(getattr(cls, hook) is not getattr(cst.CSTVisitor, hook) for hook in _FIELD_HOOKS):
+            found = None
+        else:
+            for name in dir(cls):
+                prefix, _, rest = name.partition("_")
+                kind, _, attribute = rest.partition("_")
+                if prefix in ("visit", "leave") and attribute and isinstance(getattr(cst, kind, None), type) \
+                        and getattr(cls, name) is not getattr(cst.CSTVisitor, name, None):
+                    found.add(getattr(cst, kind))
+        _ATTRIBUTE_TYPES[cls] = None if found is None else frozenset(found)
+    return _ATTRIBUTE_TYPES[cls]
+
+
+_FIELD_HOOKS = ("on_visit_attribute", "on_leave_attribute")
+
+
+def replay(tree: cst.CSTNode, visitor: cst.CSTVisitor, libcst_visit) -> bool:
+    """Make the calls ``tree.visit(visitor)`` makes on a read-only visitor, in the same order,
+    from the recorded walk: LibCST's visit rebuilds every node it passes, for nothing here.
+
+    A node whose fields the visitor has handlers for is visited by ``libcst_visit`` (LibCST's
+    own visit), subtree and all. Returns False, having called nothing, where the visitor's
+    per-field hooks are its own (an instance's hooks count: the engine gives undecorated
+    matcher visitors plain ones).
+    """
+    cls = type(visitor)
+    by_field = _attribute_types(cls)
+    if by_field is None or any(getattr(getattr(visitor, hook), "__func__", None) is not getattr(cst.CSTVisitor, hook)
+                               for hook in _FIELD_HOOKS):
+        return False
+    walk, i = _walk_of(tree)
+    order, end = walk.order, walk.end
+    stop = end[i]
+    on_visit, on_leave = visitor.on_visit, visitor.on_leave
+    open_nodes: list[tuple[int, cst.CSTNode]] = []  # (end of subtree, node): the nodes not yet left
+    while i < stop:
+        while open_nodes and open_nodes[-1][0] <= i:
+            on_leave(open_nodes.pop()[1])
+        node = order[i]
+        if by_field and type(node) in by_field:
+            libcst_visit(node, visitor)
+            i = end[i]
+            continue
+        inside = on_visit(node)
+        open_nodes.append((end[i], node))
+        i = i + 1 if inside else end[i]
+    while open_nodes:
+        on_leave(open_nodes.pop()[1])
+    return True
+
+
+def places(module: cst.Module) -> tuple[dict[cst.CSTNode, int], list[int]]:
+    """``(at, end)`` for ``module``'s recorded walk: ``at[node]`` is a node's place in the order a
+    visitor meets them (source order), ``end[at[node]]`` one past the last place of its subtree.
+    Both are the walk's own: read them, never change them."""
+    walk, _ = _walk_of(module)
+    return walk.at, walk.end
+
+
 def repeats_a_node(module: cst.Module) -> bool:
     """Whether one node object sits in two places of ``module`` (a codemod may build such a tree),
     whitespace and comments aside."""

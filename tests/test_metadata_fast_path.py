@@ -40,20 +40,38 @@ def _scope_key(scope):
     return None if scope is None else (type(scope).__name__, id(getattr(scope, "node", None)))
 
 
+def _scope_facts(scope):
+    """What a scope found: each assignment (name, node) and each access (node, the nodes it refers to)."""
+    if scope is None:
+        return None
+    assignments = {(a.name, id(getattr(a, "node", None))) for a in scope.assignments}
+    accesses = {(id(a.node), frozenset(id(getattr(r, "node", None)) for r in a.referents)) for a in scope.accesses}
+    return assignments, accesses
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT / "fixtures")))
-def test_fast_metadata_matches_libcsts(path: Path) -> None:
+def test_fast_metadata_matches_libcsts(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = cst.parse_module(path.read_bytes())
     ours = MetadataWrapper(module, unsafe_skip_copy=True)
     theirs = MetadataWrapper(module, unsafe_skip_copy=True)
     codemod._resolve_without_batched_walk(ours, PROVIDERS)
     assert {QualifiedNameProvider, ParentNodeProvider, ScopeProvider} <= set(ours._metadata)  # it did the work
+    assert isinstance(ours._metadata[PositionProvider], codemod._Positions)  # generated when first read
     fast = ours.resolve_many(PROVIDERS)
-    slow = theirs.resolve_many(PROVIDERS)
+    with monkeypatch.context() as patch:  # LibCST alone: its own visit too, not the replay of read-only visits
+        patch.setattr(cst.CSTNode, "visit", codemod._LIBCST_VISIT)
+        slow = theirs.resolve_many(PROVIDERS)
+        for provider in PROVIDERS:  # LibCST hands out qualified names lazily: computed here, with its visit
+            slow[provider] = {node: _value(value) for node, value in slow[provider].items()}
     checked = 0
+    scopes = set()
     for node in walks.nodes(module, ()):
         for provider in (PositionProvider, ParentNodeProvider, ExpressionContextProvider):
             assert fast[provider].get(node) == slow[provider].get(node), (provider.__name__, node)
         assert _scope_key(fast[ScopeProvider].get(node)) == _scope_key(slow[ScopeProvider].get(node)), node
+        if _scope_key(fast[ScopeProvider].get(node)) not in scopes:
+            scopes.add(_scope_key(fast[ScopeProvider].get(node)))
+            assert _scope_facts(fast[ScopeProvider].get(node)) == _scope_facts(slow[ScopeProvider].get(node)), node
         assert (node in fast[QualifiedNameProvider]) == (node in slow[QualifiedNameProvider])
         if node in slow[QualifiedNameProvider]:
             assert _value(fast[QualifiedNameProvider][node]) == _value(slow[QualifiedNameProvider][node]), node

@@ -52,3 +52,97 @@ def test_small_modules(code: str) -> None:
     fast = _empty_walk()
     walks._record(fast, tree, -1)
     assert fast.order[0] is tree and fast.end[0] == len(fast.order) and fast.up[0] == -1
+
+
+# -- read-only visits replayed from the walk (``walks.replay``, installed as ``CSTNode.visit``) --
+class _Log(cst.CSTVisitor):
+    """Logs every call a visit makes; skips what is inside classes and lambdas (``visit_`` False)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.calls.append(("visit_ClassDef", id(node)))
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(("visit_Call", id(node)))
+        if isinstance(node.func, cst.Name):
+            node.args and node.args[0].visit(self)  # a handler that visits a subtree itself, as ScopeVisitor does
+
+    def leave_Name(self, node: cst.Name) -> None:
+        self.calls.append(("leave_Name", id(node)))
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:  # a hook of its own
+        self.calls.append(("on_leave", id(original_node)))
+        super().on_leave(original_node)
+
+
+class _LogFields(_Log):
+    """A visitor with a per-field handler: LibCST calls it around one field, so such nodes go to LibCST."""
+
+    def visit_Call_args(self, node: cst.Call) -> None:
+        self.calls.append(("visit_Call_args", id(node)))
+
+
+def _calls(tree, kind, libcst_only: bool = False) -> list[tuple[str, int]]:
+    """The calls ``tree.visit(kind())`` makes; with ``libcst_only``, as LibCST's own visit makes them."""
+    from migrator import codemod
+
+    visitor = kind()
+    installed = cst.CSTNode.visit
+    if libcst_only:
+        cst.CSTNode.visit = codemod._LIBCST_VISIT  # children are visited through the class attribute
+    try:
+        tree.visit(visitor)
+    finally:
+        cst.CSTNode.visit = installed
+    return visitor.calls
+
+
+@pytest.mark.parametrize("kind", [_Log, _LogFields])
+def test_a_read_only_visit_makes_the_calls_libcst_makes(kind) -> None:
+    checked = 0
+    for path in FILES[::3]:
+        try:
+            tree = cst.parse_module(path.read_bytes())
+        except cst.ParserSyntaxError:
+            continue
+        libcst_calls = _calls(tree, kind, libcst_only=True)
+        assert _calls(tree, kind) == libcst_calls, path
+        first = tree.body[0] if tree.body else tree  # a subtree of a walked module, from that walk
+        assert _calls(first, kind) == _calls(first, kind, libcst_only=True), path
+        checked += any(call == "visit_Call_args" for call, _ in libcst_calls) or kind is _Log
+    assert checked > 50
+
+
+def test_a_replayed_visit_rebuilds_nothing_and_a_transformer_still_transforms() -> None:
+    from migrator import codemod
+
+    if not codemod.LIBCST_FAST:
+        pytest.skip("this LibCST release is not in CHECKED_LIBCST: visits are LibCST's own")
+    tree = cst.parse_module("def f(x):\n    return g(x)\n")
+    built = []
+
+    class Count(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            built.append(node)
+
+    real_init = cst.Name.__post_init__
+    made = []
+    cst.Name.__post_init__ = lambda self: made.append(self) or real_init(self)
+    try:
+        tree.visit(Count())
+    finally:
+        cst.Name.__post_init__ = real_init
+    assert [n.value for n in built] == ["f", "x", "g", "x"] and made == []
+
+    class Upper(cst.CSTTransformer):
+        def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+            return updated_node.with_changes(value=updated_node.value.upper())
+
+    assert tree.visit(Upper()).code == "def F(X):\n    return G(X)\n"
