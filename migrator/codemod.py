@@ -173,6 +173,32 @@ _UNDECORATED_TRANSFORMERS: dict[type, bool] = {}
 _VISITOR_INIT = MatcherDecoratableVisitor.__init__
 _TRANSFORMER_INIT = MatcherDecoratableTransformer.__init__
 _HOOKS = ("on_visit", "on_leave", "on_visit_attribute", "on_leave_attribute")
+#: LibCST's base classes of visitors and codemods: none of their functions is decorated.
+_PLAIN_BASES = frozenset(
+    klass
+    for base in (MatcherDecoratableVisitor, MatcherDecoratableTransformer, CodemodCommand)
+    for klass in base.__mro__
+    if klass.__module__.startswith("libcst.") or klass is object
+)
+
+
+#: What LibCST's matcher decorators set on the functions they decorate.
+_MARKS = ("_call_if_inside_matcher", "_call_if_not_inside_matcher", "_visit_matcher", "_leave_matcher")
+
+
+def _marked(cls: type) -> bool:
+    """Whether a function of ``cls`` carries a matcher decorator's mark, found by reading the
+    classes of its MRO that are not LibCST's undecorated bases (whose hundreds of typed
+    ``visit_``/``leave_`` methods make LibCST's scan of ``dir()`` cost a few ms per class, on
+    every cold start, for each of the 100-odd classes a conversion builds)."""
+    for klass in cls.__mro__:
+        if klass in _PLAIN_BASES:
+            continue
+        for value in vars(klass).values():
+            value = getattr(value, "__func__", value)  # a staticmethod or classmethod's function
+            if callable(value) and any(hasattr(value, mark) for mark in _MARKS):
+                return True
+    return False
 
 
 def _scan_once(self, memo: dict[type, bool], plain_init, full_init) -> bool:
@@ -180,6 +206,8 @@ def _scan_once(self, memo: dict[type, bool], plain_init, full_init) -> bool:
     for matcher decorators runs once per class where it finds none: later instances get the same
     empty tables after ``plain_init``. Returns whether the class has no decorators."""
     cls = type(self)
+    if cls not in memo and not _marked(cls):
+        memo[cls] = True  # what the scan would find, read from the class's own functions
     if memo.get(cls):
         plain_init(self)
         self._matchers, self._extra_visit_funcs, self._extra_leave_funcs = {}, {}, {}
