@@ -122,3 +122,31 @@ def test_ctrl_c_stops_cleanly_with_no_half_written_file(tmp_path: Path) -> None:
     except ProcessLookupError:
         alive = False
     assert not alive
+
+
+def test_a_converting_process_freezes_its_imports_out_of_the_collector_and_collects_less(tmp_path: Path) -> None:
+    """In a process of its own (the collector's settings are the process's): only a process that
+    converts something changes them, once."""
+    script = tmp_path / "train.py"
+    shutil.copyfile(SAMPLES / "transformers" / "argparse_args.py", script)
+    plain = tmp_path / "plain.py"
+    plain.write_bytes(ORDINARY)
+    probe = (
+        "import gc, sys\n"
+        "from pathlib import Path\n"
+        "from migrator.options import ConvertOptions\n"
+        "from migrator.parallel import GC_THRESHOLD, convert_paths\n"
+        "from migrator.registry import select\n"
+        "for name in sys.argv[1:]:\n"
+        "    convert_paths([Path(name)], select((), ()), ConvertOptions(), lambda r: None)\n"
+        "    print(name.endswith('train.py'), gc.get_freeze_count() > 10000, gc.get_threshold()[0] == GC_THRESHOLD,"
+        " 'libcst' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(plain), str(script), str(script)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == [
+        "False False False False",  # settled by the pre-filter: nothing imported, nothing changed
+        "True True True True",
+        "True True True True",
+    ]
