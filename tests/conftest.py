@@ -33,6 +33,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 _STRICT = pytest.StashKey[bool]()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The collector settings a converting ``migrate`` process uses (``migrator.parallel``), in
+    each test process once everything is imported: the unit tests are conversions by the thousand."""
+    from migrator import parallel
+
+    parallel._collect_less()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
