@@ -54,8 +54,20 @@ def matches(name: str, patterns) -> bool:
     return any(fnmatchcase(name, p) or (p.endswith(".*") and name == p[:-2]) for p in patterns)
 
 
-#: Each retired pattern with the literal text it starts with (up to its first wildcard).
-_RETIRED_PREFIXES = [(pattern, re.split(r"[*?\[]", pattern, maxsplit=1)[0]) for pattern in RETIRED]
+def _with_prefixes(patterns) -> list[tuple[str, str]]:
+    """Each pattern with the literal text it starts with (up to its first wildcard)."""
+    return [(pattern, re.split(r"[*?\[]", pattern, maxsplit=1)[0]) for pattern in patterns]
+
+
+_RETIRED_PREFIXES = _with_prefixes(RETIRED)
+_FRAMEWORK_PREFIXES = _with_prefixes(p for framework in FRAMEWORKS.values() for p in framework.get("names", ()))
+#: The first part of every name the audit looks for. A def or class of the file named like one
+#: would give its own names qualified names that start with it (``trl.<locals>.SFTTrainer``).
+_TOPS = frozenset(p.split(".", 1)[0] for p, _ in _RETIRED_PREFIXES + _FRAMEWORK_PREFIXES)
+
+
+def _any_match(names: set[str], prefixed: list[tuple[str, str]]) -> bool:
+    return any(name.startswith(prefix) and matches(name, (pattern,)) for pattern, prefix in prefixed for name in names)
 
 
 def up_to_class(name: str) -> str:
@@ -83,16 +95,32 @@ class TrainingAudit(TableCodemod):
     def nothing_to_do(self, tree: cst.Module) -> bool:
         """The converted tree's scopes cost more than the rest of a conversion: the full audit runs
         only where it could say something. Not where no name the file spells could be a retired
-        one, and either a codemod already gave a
-        follow-up or the file launches with a Ray Train trainer imported at module level and
-        bound nowhere else (every other mention of its name is a call of it)."""
+        one, and either a codemod already gave a follow-up, or the file launches with a Ray Train
+        trainer imported at module level and bound nowhere else (every other mention of its name
+        is a call of it), or nothing in it could be a framework's use: most files of a library
+        that imports torch or transformers (a repository's own package, a vendored copy), which
+        reach the audit through the pre-filter and cost up to seconds each in full."""
+        if any(d.name.value in _TOPS for d in nodes(tree, (cst.FunctionDef, cst.ClassDef))):
+            return False
         names = spelled_names(tree)
         names |= {up_to_class(name) for name in names}
-        if any(name.startswith(prefix) and matches(name, (pattern,)) for pattern, prefix in _RETIRED_PREFIXES
-               for name in names):
+        if _any_match(names, _RETIRED_PREFIXES):
             return False
         _, earlier = self.earlier
-        return any(e.kind == "follow-up" for e in earlier) or self._launches_with_ray_train(tree)
+        if any(e.kind == "follow-up" for e in earlier) or self._launches_with_ray_train(tree):
+            return True
+        return not self._could_use_a_framework(tree, names)
+
+    def _could_use_a_framework(self, tree: cst.Module, names: set[str]) -> bool:
+        """Whether ``_first_framework_use`` could find something: a name the file spells matches a
+        framework's names (a reference's qualified name is always one of those spelled), or the
+        file imports a framework's module and calls one of its methods (what it checks itself)."""
+        if _any_match(names, _FRAMEWORK_PREFIXES):
+            return True
+        imported = self._imported_tops(tree)
+        methods = {m for f in FRAMEWORKS.values() if imported & set(f.get("modules", ())) for m in f.get("methods", ())}
+        return bool(methods) and any(isinstance(call.func, cst.Attribute) and call.func.attr.value in methods
+                                     for call in nodes(tree, (cst.Call,)))
 
     @staticmethod
     def _launches_with_ray_train(tree: cst.Module) -> bool:

@@ -39,6 +39,15 @@ NAMES = frozenset(
 )
 
 
+def _escaped_name(node: cst.SimpleString) -> bool:
+    """Whether a string written with escapes (``"no\\x5fcuda"``) has one of ``NAMES`` for its value.
+    A file of regular expressions is full of backslashes: each one used to send it to the full transform."""
+    try:
+        return node.evaluated_value in NAMES
+    except Exception:  # noqa: BLE001 - a string LibCST cannot evaluate could be anything
+        return True
+
+
 class TransformersRenamedArguments(KeywordCodemod):
     DESCRIPTION = "Rename or drop TrainingArguments/Trainer keywords removed in transformers 5."
     # Literal, so the registry reads it without importing this module; a test checks that it
@@ -57,7 +66,7 @@ class TransformersRenamedArguments(KeywordCodemod):
             elif isinstance(node, cst.Attribute):
                 if node.attr.value in NAMES:
                     return False
-            elif node.raw_value in NAMES or "\\" in node.raw_value:
+            elif node.raw_value in NAMES or ("\\" in node.raw_value and _escaped_name(node)):
                 return False
         return True
 

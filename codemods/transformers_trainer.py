@@ -48,10 +48,15 @@ from codemods import _several_trainings as several
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
+from codemods._names import spelled_names
 from codemods._save_strategy import AT_RUN_TIME, SaveStrategyFixer, is_training_arguments
 from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
 from migrator.walks import nodes
+
+#: The first parts of the names this codemod resolves: transformers' and trl's trainers, Hydra's instantiate.
+_OWN_TOPS = frozenset({"transformers", "trl", "hydra"})
+
 
 class TransformersTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Hugging Face Transformers Trainer scripts (Trainer, Seq2SeqTrainer, trl) to TorchTrainer"
@@ -60,6 +65,16 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
     MODULES = (b"transformers", b"trl")
     ORDER = 60
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """No name the file spells ends in ``Trainer`` (a transformers/trl trainer, a subclass of
+        one, a ``...Trainer`` imported from a sibling file: every trainer this codemod finds is
+        one) and none is Hydra's (``instantiate(cfg.trainer)``). Most files of a package that
+        imports transformers, the library's own among them, are such files: they skip the scopes."""
+        if any(d.name.value in _OWN_TOPS for d in nodes(tree, (cst.FunctionDef, cst.ClassDef))):
+            return False  # its own names would be qualified under it (``trl.<locals>.SFTTrainer``)
+        return not any(name.rsplit(".", 1)[-1].endswith("Trainer") or name.split(".", 1)[0] == "hydra"
+                       for name in spelled_names(tree))
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         # A Trainer built by hydra.utils.instantiate(cfg.trainer, ...) is one when its arguments say so.
