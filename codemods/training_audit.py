@@ -50,6 +50,15 @@ HOW = ("move the training into a train function and launch it with ray.train.tor
        "(see the Ray Train guide for this framework), or convert the shape by hand")
 
 
+def spelled_part(pattern: str) -> str:
+    """The part of a name pattern a file that uses such a name must spell: its last part, or for a
+    pattern with a wildcard the last whole part before it (``trl`` for ``trl.*Trainer``)."""
+    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    if literal == pattern:
+        return pattern.rsplit(".", 1)[-1]
+    return literal.rsplit(".", 1)[0].rsplit(".", 1)[-1] if not literal.endswith(".") else literal[:-1].rsplit(".", 1)[-1]
+
+
 def matches(name: str, patterns) -> bool:
     return any(fnmatchcase(name, p) or (p.endswith(".*") and name == p[:-2]) for p in patterns)
 
@@ -79,10 +88,16 @@ def up_to_class(name: str) -> str:
 
 class TrainingAudit(TableCodemod):
     DESCRIPTION = "Audit: a training script left unconverted or partly converted gets a follow-up (changes nothing)."
-    # Every module a framework lives in, and the retired Ray names: a file that imports one reaches the audit.
+    # What the full audit could say something about, as the file must spell it: the last part of
+    # every framework name in the table (a qualified name is made of parts the file spells: its
+    # import names the last), the literal part before a wildcard's (`trl` for `trl.*Trainer`),
+    # every framework method, and `ray` for the retired Ray names. Literal, so the registry reads
+    # it without importing this module; test_training_audit_triggers derives it from the table.
+    # A file that only imports torch or transformers (a library's own modules) is not parsed.
     TRIGGERS = (
-        b"transformers", b"trl", b"accelerate", b"lightning", b"pytorch_lightning", b"lightning_fabric",
-        b"distributed", b"DistributedDataParallel", b"multiprocessing", b"submitit", b"ray",
+        b"Accelerator", b"AutoExecutor", b"DistributedDataParallel", b"Fabric", b"LightningCLI", b"LocalExecutor",
+        b"Seq2SeqTrainer", b"SlurmExecutor", b"Trainer", b"elastic_launch", b"fit", b"init_process_group", b"main",
+        b"notebook_launcher", b"ray", b"spawn", b"start_processes", b"train", b"trainer", b"trl",
     )
     # ...and only a file that imports one: "we accelerate the loop" or "ray tracing" in prose does not.
     MODULES = (

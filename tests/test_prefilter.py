@@ -67,6 +67,33 @@ def test_the_filter_is_built_from_every_codemods_declarations() -> None:
     Prefilter(index())  # raises if a trigger is not a whole identifier or dotted name
 
 
+def test_the_audit_triggers_are_what_its_tables_make_a_file_spell() -> None:
+    """The audit can only speak of a name its tables hold, and a file that uses one spells a part
+    of it: the last part (or, for a wildcard pattern, the last whole part before the wildcard),
+    the method it calls, or for a retired Ray name the ``ray`` it imports. Nothing more passes."""
+    from codemods import training_audit as audit
+
+    wanted = {audit.spelled_part(p) for framework in audit.FRAMEWORKS.values() for p in framework.get("names", ())}
+    wanted |= {m for framework in audit.FRAMEWORKS.values() for m in framework.get("methods", ())}
+    wanted |= {p.split(".", 1)[0] for p in audit.RETIRED}
+    assert {t.decode() for t in audit.TrainingAudit.TRIGGERS} == wanted
+
+
+@pytest.mark.parametrize(("text", "passes"), [
+    # A library's own module: imports torch and transformers, uses no framework.
+    (b"import torch\nimport torch.distributed as dist\nfrom transformers import PreTrainedModel\n"
+     b"if dist.is_initialized():\n    pass\n", False),
+    (b"import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n", True),
+    (b"from trl import SFTTrainer\n", True),
+    (b"import transformers\nmodel.train()\n", True),
+    (b"from ray import air\n", True),
+    (b"import pytorch_lightning as pl\nt = pl.Trainer()\n", True),
+])
+def test_the_audit_reads_only_files_that_spell_what_it_looks_for(text: bytes, passes: bool) -> None:
+    ids = {info.id for info in applicable(index(), text)}
+    assert ("training_audit" in ids) == passes
+
+
 @pytest.mark.parametrize(
     "text",
     [
