@@ -51,7 +51,9 @@ def spelled_names(tree: cst.Module) -> set[str]:
     """Every qualified name a reference of ``tree`` could have, and more, without scopes: each
     dotted name as written, the same with its head replaced by whatever any import of the file
     binds that head to, and every import's own path. (A scope only ever picks among these, so a
-    name matched by none of them is certainly not in the file: what ``nothing_to_do`` needs.)"""
+    name matched by none of them is certainly not in the file: what ``nothing_to_do`` needs.)
+    Except under a def or class of the file: names bound there are qualified under its name
+    (``f.<locals>.x``, ``C.x``), which ``defines_any`` tells."""
     bound: dict[str, set[str]] = {}
     names: set[str] = set()
     for imp in nodes(tree, (cst.Import, cst.ImportFrom)):
@@ -80,6 +82,13 @@ def spelled_names(tree: cst.Module) -> set[str]:
         head, dot, rest = dotted.partition(".")
         names.update(path + dot + rest for path in bound.get(head, ()))
     return names
+
+
+def defines_any(tree: cst.Module, tops: frozenset[str]) -> bool:
+    """Whether a def or class of ``tree`` is named like one of ``tops``: the names bound inside it
+    are qualified under that name (``trl.<locals>.SFTTrainer``), so ``spelled_names`` does not
+    bound a name starting with it."""
+    return any(d.name.value in tops for d in nodes(tree, (cst.FunctionDef, cst.ClassDef)))
 
 
 class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):

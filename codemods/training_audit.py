@@ -34,7 +34,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import ParentNodeProvider
 
-from codemods._names import TableCodemod, load_table, spelled_names
+from codemods._names import TableCodemod, defines_any, load_table, spelled_names
 from migrator.walks import nodes
 
 TABLE = load_table("training_audit")
@@ -50,13 +50,18 @@ HOW = ("move the training into a train function and launch it with ray.train.tor
        "(see the Ray Train guide for this framework), or convert the shape by hand")
 
 
+def _literal(pattern: str) -> str:
+    """The literal text a name pattern starts with, up to its first wildcard."""
+    return re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+
+
 def spelled_part(pattern: str) -> str:
     """The part of a name pattern a file that uses such a name must spell: its last part, or for a
     pattern with a wildcard the last whole part before it (``trl`` for ``trl.*Trainer``)."""
-    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    literal = _literal(pattern)
     if literal == pattern:
         return pattern.rsplit(".", 1)[-1]
-    return literal.rsplit(".", 1)[0].rsplit(".", 1)[-1] if not literal.endswith(".") else literal[:-1].rsplit(".", 1)[-1]
+    return literal.split(".")[:-1][-1]  # the piece after the last dot is cut by the wildcard
 
 
 def matches(name: str, patterns) -> bool:
@@ -64,8 +69,8 @@ def matches(name: str, patterns) -> bool:
 
 
 def _with_prefixes(patterns) -> list[tuple[str, str]]:
-    """Each pattern with the literal text it starts with (up to its first wildcard)."""
-    return [(pattern, re.split(r"[*?\[]", pattern, maxsplit=1)[0]) for pattern in patterns]
+    """Each pattern with the literal text it starts with."""
+    return [(pattern, _literal(pattern)) for pattern in patterns]
 
 
 _RETIRED_PREFIXES = _with_prefixes(RETIRED)
@@ -115,7 +120,7 @@ class TrainingAudit(TableCodemod):
         is a call of it), or nothing in it could be a framework's use: most files of a library
         that imports torch or transformers (a repository's own package, a vendored copy), which
         reach the audit through the pre-filter and cost up to seconds each in full."""
-        if any(d.name.value in _TOPS for d in nodes(tree, (cst.FunctionDef, cst.ClassDef))):
+        if defines_any(tree, _TOPS):
             return False
         names = spelled_names(tree)
         names |= {up_to_class(name) for name in names}

@@ -48,7 +48,7 @@ from codemods import _several_trainings as several
 from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._hf_reporting import CALLBACK_MODULE, CPU_COMMENT, SYNCED_CALLBACK, cpu_prologue, synced_callback_class
-from codemods._names import spelled_names
+from codemods._names import defines_any, spelled_names
 from codemods._save_strategy import AT_RUN_TIME, SaveStrategyFixer, is_training_arguments
 from codemods._trainers import TrainerFinder, launches_ray_trainer, qualified_names, training_arguments_names
 from migrator.codemod import MigrationCodemod
@@ -71,8 +71,8 @@ class TransformersTrainerToTorchTrainer(MigrationCodemod):
         one, a ``...Trainer`` imported from a sibling file: every trainer this codemod finds is
         one) and none is Hydra's (``instantiate(cfg.trainer)``). Most files of a package that
         imports transformers, the library's own among them, are such files: they skip the scopes."""
-        if any(d.name.value in _OWN_TOPS for d in nodes(tree, (cst.FunctionDef, cst.ClassDef))):
-            return False  # its own names would be qualified under it (``trl.<locals>.SFTTrainer``)
+        if defines_any(tree, _OWN_TOPS):
+            return False
         return not any(name.rsplit(".", 1)[-1].endswith("Trainer") or name.split(".", 1)[0] == "hydra"
                        for name in spelled_names(tree))
 
