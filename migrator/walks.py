@@ -248,25 +248,21 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
     return {order[j]: order[up[j]] for j in range(i + 1, walk.end[i])}
 
 
-_ATTRIBUTE_TYPES: dict[type, frozenset[type] | None] = {}
+_ATTRIBUTE_TYPES: dict[type, frozenset[type]] = {}
 
 
-def _attribute_types(cls: type) -> frozenset[type] | None:
+def _attribute_types(cls: type) -> frozenset[type]:
     """The node types whose fields ``cls`` has a handler for (``visit_ClassDef_bases``): LibCST
-    calls those around each field, which a recorded walk does not know. None where ``cls``
-    overrides the per-field hooks themselves."""
+    calls those around each field, which a recorded walk does not know."""
     if cls not in _ATTRIBUTE_TYPES:
-        found: set[type] | None = set()
-        if any(getattr(cls, hook) is not getattr(cst.CSTVisitor, hook) for hook in _FIELD_HOOKS):
-            found = None
-        else:
-            for name in dir(cls):
-                prefix, _, rest = name.partition("_")
-                kind, _, attribute = rest.partition("_")
-                if prefix in ("visit", "leave") and attribute and isinstance(getattr(cst, kind, None), type) \
-                        and getattr(cls, name) is not getattr(cst.CSTVisitor, name, None):
-                    found.add(getattr(cst, kind))
-        _ATTRIBUTE_TYPES[cls] = None if found is None else frozenset(found)
+        found: set[type] = set()
+        for name in dir(cls):
+            prefix, _, rest = name.partition("_")
+            kind, _, attribute = rest.partition("_")
+            if prefix in ("visit", "leave") and attribute and isinstance(getattr(cst, kind, None), type) \
+                    and getattr(cls, name) is not getattr(cst.CSTVisitor, name, None):
+                found.add(getattr(cst, kind))
+        _ATTRIBUTE_TYPES[cls] = frozenset(found)
     return _ATTRIBUTE_TYPES[cls]
 
 
@@ -282,11 +278,9 @@ def replay(tree: cst.CSTNode, visitor: cst.CSTVisitor, libcst_visit) -> bool:
     per-field hooks are its own (an instance's hooks count: the engine gives undecorated
     matcher visitors plain ones).
     """
-    cls = type(visitor)
-    by_field = _attribute_types(cls)
-    if by_field is None or any(getattr(getattr(visitor, hook), "__func__", None) is not getattr(cst.CSTVisitor, hook)
-                               for hook in _FIELD_HOOKS):
+    if any(getattr(getattr(visitor, hook), "__func__", None) is not getattr(cst.CSTVisitor, hook) for hook in _FIELD_HOOKS):
         return False
+    by_field = _attribute_types(type(visitor))
     walk, i = _walk_of(tree)
     order, end = walk.order, walk.end
     stop = end[i]

@@ -146,3 +146,36 @@ def test_a_replayed_visit_rebuilds_nothing_and_a_transformer_still_transforms() 
             return updated_node.with_changes(value=updated_node.value.upper())
 
     assert tree.visit(Upper()).code == "def F(X):\n    return G(X)\n"
+
+
+def test_a_matcher_visitor_without_decorators_is_replayed_too() -> None:
+    """LibCST's own gatherers (exports, string annotations) are matcher-decoratable visitors with no
+    decorator: the engine gives them plain per-field hooks, so their visits are replayed as well."""
+    import libcst.matchers as m
+
+    from migrator import codemod
+
+    if not codemod.LIBCST_FAST:
+        pytest.skip("this LibCST release is not in CHECKED_LIBCST: visits are LibCST's own")
+
+    class Names(m.MatcherDecoratableVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[tuple[str, int]] = []
+
+        def visit_Name(self, node: cst.Name) -> None:
+            self.calls.append(("visit_Name", id(node)))
+
+        def leave_Call(self, node: cst.Call) -> None:
+            self.calls.append(("leave_Call", id(node)))
+
+    tree = cst.parse_module("import os\n\ndef f(x):\n    return os.path.join(x, g(x))\n")
+    assert _calls(tree, Names) == _calls(tree, Names, libcst_only=True)
+    made = []
+    real_init = cst.Name.__post_init__
+    cst.Name.__post_init__ = lambda self: made.append(self) or real_init(self)
+    try:
+        tree.visit(Names())
+    finally:
+        cst.Name.__post_init__ = real_init
+    assert made == []
