@@ -50,10 +50,15 @@ def _escaped_name(node: cst.SimpleString) -> bool:
 
 class TransformersRenamedArguments(KeywordCodemod):
     DESCRIPTION = "Rename or drop TrainingArguments/Trainer keywords removed in transformers 5."
-    # Literal, so the registry reads it without importing this module; a test checks that it
-    # covers every class in the table.
+    # It acts only on a call, attribute or subclass of a class in the table, which the file must
+    # spell: the last part of each (every trainer's ends in ``Trainer``). A module that only passes
+    # ``tokenizer=`` around is not parsed for it. Literal, so the registry reads it without
+    # importing this module; a test derives it from the table.
+    TRIGGERS = (
+        b"*Trainer", b"CPOConfig", b"DPOConfig", b"GRPOConfig", b"KTOConfig", b"ORPOConfig", b"RewardConfig",
+        b"SFTConfig", b"Seq2SeqTrainingArguments", b"TrainingArguments",
+    )
     # The classes are resolved through the script's transformers / trl imports.
-    TRIGGERS = (b"transformers", b"trl")
     MODULES = (b"transformers", b"trl")
     ORDER = 10
     LIBRARY = "transformers"

@@ -60,8 +60,9 @@ _OWN_TOPS = frozenset({"transformers", "trl", "hydra"})
 
 class TransformersTrainerToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Hugging Face Transformers Trainer scripts (Trainer, Seq2SeqTrainer, trl) to TorchTrainer"
-    # A Trainer is a transformers / trl class resolved through the script's imports.
-    TRIGGERS = (b"transformers", b"trl")
+    # A Trainer is a transformers / trl class resolved through the script's imports: every trainer
+    # it finds is named ``...Trainer`` (nothing_to_do says why), or is built by Hydra.
+    TRIGGERS = (b"*Trainer", b"hydra")
     MODULES = (b"transformers", b"trl")
     ORDER = 60
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)

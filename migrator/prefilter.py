@@ -4,6 +4,10 @@ Generated from what each codemod declares, never from a hand-kept list that coul
 
 * ``TRIGGERS``: whole identifiers or dotted names (``b"Trainer"``, ``b"ray.air"``). They match
   only as whole names: ``Trainer`` does not match ``Maintainer``, ``air`` does not match ``pair``.
+  A trigger that starts with ``*`` is the end of an identifier (``b"*Trainer"``: ``Trainer``,
+  ``SFTTrainer``, a project's ``QuestionAnsweringTrainer``), for a codemod that acts on any name
+  so ending: a library's files, which name ``transformers`` in every import, need not be parsed
+  for it.
 * ``MODULES`` (optional): top-level or dotted module names; when a codemod declares them, the
   file must also *import* one of them (``import ray``, ``from ray.air import x``,
   ``import os, ray``). Plain words in comments and docstrings rarely pass both checks.
@@ -20,12 +24,20 @@ from functools import lru_cache
 from typing import Iterable, Sequence
 
 _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+_ENDING = re.compile(rb"\*[A-Za-z0-9_]+\Z")
+SUFFIX = b"*"
 
 
-def _check_names(owner: str, kind: str, names: Iterable[bytes]) -> None:
+def _check_names(owner: str, kind: str, names: Iterable[bytes], endings: bool = False) -> None:
     for name in names:
-        if not isinstance(name, bytes) or not _NAME.match(name):
-            raise ValueError(f"{owner}: {kind} must be whole identifiers or dotted names as bytes, got {name!r}")
+        if not isinstance(name, bytes) or not (_NAME.match(name) or (endings and _ENDING.match(name))):
+            allowed = "whole identifiers, dotted names or *endings" if endings else "whole identifiers or dotted names"
+            raise ValueError(f"{owner}: {kind} must be {allowed} as bytes, got {name!r}")
+
+
+def _literal(trigger: bytes) -> bytes:
+    """The bytes a file must hold for ``trigger`` to match: the trigger less a leading ``*``."""
+    return trigger[1:] if trigger.startswith(SUFFIX) else trigger
 
 
 def _alternation(names: Iterable[bytes]) -> bytes:
@@ -44,8 +56,13 @@ def _names_pattern(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
 
 
 def names_any(data: bytes, names: tuple[bytes, ...]) -> bool:
-    """Whether one of ``names`` occurs as a whole name (not inside a longer identifier)."""
-    for match in _names_pattern(names).finditer(data):
+    """Whether one of ``names`` occurs as a whole name (not inside a longer identifier), or, for a
+    ``*ending``, at the end of one."""
+    endings = tuple(n[1:] for n in names if n.startswith(SUFFIX))
+    if endings and _names_pattern(endings).search(data):
+        return True
+    whole = tuple(n for n in names if not n.startswith(SUFFIX))
+    for match in _names_pattern(whole).finditer(data) if whole else ():
         start = match.start()
         if start == 0 or data[start - 1] not in _IDENTIFIER_BYTES:
             return True
@@ -80,9 +97,9 @@ class Prefilter:
         for cm in self.codemods:
             owner = getattr(cm, "id", None)
             owner = owner() if callable(owner) else owner or repr(cm)
-            _check_names(owner, "TRIGGERS", cm.TRIGGERS)
+            _check_names(owner, "TRIGGERS", cm.TRIGGERS, endings=True)
             _check_names(owner, "MODULES", getattr(cm, "MODULES", ()))
-            literals.update(cm.TRIGGERS)
+            literals.update(_literal(t) for t in cm.TRIGGERS)
         self._literals = tuple(sorted(literals))
 
     def applicable(self, data: bytes) -> list:
@@ -97,7 +114,7 @@ class Prefilter:
         imported: set[bytes] | None = None
         todo = []
         for cm in self.codemods:
-            triggers = tuple(t for t in cm.TRIGGERS if t in present)
+            triggers = tuple(t for t in cm.TRIGGERS if _literal(t) in present)
             if not triggers:
                 continue
             modules = getattr(cm, "MODULES", ())

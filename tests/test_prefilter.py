@@ -125,3 +125,39 @@ def test_a_fragment_trigger_is_refused() -> None:
 
     with pytest.raises(ValueError, match="whole identifiers"):
         Prefilter((Bad,))
+
+
+@pytest.mark.parametrize(("text", "passes"), [
+    # A library's own module: it imports transformers and passes `tokenizer=` around, no trainer.
+    (b"from transformers import PreTrainedModel\nfrom .tokenization import load\n"
+     b"def build(tokenizer=None):\n    return load(tokenizer=tokenizer)\n", False),
+    (b"from transformers import TrainerState\nstate = TrainerState()\n", False),  # a longer name
+    (b"from transformers import Trainer\n", True),
+    (b"import transformers\nt = transformers.Seq2SeqTrainer(m)\n", True),
+    # A sibling file's subclass, which no table names: any name ending in Trainer passes.
+    (b"import transformers\nfrom trainer_qa import QuestionAnsweringTrainer\n", True),
+    (b"from transformers import TrainingArguments\n", True),
+])
+def test_the_transformers_codemods_read_only_files_that_spell_a_class_of_theirs(text: bytes, passes: bool) -> None:
+    ids = {info.id for info in applicable(index(), text)}
+    assert ("transformers_renamed_arguments" in ids) == passes
+    assert ("transformers_trainer" in ids) == (passes and b"TrainingArguments" not in text)
+
+
+def test_an_ending_trigger_matches_the_end_of_a_name_only() -> None:
+    class Endings:
+        TRIGGERS = (b"*Trainer", b"hydra")
+        ORDER = 1
+
+    f = Prefilter((Endings,))
+    assert f.applicable(b"x = QuestionAnsweringTrainer()\n") == [Endings]
+    assert f.applicable(b"from trl import SFTTrainer") == [Endings]
+    assert f.applicable(b"state = TrainerState()\n") == []
+    assert f.applicable(b"import hydra_zen\n") == []  # a whole-name trigger keeps its front edge
+    for bad in (b"*", b"Trainer*", b"*x.Trainer"):
+        class Bad:
+            TRIGGERS = (bad,)
+            ORDER = 1
+
+        with pytest.raises(ValueError, match="endings"):
+            Prefilter((Bad,))
