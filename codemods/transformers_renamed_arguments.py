@@ -17,7 +17,9 @@ After::
     trainer.processing_class.save_pretrained("out")
 
 Calls are matched through imports (aliases, ``transformers.TrainingArguments``, subclasses defined in
-the file). A keyword with no exact replacement for the value it has (``logging_dir=``,
+the file), and so is a ``...Trainer`` subclass imported from a sibling file when it is built like a
+Trainer (run_qa.py's ``QuestionAnsweringTrainer(..., args=training_args, tokenizer=tokenizer)``: it
+hands its keywords to ``Trainer.__init__``, which has no ``tokenizer`` in transformers 5). A keyword with no exact replacement for the value it has (``logging_dir=``,
 ``fp16_backend="apex"``...) stays where it is, with a follow-up saying what to do. Keys of a dict
 literal passed as ``**{...}`` are treated like keywords; a ``**name`` whose dict holds such a key
 gets a follow-up.
@@ -27,8 +29,10 @@ from __future__ import annotations
 
 import libcst as cst
 
+from codemods import _hf_signature as hf_signature
 from codemods._keywords import KeywordCodemod
 from codemods._names import load_table
+from codemods._save_strategy import is_training_arguments
 from migrator.walks import nodes
 
 TABLE = load_table("transformers_renamed_arguments")
@@ -76,6 +80,17 @@ class TransformersRenamedArguments(KeywordCodemod):
         return True
 
     # -- matching ---------------------------------------------------------------------------
+    def local_subclasses(self, classes: frozenset[str]) -> frozenset[str]:
+        """For the Trainer's table, also the sibling files' ``...Trainer`` classes this file builds
+        like a Trainer (``migrator``'s Transformers codemod launches those too)."""
+        known = super().local_subclasses(classes)
+        if classes != CLASSES["trainer"]:
+            return known
+        if "_siblings" not in self.__dict__:
+            calls = hf_signature.sibling_trainer_calls(self, self.module, is_training_arguments)
+            self.__dict__["_siblings"] = frozenset(q for call in calls for q in self.qnames(call.func))
+        return known | self.__dict__["_siblings"]
+
     def _group(self, func: cst.BaseExpression) -> str | None:
         """Which keyword table applies to a call of ``func``."""
         names = self.qnames(func)

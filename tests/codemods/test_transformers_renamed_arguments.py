@@ -196,3 +196,52 @@ def test_reading_a_retired_field_is_a_follow_up():
         "3: `args.evaluation_strategy`: TrainingArguments has no `evaluation_strategy` since transformers 4.46: "
         "read `.eval_strategy` instead"
     ]
+
+
+SIBLING_TRAINER = '''\
+from transformers import Trainer
+
+
+class QuestionAnsweringTrainer(Trainer):
+    def __init__(self, *args, eval_examples=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eval_examples = eval_examples
+'''
+
+SIBLING_SCRIPT = '''\
+from transformers import BertConfig, BertForQuestionAnswering, PreTrainedTokenizerFast, TrainingArguments
+from tokenizers import Tokenizer
+from tokenizers.models import WordLevel
+
+from trainer_qa import QuestionAnsweringTrainer
+
+def build(output_dir):
+    training_args = TrainingArguments(output_dir, use_cpu=True, report_to=[])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel({"[UNK]": 0}, unk_token="[UNK]")))
+    model = BertForQuestionAnswering(BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1,
+                                                num_attention_heads=1, intermediate_size=8))
+    trainer = QuestionAnsweringTrainer(model=model, args=training_args, eval_examples=[], tokenizer=tokenizer)
+    return trainer, trainer.tokenizer
+'''
+
+
+def test_a_sibling_trainer_built_like_a_trainer_takes_the_new_keywords(tmp_path, monkeypatch):
+    """run_qa.py's QuestionAnsweringTrainer (a sibling file's Trainer subclass) hands `tokenizer=` to
+    transformers 5's Trainer, which refuses it: the converted call builds, the original does not."""
+    from migrator.engine import convert_source
+
+    result = convert_source(SIBLING_SCRIPT.encode(), [CODEMOD])
+    converted = result.output.decode()
+    assert "tokenizer=tokenizer)" not in converted and "processing_class=tokenizer)" in converted
+    assert "return trainer, trainer.processing_class" in converted
+    (tmp_path / "trainer_qa.py").write_text(SIBLING_TRAINER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for source, works in ((SIBLING_SCRIPT, False), (converted, True)):
+        namespace: dict = {}
+        exec(compile(source, "script.py", "exec"), namespace)
+        if works:
+            trainer, tokenizer = namespace["build"](str(tmp_path / "out"))
+            assert tokenizer is trainer.processing_class and trainer.eval_examples == []
+        else:
+            with pytest.raises(TypeError, match="tokenizer"):
+                namespace["build"](str(tmp_path / "out"))
