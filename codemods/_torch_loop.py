@@ -34,6 +34,9 @@ from migrator.walks import nodes
 DDP = ("torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel")
 DATALOADER = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
 DIST_SAMPLER = ("torch.utils.data.DistributedSampler", "torch.utils.data.distributed.DistributedSampler")
+#: Samplers of the whole dataset in order or shuffled, which prepare_data_loader's DistributedSampler
+#: replaces with the same choice (shuffle unless the loader's sampler is a SequentialSampler).
+ORDER_SAMPLERS = tuple(f"torch.utils.data{m}.{c}" for m in ("", ".sampler") for c in ("RandomSampler", "SequentialSampler"))
 REMOVED = {
     "init_process_group": "Ray Train creates the process group",
     "destroy_process_group": "Ray Train tears the process group down",
@@ -208,6 +211,9 @@ class WorkerRewriter(cst.CSTTransformer):
                 continue
             if isinstance(value, cst.Name) and value.value in self.samplers:
                 continue
+            if (arg.keyword.value == "sampler" and isinstance(value, cst.Call) and self._is(value.func, ORDER_SAMPLERS)
+                    and len(value.args) == 1 and value.args[0].keyword is None and not value.args[0].star):
+                continue  # RandomSampler(dataset) / SequentialSampler(dataset): see ORDER_SAMPLERS
             self.edits.unsupported.append((call, f"custom `{arg.keyword.value}=`: prepare_data_loader replaces it with a DistributedSampler on several workers; keep it with prepare_data_loader(..., add_dist_sampler=False) and split the data per worker yourself"))
 
 

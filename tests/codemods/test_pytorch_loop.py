@@ -137,6 +137,20 @@ def test_custom_sampler_and_model_parallelism_are_follow_ups() -> None:
     assert any("torch.distributed.new_group" in n for n in notes)
 
 
+@pytest.mark.parametrize(("sampler", "custom"), [
+    ("RandomSampler(dataset)", False),  # prepare_data_loader's DistributedSampler shuffles too
+    ("SequentialSampler(dataset)", False),  # ...and keeps the order
+    ("torch.utils.data.RandomSampler(dataset)", False),
+    ("RandomSampler(dataset, replacement=True)", True),  # draws with replacement: not the same
+    ("RandomSampler(dataset, num_samples=64)", True),
+])
+def test_a_whole_dataset_sampler_is_what_prepare_data_loader_does(sampler: str, custom: bool) -> None:
+    source = LOOP.replace("from torch.utils.data import DataLoader", "from torch.utils.data import DataLoader, RandomSampler, SequentialSampler")
+    source = source.replace("DataLoader(dataset, batch_size=8)", f"DataLoader(dataset, batch_size=8, sampler={sampler})")
+    notes = follow_ups(run(PytorchLoopToTorchTrainer, source))
+    assert any("custom `sampler=`" in n for n in notes) == custom, notes
+
+
 def test_two_trainings_are_left_with_a_follow_up() -> None:
     source = """
 import torch
