@@ -32,9 +32,27 @@ utilities, ``TFTrainer``, pytorch-transformers' ``WarmupLinearSchedule``...) get
 kind, at the first use: the import alone would stop the converted script.
 ``use_auth_token=`` becomes ``token=`` on ``from_pretrained`` of transformers/peft/trl classes,
 ``pipeline``, ``load_dataset`` and the huggingface_hub functions in the table.
+
+The tokenizer methods transformers 5 removed, which every BERT fine-tuning tutorial of its day
+used, and the keywords its tokenizers now ignore without a word::
+
+    encoded = tokenizer.encode_plus(text, max_length=64, pad_to_max_length=True, return_tensors="pt")
+    with tokenizer.as_target_tokenizer():
+        labels = tokenizer(targets, max_length=32, truncation=True)
+
+become::
+
+    encoded = tokenizer(text, max_length=64, padding="max_length", truncation=True, return_tensors="pt")
+    labels = tokenizer(text_target=targets, max_length=32, truncation=True)
+
+(``pad_to_max_length=True`` padded to ``max_length`` and, with no ``truncation=``, truncated to it;
+transformers 5 would pad nothing, and batches of unequal rows fail to stack.) A ``with`` block that
+does more than tokenize the targets, and ``prepare_seq2seq_batch``, get a follow-up.
 """
 
 from __future__ import annotations
+
+import re
 
 import libcst as cst
 import libcst.helpers
@@ -50,14 +68,23 @@ FUNCTIONS: dict[str, dict] = TABLE["functions"]
 HUB_FUNCTIONS = frozenset(TABLE["groups"]["functions"])
 REMOVED: dict[str, dict] = {name: {**entry, "group": group} for group, entry in TABLE["removed"].items() for name in entry["names"]}
 PACKAGES = tuple(f"{p}." for p in TABLE["groups"]["from_pretrained_packages"])
+TOKENIZER_METHODS: dict[str, dict] = TABLE["tokenizer_methods"]
+TOKENIZER_KEYWORDS: dict[str, dict] = TABLE["tokenizer_keywords"]
+#: Calls whose keywords are a tokenizer's: these methods, whatever the receiver...
+TOKENIZER_CALLS = frozenset({*(m for m, e in TOKENIZER_METHODS.items() if e.get("call")), "encode", "prepare_for_model"})
+#: ...or a callee whose own name says tokenizer (`tokenizer(...)`, `self.tok(...)`).
+TOKENIZER_NAME = re.compile(r"tok", re.IGNORECASE)
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
 class HfRemovedApis(KeywordCodemod):
-    DESCRIPTION = "datasets.load_metric -> evaluate.load, transformers.AdamW -> torch.optim.AdamW, use_auth_token= -> token=."
+    DESCRIPTION = ("datasets.load_metric -> evaluate.load, transformers.AdamW -> torch.optim.AdamW, use_auth_token= -> token=, "
+                   "tokenizer.encode_plus(...) -> tokenizer(...), pad_to_max_length= -> padding=.")
     # Literal (the registry reads it with ast); tests/test_rename_tables.py checks it covers the table.
     TRIGGERS = (
-        b"load_metric", b"use_auth_token", b"AdamW", b"GlueDataset", b"GlueDataTrainingArguments",
+        b"load_metric", b"use_auth_token", b"AdamW", b"encode_plus", b"batch_encode_plus", b"as_target_tokenizer",
+        b"prepare_seq2seq_batch", b"pad_to_max_length", b"is_pretokenized", b"AutoModelWithLMHead",
+        b"EvaluationStrategy", b"GlueDataset", b"GlueDataTrainingArguments",
         b"glue_compute_metrics", b"glue_convert_examples_to_features", b"glue_output_modes", b"glue_processors",
         b"glue_tasks_num_labels", b"xnli_compute_metrics", b"xnli_processors", b"SquadDataset",
         b"SquadDataTrainingArguments", b"squad_convert_examples_to_features", b"SquadExample", b"SquadFeatures",
@@ -73,6 +100,9 @@ class HfRemovedApis(KeywordCodemod):
 
     def visit_Module(self, node: cst.Module) -> None:
         """A follow-up at the first use (its import, if that is all) of each name transformers removed."""
+        # A file's own `def encode_plus` is not the tokenizer's.
+        self._defined = {d.name.value for d in nodes(node, (cst.FunctionDef,))}
+        self._target_blocks: set[int] = set()  # `with tokenizer.as_target_tokenizer():` rewritten
         found: dict[str, tuple[cst.CSTNode, list[str]]] = {}  # group -> (first use, names in order)
         for ref in nodes(node, (cst.ImportAlias, cst.Name, cst.Attribute)):
             names = self._imported(ref) if isinstance(ref, cst.ImportAlias) else self.qnames(ref)
@@ -98,7 +128,110 @@ class HfRemovedApis(KeywordCodemod):
         return (isinstance(func, cst.Attribute) and func.attr.value == "from_pretrained"
                 and any(q.startswith(PACKAGES) for q in self.qnames(func.value)))
 
+    # -- tokenizers ---------------------------------------------------------------------------
+    def visit_With(self, node: cst.With) -> None:
+        """Remember a ``with T.as_target_tokenizer():`` whose body only assigns ``T(targets, ...)``."""
+        if len(node.items) != 1 or node.items[0].asname is not None or not isinstance(node.body, cst.IndentedBlock):
+            return
+        call = node.items[0].item
+        if not (isinstance(call, cst.Call) and not call.args and isinstance(call.func, cst.Attribute)
+                and call.func.attr.value == "as_target_tokenizer"):
+            return
+        receiver = self.source(call.func.value)
+        for stmt in node.body.body:
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
+            if not (isinstance(value, cst.Call) and self.source(value.func) == receiver and _target_argument(value) is not None):
+                return
+        self._target_blocks.add(id(call))
+        self._target_blocks.add(id(node))
+
+    def leave_With(self, original_node: cst.With, updated_node: cst.With):
+        if id(original_node) not in self._target_blocks:
+            return updated_node
+        statements = []
+        for stmt in updated_node.body.body:
+            small = stmt.body[0]
+            call = small.value
+            i = _target_argument(call)
+            args = list(call.args)
+            args[i] = args[i].with_changes(keyword=cst.Name("text_target"), equal=_EQUAL)
+            statements.append(stmt.with_changes(body=[small.with_changes(value=call.with_changes(args=args))]))
+        statements[0] = statements[0].with_changes(leading_lines=[*updated_node.leading_lines, *statements[0].leading_lines])
+        self.change(original_node, f"`with {self.source(original_node.items[0].item)}:` (removed in transformers "
+                    f"{TOKENIZER_METHODS['as_target_tokenizer']['version']}) -> the targets tokenized with `text_target=`")
+        return cst.FlattenSentinel(statements)
+
+    def _tokenizer_method(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        """``T.encode_plus(...)`` -> ``T(...)``; a follow-up for a method with no one-to-one rewrite."""
+        name = original.func.attr.value
+        entry = TOKENIZER_METHODS[name]
+        if not entry.get("call"):
+            if id(original) not in self._target_blocks:
+                self.follow_up(original, f"`{self.source(original.func)}()` no longer exists (removed in transformers "
+                               f"{entry['version']}: AttributeError): {entry['follow_up']}")
+            return updated
+        renames = entry.get("keywords", {})
+        args = [a.with_changes(keyword=cst.Name(renames[a.keyword.value])) if a.keyword and a.keyword.value in renames else a
+                for a in updated.args]
+        receiver = self.source(original.func.value)
+        self.change(original, f"`{receiver}.{name}(...)` -> `{receiver}(...)` (removed in transformers "
+                    f"{entry['version']}; the tokenizer's call takes the same arguments)")
+        return self._tokenizer_keywords(original, updated.with_changes(func=updated.func.value, args=args))
+
+    def _is_tokenizer_call(self, func: cst.BaseExpression) -> bool:
+        if isinstance(func, cst.Attribute) and func.attr.value in TOKENIZER_CALLS:
+            return True
+        last = func.attr if isinstance(func, cst.Attribute) else func
+        return isinstance(last, cst.Name) and bool(TOKENIZER_NAME.search(last.value)) and last.value not in self._defined
+
+    def _tokenizer_keywords(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """``pad_to_max_length=`` / ``is_pretokenized=``, which transformers 5 ignores, as 4.x read them."""
+        given = {a.keyword.value: i for i, a in enumerate(original.args) if a.keyword}
+        if given.keys().isdisjoint(TOKENIZER_KEYWORDS):
+            return updated
+        version = f"transformers {TOKENIZER_KEYWORDS['pad_to_max_length']['version']}"
+        if not self._is_tokenizer_call(original.func):
+            for name in sorted(given.keys() & TOKENIZER_KEYWORDS):
+                self.follow_up(original.args[given[name]], f"`{name}=` is ignored by {version}'s tokenizers without a "
+                               "word: if this calls one, pass padding=\"max_length\" (with truncation=True) or "
+                               "is_split_into_words= instead")
+            return updated
+        args, drop = list(updated.args), set()
+        if "is_pretokenized" in given:
+            i = given["is_pretokenized"]
+            args[i] = args[i].with_changes(keyword=cst.Name(TOKENIZER_KEYWORDS["is_pretokenized"]["rename"]))
+            self.change(original.args[i], f"`is_pretokenized=` -> `is_split_into_words=` ({version} ignores the old name)")
+        if "pad_to_max_length" in given:
+            i = given["pad_to_max_length"]
+            written = self.source(original.args[i].value)
+            if "padding" in given or written == "False":
+                drop.add(i)
+                self.change(original.args[i], f"dropped `pad_to_max_length={written}`: it changed nothing here, and {version} ignores it")
+            else:
+                bounded = "max_length" in given
+                padding = ('"max_length"' if bounded else "True") if written == "True" else (
+                    f'"max_length" if {written} else False' if bounded else written)
+                args[i] = args[i].with_changes(keyword=cst.Name("padding"), value=cst.parse_expression(padding))
+                added = ""
+                if bounded and "truncation" not in given:
+                    # 4.x truncated to max_length when truncation= was not given; padding= alone no longer does.
+                    comma = args[i].comma
+                    args[i] = args[i].with_changes(comma=comma if isinstance(comma, cst.Comma) else cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                    args.insert(i + 1, cst.Arg(keyword=cst.Name("truncation"), value=cst.Name("True"), equal=args[i].equal, comma=comma))
+                    added = ", truncation=True"
+                self.change(original.args[i], f"`pad_to_max_length={written}` -> `padding={padding}{added}` (what it meant in "
+                            f"transformers 4; {version} ignores it and would pad nothing)")
+        if drop:
+            args, opening = drop_items(args, drop, updated.whitespace_before_args)
+            return updated.with_changes(args=args, whitespace_before_args=opening)
+        return updated.with_changes(args=args)
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = original_node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in TOKENIZER_METHODS and func.attr.value not in self._defined:
+            return self._tokenizer_method(original_node, updated_node)
+        updated_node = self._tokenizer_keywords(original_node, updated_node)
         for name in self.qnames(original_node.func):
             if name in FUNCTIONS:
                 return self._replace_function(original_node, updated_node, name, FUNCTIONS[name])
@@ -141,3 +274,15 @@ class HfRemovedApis(KeywordCodemod):
         for arg in (original.args[i] for i in guessed):
             self.follow_up(arg, f"`{self.source(arg.keyword)}={self.source(arg.value)}` is dropped: {inexact[arg.keyword.value]}")
         return updated.with_changes(func=cst.parse_expression(entry["new"]), args=args, whitespace_before_args=opening)
+
+
+def _target_argument(call: cst.Call) -> int | None:
+    """The index of the text a tokenizer call inside ``as_target_tokenizer()`` tokenizes: its one
+    positional argument, or ``text=``; None when the call is not that simple."""
+    positional = [i for i, a in enumerate(call.args) if a.keyword is None]
+    if any(a.star for a in call.args):
+        return None
+    if len(positional) == 1 and positional[0] == 0:
+        return 0
+    named = [i for i, a in enumerate(call.args) if a.keyword is not None and a.keyword.value == "text"]
+    return named[0] if not positional and named else None

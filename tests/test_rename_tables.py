@@ -433,3 +433,34 @@ def test_trl_moved_keywords_left_the_trainers_and_exist_in_the_configs():
                 assert entry["new"] in config_params, f"{trainer['config']} has no {entry['new']}"
             else:
                 assert old not in config_params, f"{trainer['config']} has {old} after all"
+
+
+def test_removed_tokenizer_methods_are_gone_and_their_keywords_ignored():
+    """What the tokenizer entries of hf_removed_apis.toml say, measured on the installed transformers:
+    each method is gone from its tokenizers, each keyword is taken and ignored without a word, and
+    the prefilter sees every one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    from codemods.hf_removed_apis import HfRemovedApis
+
+    table = load_table("hf_removed_apis")
+    backend = Tokenizer(WordLevel({"[PAD]": 0, "[UNK]": 1, "a": 2}, unk_token="[UNK]"))
+    backend.pre_tokenizer = Whitespace()
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")
+    for method in table["tokenizer_methods"]:
+        for owner in (tokenizer, transformers.PreTrainedTokenizerBase, transformers.BertTokenizer):
+            assert not hasattr(owner, method), f"{owner} still has {method}"
+        assert method.encode() in HfRemovedApis.TRIGGERS
+    for keyword, entry in table["tokenizer_keywords"].items():
+        assert keyword.encode() in HfRemovedApis.TRIGGERS
+        assert tokenizer("a a", max_length=5, **{keyword: True})["input_ids"] == [2, 2]  # no padding, no error
+        if "rename" in entry:
+            assert entry["rename"] in inspect.signature(tokenizer.__call__).parameters
+    assert tokenizer("a a", max_length=5, padding="max_length")["input_ids"] == [2, 2, 0, 0, 0]
+    assert tokenizer("a a a a a a", max_length=3, padding="max_length")["input_ids"] == [2] * 6  # no truncation
+    assert tokenizer("a", text_target="a a")["labels"] == [2, 2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codemods.hf_removed_apis import HfRemovedApis as C
-from tests.codemods.helpers import check_noop, check_transformed, follow_ups
+from tests.codemods.helpers import check_noop, check_transformed, follow_ups, run
 
 
 def test_load_metric_from_import_becomes_evaluate_load():
@@ -45,3 +45,78 @@ def test_use_auth_token_elsewhere_and_with_token_too():
     check_noop(C, "from mylib import Client\nClient.from_pretrained('m', use_auth_token=True)\n")
     result = check_noop(C, "from transformers import AutoModel\nAutoModel.from_pretrained('m', use_auth_token=True, token=t)\n")
     assert any("keep one" in f for f in follow_ups(result))
+
+
+# -- tokenizers -------------------------------------------------------------------------------
+TOKENIZING = '''\
+def encode(tokenizer, sentences):
+    rows = []
+    for sent in sentences:
+        encoded = tokenizer.encode_plus(sent, max_length=6, pad_to_max_length=True, return_tensors="pt")
+        rows.append(encoded["input_ids"])
+    return rows
+
+
+def targets(tokenizer, sources, summaries):
+    model_inputs = tokenizer(sources)
+    # the labels
+    with tokenizer.as_target_tokenizer():
+        labels = tokenizer(summaries, max_length=3, truncation=True)
+    model_inputs["labels"] = labels["input_ids"]
+    return model_inputs
+'''
+
+
+def _tokenizer():
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    backend = tokenizers.Tokenizer(WordLevel({"[PAD]": 0, "[UNK]": 1, "a": 2, "b": 3}, unk_token="[UNK]"))
+    backend.pre_tokenizer = Whitespace()
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")
+
+
+def test_tokenizer_calls_do_on_transformers_5_what_they_did_on_4():
+    """encode_plus(max_length=6, pad_to_max_length=True) gave rows of 6 ids (padded, truncated) that
+    stack; as_target_tokenizer() tokenized labels. On transformers 5 the original stops at once; the
+    converted calls give rows of 6 and labels of the targets."""
+    import torch
+
+    tokenizer = _tokenizer()
+    result = run(C, TOKENIZING)
+    converted = result.text("output")
+    assert run(C, converted).status == "unchanged"
+    assert "encode_plus" not in converted and "as_target_tokenizer" not in converted
+    assert "    # the labels\n    labels = tokenizer(text_target=summaries, max_length=3, truncation=True)\n" in converted
+    original, new = {}, {}
+    exec(TOKENIZING, original)
+    exec(converted, new)
+    sentences = ["a b", "a b a b a b a b a"]  # shorter and longer than max_length
+    with pytest.raises(AttributeError):
+        original["encode"](tokenizer, sentences)
+    rows = new["encode"](tokenizer, sentences)
+    assert [r.shape[-1] for r in rows] == [6, 6]
+    assert torch.cat(rows).tolist() == [[2, 3, 0, 0, 0, 0], [2, 3, 2, 3, 2, 3]]
+    with pytest.raises(AttributeError):
+        original["targets"](tokenizer, ["a"], ["b a b a"])
+    assert new["targets"](tokenizer, ["a"], ["b a b a"])["labels"] == [[3, 2, 3]]
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("ids = tok.encode(t, max_length=8, pad_to_max_length=False)\n", "ids = tok.encode(t, max_length=8)\n"),
+    ("ids = tokenizer(t, pad_to_max_length=flag)\n", "ids = tokenizer(t, padding=flag)\n"),
+    ("b = self.tokenizer.batch_encode_plus(pairs, is_pretokenized=True)\n",
+     "b = self.tokenizer(pairs, is_split_into_words=True)\n"),
+])
+def test_tokenizer_keywords_as_4x_read_them(source, expected):
+    check_transformed(C, source, expected)
+
+
+def test_a_tokenizer_method_of_the_files_own_and_unknown_callees_are_left():
+    check_noop(C, "def encode_plus(x, **kw):\n    return x\n\nencode_plus(1)\nobj.encode_plus(2)\n")
+    assert len(follow_ups(check_noop(C, "x = build(t, pad_to_max_length=True)\n"))) == 1
+    # A with block that does more than tokenize targets is a follow-up, left as written.
+    source = "with tok.as_target_tokenizer():\n    labels = tok(y)\n    print(labels)\n"
+    assert len(follow_ups(check_noop(C, source))) == 1
