@@ -2,7 +2,9 @@
 
 ``fixtures/samples/lightning/lightning1x_argparse.py`` is a Lightning 1.x script (``gpus=``,
 ``Trainer.add_argparse_args`` / ``from_argparse_args``); ``fixtures/samples/legacy/
-accelerate_trainer_dict_checkpoints.py`` an AIR-era ``AccelerateTrainer`` with dict checkpoints.
+accelerate_trainer_dict_checkpoints.py`` an AIR-era ``AccelerateTrainer`` with dict checkpoints;
+``fixtures/samples/pytorch/bert_encode_plus.py`` a plain PyTorch BERT tutorial of transformers 2-4
+(``encode_plus(..., pad_to_max_length=True)``, transformers' ``AdamW``).
 Each goes through ``migrate validate --offline-standins --cpu --num-workers 2 --max-steps 4``.
 ``tests/e2e/data/runtime/air_trainer_preprocessor.py``, a Ray 2.4 ``TorchTrainer(preprocessor=)``,
 is converted and trained once: its workers check that they are fed the scaled dataset.
@@ -78,3 +80,21 @@ def test_a_trainer_preprocessor_is_applied_before_the_launch(tmp_path: Path, run
     script.write_bytes(result.output)
     summary = run_converted(script)  # fails the test if a worker saw unscaled values (the script checks)
     assert summary["error"] is None and summary["fit_calls"] == 1
+
+
+def test_bert_tutorial_with_encode_plus_validates(ray_cluster, tmp_path: Path) -> None:
+    """The original stops at once on transformers 5 (no AdamW, no encode_plus; pad_to_max_length is
+    ignored there). Validated, it runs with those rewritten, the note says so, and the converted
+    script agrees with it and trains on 2 workers; its checkpoint loads."""
+    script = tmp_path / "bert_encode_plus.py"
+    script.write_bytes((SAMPLES / "pytorch" / script.name).read_bytes())
+    report, done = validate_json(str(script), "--cpu", "--num-workers", "2", "--max-steps", "4", "--address",
+                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
+    assert_all_pass(report, done)
+    checks = verdicts(report)
+    assert checks["original runs"] == "pass" and checks["loss agreement (1 worker)"] == "pass"
+    rewritten = next(note for note in report["notes"] if "removed" in note)
+    assert "encode_plus" in rewritten and "pad_to_max_length" in rewritten and "AdamW" in rewritten
+    assert checks["checkpoint loads"] == "pass"
+    run = report["figures"]["runs"]["converted_2_workers"]
+    assert run["world_size"] == 2 and "avg_train_loss" in run["metrics"], run
