@@ -321,6 +321,8 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         stmt = stmt.visit(saves)
         if isinstance(stmt, cst.FlattenSentinel):  # a rank-guarded save at the top of the block
             return list(stmt.nodes)
+        if original is loop and isinstance(stmt, cst.For):
+            stmt = self._set_epoch(loop, stmt)
         # An epoch that reports a checkpoint reports its metrics with it; the others report them alone.
         if original is loop and metrics is not None and isinstance(stmt, cst.For) and not saves.reported:
             line = cst.parse_statement(f"ray.train.report({metrics[0]})").with_changes(
@@ -328,6 +330,40 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             body = stmt.body.with_changes(body=[*stmt.body.body, line])
             stmt = stmt.with_changes(body=body)
         return [stmt]
+
+    def _set_epoch(self, loop: cst.For, stmt: cst.For) -> cst.For:
+        """On several workers, prepare_data_loader gives a shuffled loader a DistributedSampler, which
+        draws the same order every epoch unless told the epoch (Ray's PyTorch guide does it): the
+        epoch loop tells the shuffled loaders it reads, unless it already calls ``set_epoch``."""
+        if not isinstance(loop.target, cst.Name) or not loop.target.value.strip("_"):
+            return stmt
+        if any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "set_epoch" for c in tl.calls_in(loop)):
+            return stmt
+        read = {n.value for n in walks.nodes(loop.body, (cst.Name,))}
+        names = []
+        for call in self.edits.loaders:
+            parent = self.parents.get(call)
+            if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name)):
+                continue
+            name = parent.targets[0].target.value
+            shuffled = any(a.keyword is not None and (
+                (a.keyword.value == "shuffle" and not (isinstance(a.value, cst.Name) and a.value.value in ("False", "None")))
+                or (a.keyword.value == "sampler" and isinstance(a.value, cst.Call) and self._is_random_sampler(a.value.func)))
+                for a in call.args)
+            if shuffled and name in read and name not in names:
+                names.append(name)
+        if not names:
+            return stmt
+        epoch = loop.target.value
+        code = "if ray.train.get_context().get_world_size() > 1:\n" + "".join(f"    {n}.sampler.set_epoch({epoch})\n" for n in names)
+        line = cst.parse_statement(code).with_changes(leading_lines=[
+            cst.EmptyLine(comment=cst.Comment("# On several workers: a new shuffle each epoch, as the original's loader drew."))])
+        self.change(loop, f"`{'`, `'.join(names)}`: `.sampler.set_epoch({epoch})` each epoch on several workers "
+                    "(a DistributedSampler shuffles the same way every epoch unless told the epoch)")
+        return stmt.with_changes(body=stmt.body.with_changes(body=[line, *stmt.body.body]))
+
+    def _is_random_sampler(self, func: cst.BaseExpression) -> bool:
+        return any(q.endswith(".RandomSampler") and q.startswith("torch.utils.data") for q in qualified_names(self, func))
 
     def _guard(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
         guard = cst.parse_statement("if ray.train.get_context().get_world_rank() == 0:\n    pass\n")

@@ -151,6 +151,24 @@ def test_a_whole_dataset_sampler_is_what_prepare_data_loader_does(sampler: str, 
     assert any("custom `sampler=`" in n for n in notes) == custom, notes
 
 
+@pytest.mark.parametrize(("loader", "told"), [
+    ("DataLoader(dataset, batch_size=8, shuffle=True)", True),
+    ("DataLoader(dataset, batch_size=8, sampler=RandomSampler(dataset))", True),
+    ("DataLoader(dataset, batch_size=8, shuffle=False)", False),  # one order: nothing to tell
+    ("DataLoader(dataset, batch_size=8)", False),
+])
+def test_a_shuffled_loader_is_told_the_epoch_on_several_workers(loader: str, told: bool) -> None:
+    source = LOOP.replace("from torch.utils.data import DataLoader", "from torch.utils.data import DataLoader, RandomSampler")
+    out = converted(source.replace("DataLoader(dataset, batch_size=8)", loader))
+    guard = ("    for epoch in range(3):\n        # On several workers: a new shuffle each epoch, as the original's loader drew.\n"
+             "        if ray.train.get_context().get_world_size() > 1:\n            loader.sampler.set_epoch(epoch)\n")
+    assert (guard in out) == told, out
+    # A loop that tells its sampler the epoch itself is left to do so.
+    own = source.replace("DataLoader(dataset, batch_size=8)", loader).replace(
+        "    for x, y in loader:", "    loader.sampler.set_epoch(epoch)\n    for x, y in loader:")
+    assert converted(own).count("set_epoch") == 1
+
+
 def test_two_trainings_are_left_with_a_follow_up() -> None:
     source = """
 import torch
