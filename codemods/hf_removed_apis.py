@@ -71,7 +71,8 @@ PACKAGES = tuple(f"{p}." for p in TABLE["groups"]["from_pretrained_packages"])
 TOKENIZER_METHODS: dict[str, dict] = TABLE["tokenizer_methods"]
 TOKENIZER_KEYWORDS: dict[str, dict] = TABLE["tokenizer_keywords"]
 #: Calls whose keywords are a tokenizer's: these methods, whatever the receiver...
-TOKENIZER_CALLS = frozenset({*(m for m, e in TOKENIZER_METHODS.items() if e.get("call")), "encode", "prepare_for_model"})
+TOKENIZER_CALLS = frozenset({*(m for m, e in TOKENIZER_METHODS.items() if e.get("call")), "encode"})
+TOKENIZER_ATTRIBUTES: dict[str, dict] = TABLE["tokenizer_attributes"]
 #: ...or a callee whose own name says tokenizer (`tokenizer(...)`, `self.tok(...)`).
 TOKENIZER_NAME = re.compile(r"tok", re.IGNORECASE)
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
@@ -83,7 +84,8 @@ class HfRemovedApis(KeywordCodemod):
     # Literal (the registry reads it with ast); tests/test_rename_tables.py checks it covers the table.
     TRIGGERS = (
         b"load_metric", b"use_auth_token", b"AdamW", b"encode_plus", b"batch_encode_plus", b"as_target_tokenizer",
-        b"prepare_seq2seq_batch", b"pad_to_max_length", b"is_pretokenized", b"AutoModelWithLMHead",
+        b"prepare_seq2seq_batch", b"pad_to_max_length", b"is_pretokenized", b"AutoModelWithLMHead", b"prepare_for_model",
+        b"build_inputs_with_special_tokens", b"create_token_type_ids_from_sequences", b"truncate_sequences", b"max_len",
         b"EvaluationStrategy", b"GlueDataset", b"GlueDataTrainingArguments",
         b"glue_compute_metrics", b"glue_convert_examples_to_features", b"glue_output_modes", b"glue_processors",
         b"glue_tasks_num_labels", b"xnli_compute_metrics", b"xnli_processors", b"SquadDataset",
@@ -182,8 +184,20 @@ class HfRemovedApis(KeywordCodemod):
     def _is_tokenizer_call(self, func: cst.BaseExpression) -> bool:
         if isinstance(func, cst.Attribute) and func.attr.value in TOKENIZER_CALLS:
             return True
-        last = func.attr if isinstance(func, cst.Attribute) else func
+        return self._named_tokenizer(func)
+
+    def _named_tokenizer(self, node: cst.BaseExpression) -> bool:
+        """``tokenizer``, ``self.tok``: an expression whose own name says it holds a tokenizer."""
+        last = node.attr if isinstance(node, cst.Attribute) else node
         return isinstance(last, cst.Name) and bool(TOKENIZER_NAME.search(last.value)) and last.value not in self._defined
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        entry = TOKENIZER_ATTRIBUTES.get(original_node.attr.value)
+        if entry is None or not self._named_tokenizer(original_node.value):
+            return updated_node
+        old, new = original_node.attr.value, entry["rename"]
+        self.change(original_node, f"`.{old}` -> `.{new}` (the same value; tokenizers have no `.{old}` since transformers {entry['version']})")
+        return updated_node.with_changes(attr=cst.Name(new))
 
     def _tokenizer_keywords(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         """``pad_to_max_length=`` / ``is_pretokenized=``, which transformers 5 ignores, as 4.x read them."""

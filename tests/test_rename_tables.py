@@ -461,6 +461,9 @@ def test_removed_tokenizer_methods_are_gone_and_their_keywords_ignored():
         assert tokenizer("a a", max_length=5, **{keyword: True})["input_ids"] == [2, 2]  # no padding, no error
         if "rename" in entry:
             assert entry["rename"] in inspect.signature(tokenizer.__call__).parameters
+    for attribute, entry in table["tokenizer_attributes"].items():
+        assert not hasattr(tokenizer, attribute) and hasattr(tokenizer, entry["rename"])
+        assert attribute.encode() in HfRemovedApis.TRIGGERS
     assert tokenizer("a a", max_length=5, padding="max_length")["input_ids"] == [2, 2, 0, 0, 0]
     assert tokenizer("a a a a a a", max_length=3, padding="max_length")["input_ids"] == [2] * 6  # no truncation
     assert tokenizer("a", text_target="a a")["labels"] == [2, 2]

@@ -120,3 +120,15 @@ def test_a_tokenizer_method_of_the_files_own_and_unknown_callees_are_left():
     # A with block that does more than tokenize targets is a follow-up, left as written.
     source = "with tok.as_target_tokenizer():\n    labels = tok(y)\n    print(labels)\n"
     assert len(follow_ups(check_noop(C, source))) == 1
+
+
+def test_max_len_of_a_tokenizer_is_model_max_length():
+    check_transformed(C, "n = self.tokenizer.max_len - 2\nm = args.max_len\n",
+                      "n = self.tokenizer.model_max_length - 2\nm = args.max_len\n")
+
+
+@pytest.mark.parametrize("method", ["build_inputs_with_special_tokens", "prepare_for_model", "truncate_sequences",
+                                    "create_token_type_ids_from_sequences", "prepare_seq2seq_batch"])
+def test_a_removed_tokenizer_method_with_no_rewrite_is_a_follow_up(method):
+    notes = follow_ups(check_noop(C, f"ids = tokenizer.{method}(ids)\n"))
+    assert len(notes) == 1 and "no longer exists" in notes[0]
