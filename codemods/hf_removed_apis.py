@@ -33,6 +33,9 @@ kind, at the first use: the import alone would stop the converted script.
 ``use_auth_token=`` becomes ``token=`` on ``from_pretrained`` of transformers/peft/trl classes,
 ``pipeline``, ``load_dataset`` and the huggingface_hub functions in the table.
 
+Imports of the module paths transformers 4.0 moved (``transformers.modeling_bert`` ->
+``transformers.models.bert.modeling_bert``, which 5.0 no longer aliases) point at the new place.
+
 The tokenizer methods transformers 5 removed, which every BERT fine-tuning tutorial of its day
 used, and the keywords its tokenizers now ignore without a word::
 
@@ -73,6 +76,25 @@ TOKENIZER_KEYWORDS: dict[str, dict] = TABLE["tokenizer_keywords"]
 #: Calls whose keywords are a tokenizer's: these methods, whatever the receiver...
 TOKENIZER_CALLS = frozenset({*(m for m, e in TOKENIZER_METHODS.items() if e.get("call")), "encode"})
 TOKENIZER_ATTRIBUTES: dict[str, dict] = TABLE["tokenizer_attributes"]
+MOVED = TABLE["moved_modules"]
+_FLAT = re.compile(rf"transformers\.({'|'.join(MOVED['kinds'])})_(\w+)\Z")
+
+
+def moved_module(name: str) -> str | None:
+    """Where transformers 5 has the module an older script imports as ``name`` (2.x-3.x's
+    ``transformers.modeling_bert``), or None if it did not move (or went: TensorFlow, Flax)."""
+    if name in MOVED["renamed"]:
+        return MOVED["renamed"][name]
+    match = _FLAT.match(name)
+    if match is None or name.split(".", 1)[1] in MOVED["still_flat"]:
+        return None
+    kind, model = match.groups()
+    if model.startswith(("tf_", "flax_")):
+        return None
+    if kind == "tokenization" and model.endswith("_fast"):
+        model = model[: -len("_fast")]
+    return f"transformers.models.{model}.{kind}_{model}"
+
 #: ...or a callee whose own name says tokenizer (`tokenizer(...)`, `self.tok(...)`).
 TOKENIZER_NAME = re.compile(r"tok", re.IGNORECASE)
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
@@ -86,6 +108,8 @@ class HfRemovedApis(KeywordCodemod):
         b"load_metric", b"use_auth_token", b"AdamW", b"encode_plus", b"batch_encode_plus", b"as_target_tokenizer",
         b"prepare_seq2seq_batch", b"pad_to_max_length", b"is_pretokenized", b"AutoModelWithLMHead", b"prepare_for_model",
         b"build_inputs_with_special_tokens", b"create_token_type_ids_from_sequences", b"truncate_sequences", b"max_len",
+        b"transformers.modeling_*", b"transformers.configuration_*", b"transformers.tokenization_*",
+        b"transformers.generation_*",
         b"EvaluationStrategy", b"GlueDataset", b"GlueDataTrainingArguments",
         b"glue_compute_metrics", b"glue_convert_examples_to_features", b"glue_output_modes", b"glue_processors",
         b"glue_tasks_num_labels", b"xnli_compute_metrics", b"xnli_processors", b"SquadDataset",
@@ -129,6 +153,30 @@ class HfRemovedApis(KeywordCodemod):
             return True
         return (isinstance(func, cst.Attribute) and func.attr.value == "from_pretrained"
                 and any(q.startswith(PACKAGES) for q in self.qnames(func.value)))
+
+    # -- modules -----------------------------------------------------------------------------
+    def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
+        if original_node.module is None or original_node.relative:
+            return updated_node
+        return self._moved(original_node, updated_node, "module")
+
+    def leave_ImportAlias(self, original_node: cst.ImportAlias, updated_node: cst.ImportAlias) -> cst.ImportAlias:
+        # `import transformers.modeling_bert as mb`; without `as`, the code spells the old path itself.
+        if original_node.asname is None:
+            name = cst.helpers.get_full_name_for_node(original_node.name) or ""
+            if moved_module(name):
+                self.follow_up(original_node, f"`{name}` moved to `{moved_module(name)}` in transformers 4.0, and "
+                               f"transformers {MOVED['version']} has no alias: import that module instead")
+            return updated_node
+        return self._moved(original_node, updated_node, "name")
+
+    def _moved(self, original, updated, field: str):
+        name = cst.helpers.get_full_name_for_node(getattr(original, field)) or ""
+        new = moved_module(name)
+        if new is None:
+            return updated
+        self.change(original, f"`{name}` -> `{new}` (moved in transformers 4.0; {MOVED['version']} keeps no alias)")
+        return updated.with_changes(**{field: cst.parse_expression(new)})
 
     # -- tokenizers ---------------------------------------------------------------------------
     def visit_With(self, node: cst.With) -> None:

@@ -4,7 +4,7 @@ A codemod is a real LibCST ``CodemodCommand`` (so the import visitors run after 
 it declares what the engine needs to schedule it without special cases:
 
 * ``DESCRIPTION``: one line for ``migrate list``.
-* ``TRIGGERS``: whole identifiers or dotted names, as bytes (``b"*Trainer"``: any identifier ending so); a file that names none of them is never parsed for this codemod
+* ``TRIGGERS``: whole identifiers or dotted names, as bytes (``b"*Trainer"``: any identifier ending so; ``b"transformers.modeling_*"``: any name so starting); a file that names none of them is never parsed for this codemod
   (the raw-bytes pre-filter that keeps whole-repository runs and pre-commit fast).
 * ``MODULES`` (optional): module names; when given, a file must also import one of them
   (``migrator.prefilter``), so that plain words in comments cannot let it through.

@@ -7,7 +7,7 @@ Generated from what each codemod declares, never from a hand-kept list that coul
   A trigger that starts with ``*`` is the end of an identifier (``b"*Trainer"``: ``Trainer``,
   ``SFTTrainer``, a project's ``QuestionAnsweringTrainer``), for a codemod that acts on any name
   so ending: a library's files, which name ``transformers`` in every import, need not be parsed
-  for it.
+  for it. One that ends with ``*`` is the start of a name (``b"transformers.modeling_*"``).
 * ``MODULES`` (optional): top-level or dotted module names; when a codemod declares them, the
   file must also *import* one of them (``import ray``, ``from ray.air import x``,
   ``import os, ray``). Plain words in comments and docstrings rarely pass both checks.
@@ -25,19 +25,20 @@ from typing import Iterable, Sequence
 
 _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _ENDING = re.compile(rb"\*[A-Za-z0-9_]+\Z")
+_START = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*[.A-Za-z0-9_]?\*\Z")
 SUFFIX = b"*"
 
 
 def _check_names(owner: str, kind: str, names: Iterable[bytes], endings: bool = False) -> None:
     for name in names:
-        if not isinstance(name, bytes) or not (_NAME.match(name) or (endings and _ENDING.match(name))):
-            allowed = "whole identifiers, dotted names or *endings" if endings else "whole identifiers or dotted names"
+        if not isinstance(name, bytes) or not (_NAME.match(name) or (endings and (_ENDING.match(name) or _START.match(name)))):
+            allowed = "whole identifiers, dotted names, *endings or starts*" if endings else "whole identifiers or dotted names"
             raise ValueError(f"{owner}: {kind} must be {allowed} as bytes, got {name!r}")
 
 
 def _literal(trigger: bytes) -> bytes:
-    """The bytes a file must hold for ``trigger`` to match: the trigger less a leading ``*``."""
-    return trigger[1:] if trigger.startswith(SUFFIX) else trigger
+    """The bytes a file must hold for ``trigger`` to match: the trigger less its ``*``."""
+    return trigger.strip(SUFFIX)
 
 
 def _alternation(names: Iterable[bytes]) -> bytes:
@@ -55,13 +56,23 @@ def _names_pattern(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
     return re.compile(rb"(?:" + _alternation(names) + rb")(?![A-Za-z0-9_])")
 
 
+@lru_cache(maxsize=256)
+def _starts_pattern(starts: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    return re.compile(_alternation(starts))
+
+
 def names_any(data: bytes, names: tuple[bytes, ...]) -> bool:
     """Whether one of ``names`` occurs as a whole name (not inside a longer identifier), or, for a
     ``*ending``, at the end of one."""
     endings = tuple(n[1:] for n in names if n.startswith(SUFFIX))
     if endings and _names_pattern(endings).search(data):
         return True
-    whole = tuple(n for n in names if not n.startswith(SUFFIX))
+    starts = tuple(n[:-1] for n in names if n.endswith(SUFFIX))
+    for match in _starts_pattern(starts).finditer(data) if starts else ():
+        start = match.start()
+        if start == 0 or data[start - 1] not in _IDENTIFIER_BYTES:
+            return True
+    whole = tuple(n for n in names if not n.startswith(SUFFIX) and not n.endswith(SUFFIX))
     for match in _names_pattern(whole).finditer(data) if whole else ():
         start = match.start()
         if start == 0 or data[start - 1] not in _IDENTIFIER_BYTES:

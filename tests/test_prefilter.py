@@ -154,7 +154,11 @@ def test_an_ending_trigger_matches_the_end_of_a_name_only() -> None:
     assert f.applicable(b"from trl import SFTTrainer") == [Endings]
     assert f.applicable(b"state = TrainerState()\n") == []
     assert f.applicable(b"import hydra_zen\n") == []  # a whole-name trigger keeps its front edge
-    for bad in (b"*", b"Trainer*", b"*x.Trainer"):
+    starts = Prefilter((type("Starts", (), {"TRIGGERS": (b"transformers.modeling_*",), "ORDER": 1}),))
+    assert starts.applicable(b"from transformers.modeling_bert import BertModel\n")
+    assert not starts.applicable(b"from mytransformers.modeling_bert import BertModel\n")  # the front edge holds
+    assert not starts.applicable(b"from transformers.modeling import x\n")
+    for bad in (b"*", b"*x.Trainer", b"a**", b"*a*"):
         class Bad:
             TRIGGERS = (bad,)
             ORDER = 1

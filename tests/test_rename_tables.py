@@ -467,3 +467,38 @@ def test_removed_tokenizer_methods_are_gone_and_their_keywords_ignored():
     assert tokenizer("a a", max_length=5, padding="max_length")["input_ids"] == [2, 2, 0, 0, 0]
     assert tokenizer("a a a a a a", max_length=3, padding="max_length")["input_ids"] == [2] * 6  # no truncation
     assert tokenizer("a", text_target="a a")["labels"] == [2, 2]
+
+
+@pytest.mark.parametrize("old", [
+    "transformers.modeling_bert", "transformers.configuration_bert", "transformers.tokenization_bert",
+    "transformers.tokenization_bert_fast", "transformers.modeling_gpt2", "transformers.tokenization_gpt2",
+    "transformers.modeling_roberta", "transformers.tokenization_roberta_fast", "transformers.modeling_distilbert",
+    "transformers.modeling_t5", "transformers.modeling_bart", "transformers.modeling_albert",
+    "transformers.modeling_auto", "transformers.tokenization_auto", "transformers.configuration_auto",
+    "transformers.modeling_encoder_decoder", "transformers.generation_utils",
+])
+def test_a_moved_transformers_module_is_gone_and_its_new_path_imports(old):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pytest.importorskip("transformers")
+        from codemods.hf_removed_apis import moved_module
+
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
+        importlib.import_module(moved_module(old))
+
+
+def test_the_modules_still_at_transformers_top_level_are_the_ones_kept():
+    """Every modeling_/configuration_/tokenization_ module transformers 5 still has at its top level
+    is in `still_flat` (so its imports are left alone), and each of those imports."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers = pytest.importorskip("transformers")
+        from codemods.hf_removed_apis import MOVED, moved_module
+
+        top = Path(transformers.__file__).parent
+        present = {p.stem for p in top.glob("*.py") if p.stem.split("_")[0] in MOVED["kinds"]}
+        assert present <= set(MOVED["still_flat"])
+        for name in MOVED["still_flat"]:
+            importlib.import_module(f"transformers.{name}")
+            assert moved_module(f"transformers.{name}") is None

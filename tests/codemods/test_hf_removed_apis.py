@@ -132,3 +132,21 @@ def test_max_len_of_a_tokenizer_is_model_max_length():
 def test_a_removed_tokenizer_method_with_no_rewrite_is_a_follow_up(method):
     notes = follow_ups(check_noop(C, f"ids = tokenizer.{method}(ids)\n"))
     assert len(notes) == 1 and "no longer exists" in notes[0]
+
+
+def test_imports_of_the_paths_transformers_4_moved_point_at_the_new_ones():
+    check_transformed(
+        C,
+        "import transformers.modeling_bert as mb\n"
+        "from transformers.modeling_bert import BertPreTrainedModel, BertModel  # the base\n"
+        "from transformers.tokenization_roberta_fast import RobertaTokenizerFast\n"
+        "from transformers.modeling_utils import PreTrainedModel\n"
+        "from transformers.generation_utils import GenerationMixin\n",
+        "import transformers.models.bert.modeling_bert as mb\n"
+        "from transformers.models.bert.modeling_bert import BertPreTrainedModel, BertModel  # the base\n"
+        "from transformers.models.roberta.tokenization_roberta import RobertaTokenizerFast\n"
+        "from transformers.modeling_utils import PreTrainedModel\n"
+        "from transformers.generation.utils import GenerationMixin\n",
+    )
+    # Without `as`, the code spells the old path itself: a follow-up.
+    assert len(follow_ups(check_noop(C, "import transformers.modeling_gpt2\nm = transformers.modeling_gpt2.GPT2Model\n"))) == 1
