@@ -55,22 +55,12 @@ class KeywordCodemod(TableCodemod):
     def decide(self, name: str, entries: dict, value: cst.BaseExpression, present: set[str], node: cst.CSTNode) -> Outcome:
         """What to do with ``name=value``; records the change or the follow-up."""
         entry = entries[name]
-        written, version = self.source(value), f"{self.LIBRARY} {entry['version']}"
+        written, version = self.source(value), f"{entry.get('library', self.LIBRARY)} {entry['version']}"
         blocked = self.uses_any(entry.get("unless_uses", ()))
         if blocked:
             return self._keep(node, f"`{name}=` was retired in {version}, and with {blocked} in this script the rewrite is not certain: {entry['follow_up']}")
-        new = entry.get("rename")
-        if new and ("rename_below" not in entry or _number_below(value, entry["rename_below"])):
-            if new in present:
-                return self._keep(node, f"`{name}=` and `{new}=` are both given; {version} only accepts `{new}=`: keep one")
-            if "wrap_value" in entry and not _string_starting(value, entry.get("keep_value_if", ())):
-                for module in entry.get("wrap_imports", ()):
-                    self.add_needed_import(module)
-                replacement = f"{new}={entry['wrap_value'].format(written)}"
-                self.change(node, f"`{name}={written}` -> `{replacement}` (`{name}=` was retired in {version})")
-                return "replace", replacement
-            self.change(node, f"`{name}=` -> `{new}=` (`{name}=` was retired in {version})")
-            return "rename", new
+        # A value the table names (`fp16=True`) first; any other value of a renamed keyword then
+        # takes the new name (`fp16=args.fp16` -> `mixed_precision=...`).
         replacement = _lookup(entry.get("replace_if", {}), written)
         if replacement:
             keyword = replacement.partition("=")[0]
@@ -85,6 +75,18 @@ class KeywordCodemod(TableCodemod):
             went = f"; its comment `{comment}` went with it" if comment else ""
             self.change(node, f"dropped `{name}={written}`: retired in {version}, and this value changed nothing{went}")
             return "drop", None
+        new = entry.get("rename")
+        if new and ("rename_below" not in entry or _number_below(value, entry["rename_below"])):
+            if new in present:
+                return self._keep(node, f"`{name}=` and `{new}=` are both given; {version} only accepts `{new}=`: keep one")
+            if "wrap_value" in entry and not _string_starting(value, entry.get("keep_value_if", ())):
+                for module in entry.get("wrap_imports", ()):
+                    self.add_needed_import(module)
+                replacement = f"{new}={entry['wrap_value'].format(written)}"
+                self.change(node, f"`{name}={written}` -> `{replacement}` (`{name}=` was retired in {version})")
+                return "replace", replacement
+            self.change(node, f"`{name}=` -> `{new}=` (`{name}=` was retired in {version})")
+            return "rename", new
         also = f", and this script reads `.{name}`" if reads else ""
         return self._keep(node, f"`{name}=` was retired in {version}{also}: {entry['follow_up']}")
 

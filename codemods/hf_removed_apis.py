@@ -31,7 +31,9 @@ Names transformers removed with no one-to-one replacement (the legacy ``GlueData
 utilities, ``TFTrainer``, pytorch-transformers' ``WarmupLinearSchedule``...) get one follow-up per
 kind, at the first use: the import alone would stop the converted script.
 ``use_auth_token=`` becomes ``token=`` on ``from_pretrained`` of transformers/peft/trl classes,
-``pipeline``, ``load_dataset`` and the huggingface_hub functions in the table.
+``pipeline``, ``load_dataset`` and the huggingface_hub functions in the table. ``Accelerator(fp16=...)``
+and ``logging_dir=``, which accelerate 1.0 refuses, become ``mixed_precision=`` and ``project_dir=``
+(the data loader keywords it moved into ``DataLoaderConfiguration`` get a follow-up).
 
 Imports of the module paths transformers 4.0 moved (``transformers.modeling_bert`` ->
 ``transformers.models.bert.modeling_bert``, which 5.0 no longer aliases) point at the new place.
@@ -76,6 +78,7 @@ TOKENIZER_KEYWORDS: dict[str, dict] = TABLE["tokenizer_keywords"]
 #: Calls whose keywords are a tokenizer's: these methods, whatever the receiver...
 TOKENIZER_CALLS = frozenset({*(m for m, e in TOKENIZER_METHODS.items() if e.get("call")), "encode"})
 TOKENIZER_ATTRIBUTES: dict[str, dict] = TABLE["tokenizer_attributes"]
+ACCELERATOR = frozenset({"accelerate.Accelerator", "accelerate.accelerator.Accelerator"})
 MOVED = TABLE["moved_modules"]
 _FLAT = re.compile(rf"transformers\.({'|'.join(MOVED['kinds'])})_(\w+)\Z")
 
@@ -109,7 +112,7 @@ class HfRemovedApis(KeywordCodemod):
         b"prepare_seq2seq_batch", b"pad_to_max_length", b"is_pretokenized", b"AutoModelWithLMHead", b"prepare_for_model",
         b"build_inputs_with_special_tokens", b"create_token_type_ids_from_sequences", b"truncate_sequences", b"max_len",
         b"transformers.modeling_*", b"transformers.configuration_*", b"transformers.tokenization_*",
-        b"transformers.generation_*",
+        b"transformers.generation_*", b"Accelerator",
         b"EvaluationStrategy", b"GlueDataset", b"GlueDataTrainingArguments",
         b"glue_compute_metrics", b"glue_convert_examples_to_features", b"glue_output_modes", b"glue_processors",
         b"glue_tasks_num_labels", b"xnli_compute_metrics", b"xnli_processors", b"SquadDataset",
@@ -299,6 +302,8 @@ class HfRemovedApis(KeywordCodemod):
                 return self._replace_function(original_node, updated_node, name, FUNCTIONS[name])
         if self._takes_token(original_node.func):
             return self.fix_keywords(original_node, updated_node, TABLE["keywords"]["hub"])
+        if self.qnames(original_node.func) & ACCELERATOR:
+            return self.fix_keywords(original_node, updated_node, TABLE["keywords"]["accelerator"])
         return updated_node
 
     def _replace_function(self, original: cst.Call, updated: cst.Call, old: str, entry: dict) -> cst.Call:

@@ -502,3 +502,14 @@ def test_the_modules_still_at_transformers_top_level_are_the_ones_kept():
         for name in MOVED["still_flat"]:
             importlib.import_module(f"transformers.{name}")
             assert moved_module(f"transformers.{name}") is None
+
+
+def test_accelerator_keywords_are_gone_and_their_replacements_taken():
+    accelerate = pytest.importorskip("accelerate")
+    params = inspect.signature(accelerate.Accelerator.__init__).parameters
+    for old, entry in load_table("hf_removed_apis")["keywords"]["accelerator"].items():
+        assert old not in params, old
+        assert entry.get("rename", "mixed_precision") in params
+        if "DataLoaderConfiguration" in entry["follow_up"]:
+            assert old in inspect.signature(accelerate.DataLoaderConfiguration).parameters
+    assert params["mixed_precision"].default is None

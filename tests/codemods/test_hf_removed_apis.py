@@ -150,3 +150,20 @@ def test_imports_of_the_paths_transformers_4_moved_point_at_the_new_ones():
     )
     # Without `as`, the code spells the old path itself: a follow-up.
     assert len(follow_ups(check_noop(C, "import transformers.modeling_gpt2\nm = transformers.modeling_gpt2.GPT2Model\n"))) == 1
+
+
+def test_accelerator_keywords_accelerate_1_removed():
+    check_transformed(
+        C,
+        "from accelerate import Accelerator\n"
+        "a = Accelerator(fp16=args.fp16, cpu=args.cpu)\n"
+        "b = Accelerator(fp16=True, logging_dir='logs')\n",
+        "from accelerate import Accelerator\n"
+        'a = Accelerator(mixed_precision="fp16" if args.fp16 else None, cpu=args.cpu)\n'
+        "b = Accelerator(mixed_precision=\"fp16\", project_dir='logs')\n",
+    )
+    check_transformed(C, "from accelerate import Accelerator\nc = Accelerator(fp16=False)\n",
+                      "from accelerate import Accelerator\nc = Accelerator()\n")
+    notes = follow_ups(check_noop(C, "import accelerate\nacc = accelerate.Accelerator(dispatch_batches=True)\n"))
+    assert len(notes) == 1 and "DataLoaderConfiguration" in notes[0]
+    check_noop(C, "from mylib import Accelerator\nAccelerator(fp16=True)\n")  # not accelerate's
