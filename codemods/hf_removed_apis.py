@@ -65,7 +65,7 @@ from libcst.metadata import ParentNodeProvider
 
 from codemods._keywords import KeywordCodemod, drop_items
 from codemods._lightning import append_items
-from codemods._names import load_table
+from codemods._names import defines_any, load_table, spelled_names
 from migrator.walks import nodes
 
 TABLE = load_table("hf_removed_apis")
@@ -81,6 +81,19 @@ TOKENIZER_ATTRIBUTES: dict[str, dict] = TABLE["tokenizer_attributes"]
 ACCELERATOR = frozenset({"accelerate.Accelerator", "accelerate.accelerator.Accelerator"})
 MOVED = TABLE["moved_modules"]
 _FLAT = re.compile(rf"transformers\.({'|'.join(MOVED['kinds'])})_(\w+)\Z")
+
+
+#: What nothing_to_do looks for: the qualified names the codemod acts on, the keywords of its tables.
+_NAMES = frozenset(REMOVED) | frozenset(FUNCTIONS) | ACCELERATOR
+_KEYWORDS = frozenset(k for group in TABLE["keywords"].values() for k in group) | frozenset(TOKENIZER_KEYWORDS)
+_TOPS = frozenset(n.split(".", 1)[0] for n in _NAMES | HUB_FUNCTIONS) | {p.rstrip(".") for p in PACKAGES}
+
+
+def _evaluates_to(node: cst.SimpleString, names: frozenset[str]) -> bool:
+    try:
+        return node.evaluated_value in names
+    except Exception:  # noqa: BLE001 - a string LibCST cannot evaluate could be anything
+        return True
 
 
 def moved_module(name: str) -> str | None:
@@ -109,8 +122,7 @@ class HfRemovedApis(KeywordCodemod):
     # Literal (the registry reads it with ast); tests/test_rename_tables.py checks it covers the table.
     TRIGGERS = (
         b"load_metric", b"use_auth_token", b"AdamW", b"encode_plus", b"batch_encode_plus", b"as_target_tokenizer",
-        b"prepare_seq2seq_batch", b"pad_to_max_length", b"is_pretokenized", b"AutoModelWithLMHead", b"prepare_for_model",
-        b"build_inputs_with_special_tokens", b"create_token_type_ids_from_sequences", b"truncate_sequences", b"max_len",
+        b"prepare_seq2seq_batch", b"pad_to_max_length", b"AutoModelWithLMHead", b"max_len",
         b"transformers.modeling_*", b"transformers.configuration_*", b"transformers.tokenization_*",
         b"transformers.generation_*", b"Accelerator",
         b"EvaluationStrategy", b"GlueDataset", b"GlueDataTrainingArguments",
@@ -126,6 +138,26 @@ class HfRemovedApis(KeywordCodemod):
     ORDER = 12
     METADATA_DEPENDENCIES = (*KeywordCodemod.METADATA_DEPENDENCIES, ParentNodeProvider)
     LIBRARY = "Hugging Face"
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """No removed name the file spells, no import of a moved module, no keyword of the tables
+        (written as one or as a dict key), no removed tokenizer method or attribute: the scopes are
+        not resolved. Most files that reach it name `max_len` or `encode_plus` in another sense."""
+        if defines_any(tree, _TOPS):
+            return False
+        names = spelled_names(tree)
+        if names & _NAMES or any(moved_module(n) or moved_module(n.rpartition(".")[0]) for n in names):
+            return False
+        for node in nodes(tree, (cst.Arg, cst.Attribute, cst.SimpleString)):
+            if isinstance(node, cst.Arg):
+                if node.keyword is not None and node.keyword.value in _KEYWORDS:
+                    return False
+            elif isinstance(node, cst.Attribute):
+                if node.attr.value in TOKENIZER_METHODS or node.attr.value in TOKENIZER_ATTRIBUTES:
+                    return False
+            elif node.raw_value in _KEYWORDS or ("\\" in node.raw_value and _evaluates_to(node, _KEYWORDS)):
+                return False
+        return True
 
     def visit_Module(self, node: cst.Module) -> None:
         """A follow-up at the first use (its import, if that is all) of each name transformers removed."""
@@ -251,7 +283,7 @@ class HfRemovedApis(KeywordCodemod):
         return updated_node.with_changes(attr=cst.Name(new))
 
     def _tokenizer_keywords(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        """``pad_to_max_length=`` / ``is_pretokenized=``, which transformers 5 ignores, as 4.x read them."""
+        """``pad_to_max_length=``, which transformers 5 ignores, as 4.x read it."""
         given = {a.keyword.value: i for i, a in enumerate(original.args) if a.keyword}
         if given.keys().isdisjoint(TOKENIZER_KEYWORDS):
             return updated
@@ -259,14 +291,9 @@ class HfRemovedApis(KeywordCodemod):
         if not self._is_tokenizer_call(original.func):
             for name in sorted(given.keys() & TOKENIZER_KEYWORDS):
                 self.follow_up(original.args[given[name]], f"`{name}=` is ignored by {version}'s tokenizers without a "
-                               "word: if this calls one, pass padding=\"max_length\" (with truncation=True) or "
-                               "is_split_into_words= instead")
+                               "word: if this calls one, pass padding=\"max_length\" (with truncation=True) instead")
             return updated
         args, drop = list(updated.args), set()
-        if "is_pretokenized" in given:
-            i = given["is_pretokenized"]
-            args[i] = args[i].with_changes(keyword=cst.Name(TOKENIZER_KEYWORDS["is_pretokenized"]["rename"]))
-            self.change(original.args[i], f"`is_pretokenized=` -> `is_split_into_words=` ({version} ignores the old name)")
         if "pad_to_max_length" in given:
             i = given["pad_to_max_length"]
             written = self.source(original.args[i].value)

@@ -452,8 +452,11 @@ def test_removed_tokenizer_methods_are_gone_and_their_keywords_ignored():
     backend = Tokenizer(WordLevel({"[PAD]": 0, "[UNK]": 1, "a": 2}, unk_token="[UNK]"))
     backend.pre_tokenizer = Whitespace()
     tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")
+    from transformers import tokenization_python, tokenization_utils_sentencepiece
+
     for method in table["tokenizer_methods"]:
-        for owner in (tokenizer, transformers.PreTrainedTokenizerBase, transformers.BertTokenizer):
+        for owner in (tokenizer, transformers.PreTrainedTokenizerBase, transformers.BertTokenizer,
+                      tokenization_python.PythonBackend, tokenization_utils_sentencepiece.SentencePieceBackend):
             assert not hasattr(owner, method), f"{owner} still has {method}"
         assert method.encode() in HfRemovedApis.TRIGGERS
     for keyword, entry in table["tokenizer_keywords"].items():
@@ -463,6 +466,7 @@ def test_removed_tokenizer_methods_are_gone_and_their_keywords_ignored():
             assert entry["rename"] in inspect.signature(tokenizer.__call__).parameters
     for attribute, entry in table["tokenizer_attributes"].items():
         assert not hasattr(tokenizer, attribute) and hasattr(tokenizer, entry["rename"])
+        assert not any(hasattr(c, attribute) for c in (tokenization_python.PythonBackend, tokenization_utils_sentencepiece.SentencePieceBackend))
         assert attribute.encode() in HfRemovedApis.TRIGGERS
     assert tokenizer("a a", max_length=5, padding="max_length")["input_ids"] == [2, 2, 0, 0, 0]
     assert tokenizer("a a a a a a", max_length=3, padding="max_length")["input_ids"] == [2] * 6  # no truncation

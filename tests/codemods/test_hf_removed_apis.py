@@ -107,14 +107,21 @@ def test_tokenizer_calls_do_on_transformers_5_what_they_did_on_4():
 @pytest.mark.parametrize(("source", "expected"), [
     ("ids = tok.encode(t, max_length=8, pad_to_max_length=False)\n", "ids = tok.encode(t, max_length=8)\n"),
     ("ids = tokenizer(t, pad_to_max_length=flag)\n", "ids = tokenizer(t, padding=flag)\n"),
-    ("b = self.tokenizer.batch_encode_plus(pairs, is_pretokenized=True)\n",
-     "b = self.tokenizer(pairs, is_split_into_words=True)\n"),
+    ("b = self.tokenizer.batch_encode_plus(pairs, pad_to_max_length=True)\n", "b = self.tokenizer(pairs, padding=True)\n"),
+    # The tokenizers library's own Tokenizer takes is_pretokenized=: left as it is.
+    ("ids = tokenizer.encode(words, is_pretokenized=True)\n", None),
 ])
 def test_tokenizer_keywords_as_4x_read_them(source, expected):
-    check_transformed(C, source, expected)
+    if expected is None:
+        check_noop(C, source)
+    else:
+        check_transformed(C, source, expected)
 
 
 def test_a_tokenizer_method_of_the_files_own_and_unknown_callees_are_left():
+    # build_inputs_with_special_tokens and the like are gone from transformers 5's fast tokenizers
+    # only (its Python and sentencepiece ones keep them): nothing to say of them.
+    check_noop(C, "ids = tokenizer.build_inputs_with_special_tokens(ids)\n")
     check_noop(C, "def encode_plus(x, **kw):\n    return x\n\nencode_plus(1)\nobj.encode_plus(2)\n")
     assert len(follow_ups(check_noop(C, "x = build(t, pad_to_max_length=True)\n"))) == 1
     # A with block that does more than tokenize targets is a follow-up, left as written.
@@ -127,8 +134,7 @@ def test_max_len_of_a_tokenizer_is_model_max_length():
                       "n = self.tokenizer.model_max_length - 2\nm = args.max_len\n")
 
 
-@pytest.mark.parametrize("method", ["build_inputs_with_special_tokens", "prepare_for_model", "truncate_sequences",
-                                    "create_token_type_ids_from_sequences", "prepare_seq2seq_batch"])
+@pytest.mark.parametrize("method", ["prepare_seq2seq_batch"])
 def test_a_removed_tokenizer_method_with_no_rewrite_is_a_follow_up(method):
     notes = follow_ups(check_noop(C, f"ids = tokenizer.{method}(ids)\n"))
     assert len(notes) == 1 and "no longer exists" in notes[0]
