@@ -64,6 +64,7 @@ from codemods import _helper_metrics as hm
 from codemods import _torch_loop as tl
 from codemods import _train_function as tf
 from codemods._helper_metrics import METRIC
+from codemods._names import defines_any, spelled_names
 from codemods._statements import Metadata
 from codemods._trainers import is_library_trainer, launches_ray_trainer, qualified_names
 from migrator import walks
@@ -80,6 +81,16 @@ RANK_GUARD = re.compile(r"rank|is_main|main_process|master")
 SAVE_COMMENT = "# Every worker reports; rank 0 wrote the file and hands it to Ray Train as a checkpoint."
 
 
+#: The first parts of the names nothing_to_do looks for (a def or class so named hides them).
+_TOPS = frozenset({"torch", "accelerate"})
+
+
+def _optimizer_name(name: str) -> bool:
+    """A torch.optim optimizer class (not a learning-rate scheduler)."""
+    parts = name.split(".")
+    return name.startswith("torch.optim.") and "lr_scheduler" not in parts and parts[-1][:1].isupper()
+
+
 class PytorchLoopToTorchTrainer(MigrationCodemod):
     DESCRIPTION = "Plain PyTorch loops (single process, torchrun/DDP, mp.spawn, launchers) to TorchTrainer"
     TRIGGERS = (b"backward", b"spawn", b"start_processes", b"notebook_launcher")
@@ -88,6 +99,17 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
     MODULES = (b"torch", b"accelerate")
     ORDER = 65  # after the framework codemods: a file one of them converted launches TorchTrainer
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider, QualifiedNameProvider, ScopeProvider)
+
+    def nothing_to_do(self, tree: cst.Module) -> bool:
+        """What this codemod converts starts at a launcher it resolves (``SPAWNERS``), a torch.optim
+        optimizer it resolves, or a main guard whose call reaches a backward pass: a file that spells
+        none (a library's model code with a custom ``backward``) skips the scopes."""
+        if defines_any(tree, _TOPS):
+            return False
+        names = spelled_names(tree)
+        if names & SPAWNERS.keys() or any(_optimizer_name(n) for n in names):
+            return False
+        return not (tl.has_backward(tree) and any(isinstance(s, cst.If) and "__main__" in tl._code(s.test) for s in tree.body))
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         if launches_ray_trainer(self, tree) or self._other_framework(tree):
@@ -207,11 +229,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         return result
 
     def _is_optimizer(self, call: cst.Call) -> bool:
-        for q in qualified_names(self, call.func):
-            parts = q.split(".")
-            if q.startswith("torch.optim.") and "lr_scheduler" not in parts and parts[-1][:1].isupper():
-                return True
-        return False
+        return any(_optimizer_name(q) for q in qualified_names(self, call.func))
 
     def _trains(self, stmt: cst.BaseStatement, trainers: set[str]) -> bool:
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
