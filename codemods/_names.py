@@ -84,6 +84,20 @@ def spelled_names(tree: cst.Module) -> set[str]:
     return names
 
 
+def string_is_one_of(node: cst.SimpleString, names: frozenset[str]) -> bool:
+    """Whether a string literal's value is one of ``names`` (a keyword as a ``**{...}`` key), for a
+    ``nothing_to_do``: its text as written, or one written with escapes (``"no\\x5fcuda"``) once
+    evaluated. Only those are evaluated: a file of regular expressions is full of backslashes."""
+    if node.raw_value in names:
+        return True
+    if "\\" not in node.raw_value:
+        return False
+    try:
+        return node.evaluated_value in names
+    except Exception:  # noqa: BLE001 - a string LibCST cannot evaluate could be anything
+        return True
+
+
 def defines_any(tree: cst.Module, tops: frozenset[str]) -> bool:
     """Whether a def or class of ``tree`` is named like one of ``tops``: the names bound inside it
     are qualified under that name (``trl.<locals>.SFTTrainer``), so ``spelled_names`` does not

@@ -34,9 +34,10 @@ from migrator.walks import nodes
 DDP = ("torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel")
 DATALOADER = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
 DIST_SAMPLER = ("torch.utils.data.DistributedSampler", "torch.utils.data.distributed.DistributedSampler")
-#: Samplers of the whole dataset in order or shuffled, which prepare_data_loader's DistributedSampler
+#: Samplers of the whole dataset shuffled or in order, which prepare_data_loader's DistributedSampler
 #: replaces with the same choice (shuffle unless the loader's sampler is a SequentialSampler).
-ORDER_SAMPLERS = tuple(f"torch.utils.data{m}.{c}" for m in ("", ".sampler") for c in ("RandomSampler", "SequentialSampler"))
+RANDOM_SAMPLERS = ("torch.utils.data.RandomSampler", "torch.utils.data.sampler.RandomSampler")
+ORDER_SAMPLERS = (*RANDOM_SAMPLERS, "torch.utils.data.SequentialSampler", "torch.utils.data.sampler.SequentialSampler")
 REMOVED = {
     "init_process_group": "Ray Train creates the process group",
     "destroy_process_group": "Ray Train tears the process group down",
@@ -270,6 +271,11 @@ def has_backward(node: cst.CSTNode) -> bool:
 
 def called_names(node: cst.CSTNode) -> set[str]:
     return {c.func.value for c in calls_in(node) if isinstance(c.func, cst.Name)}
+
+
+def main_guards(module: cst.Module) -> list[cst.If]:
+    """The module's ``if __name__ == "__main__":`` blocks."""
+    return [s for s in module.body if isinstance(s, cst.If) and "__main__" in _code(s.test)]
 
 
 def training_functions(module: cst.Module) -> set[str]:

@@ -65,7 +65,7 @@ from libcst.metadata import ParentNodeProvider
 
 from codemods._keywords import KeywordCodemod, drop_items
 from codemods._lightning import append_items
-from codemods._names import defines_any, load_table, spelled_names
+from codemods._names import defines_any, load_table, spelled_names, string_is_one_of
 from migrator.walks import nodes
 
 TABLE = load_table("hf_removed_apis")
@@ -77,23 +77,16 @@ TOKENIZER_METHODS: dict[str, dict] = TABLE["tokenizer_methods"]
 TOKENIZER_KEYWORDS: dict[str, dict] = TABLE["tokenizer_keywords"]
 #: Calls whose keywords are a tokenizer's: these methods, whatever the receiver...
 TOKENIZER_CALLS = frozenset({*(m for m, e in TOKENIZER_METHODS.items() if e.get("call")), "encode"})
+#: ...or a callee whose own name says tokenizer (`tokenizer(...)`, `self.tok(...)`).
+TOKENIZER_NAME = re.compile(r"tok", re.IGNORECASE)
 TOKENIZER_ATTRIBUTES: dict[str, dict] = TABLE["tokenizer_attributes"]
 ACCELERATOR = frozenset({"accelerate.Accelerator", "accelerate.accelerator.Accelerator"})
 MOVED = TABLE["moved_modules"]
 _FLAT = re.compile(rf"transformers\.({'|'.join(MOVED['kinds'])})_(\w+)\Z")
-
-
 #: What nothing_to_do looks for: the qualified names the codemod acts on, the keywords of its tables.
 _NAMES = frozenset(REMOVED) | frozenset(FUNCTIONS) | ACCELERATOR
 _KEYWORDS = frozenset(k for group in TABLE["keywords"].values() for k in group) | frozenset(TOKENIZER_KEYWORDS)
 _TOPS = frozenset(n.split(".", 1)[0] for n in _NAMES | HUB_FUNCTIONS) | {p.rstrip(".") for p in PACKAGES}
-
-
-def _evaluates_to(node: cst.SimpleString, names: frozenset[str]) -> bool:
-    try:
-        return node.evaluated_value in names
-    except Exception:  # noqa: BLE001 - a string LibCST cannot evaluate could be anything
-        return True
 
 
 def moved_module(name: str) -> str | None:
@@ -111,8 +104,7 @@ def moved_module(name: str) -> str | None:
         model = model[: -len("_fast")]
     return f"transformers.models.{model}.{kind}_{model}"
 
-#: ...or a callee whose own name says tokenizer (`tokenizer(...)`, `self.tok(...)`).
-TOKENIZER_NAME = re.compile(r"tok", re.IGNORECASE)
+
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
@@ -155,7 +147,7 @@ class HfRemovedApis(KeywordCodemod):
             elif isinstance(node, cst.Attribute):
                 if node.attr.value in TOKENIZER_METHODS or node.attr.value in TOKENIZER_ATTRIBUTES:
                     return False
-            elif node.raw_value in _KEYWORDS or ("\\" in node.raw_value and _evaluates_to(node, _KEYWORDS)):
+            elif string_is_one_of(node, _KEYWORDS):
                 return False
         return True
 
@@ -199,8 +191,9 @@ class HfRemovedApis(KeywordCodemod):
         # `import transformers.modeling_bert as mb`; without `as`, the code spells the old path itself.
         if original_node.asname is None:
             name = cst.helpers.get_full_name_for_node(original_node.name) or ""
-            if moved_module(name):
-                self.follow_up(original_node, f"`{name}` moved to `{moved_module(name)}` in transformers 4.0, and "
+            new = moved_module(name)
+            if new:
+                self.follow_up(original_node, f"`{name}` moved to `{new}` in transformers 4.0, and "
                                f"transformers {MOVED['version']} has no alias: import that module instead")
             return updated_node
         return self._moved(original_node, updated_node, "name")
@@ -324,12 +317,13 @@ class HfRemovedApis(KeywordCodemod):
         if isinstance(func, cst.Attribute) and func.attr.value in TOKENIZER_METHODS and func.attr.value not in self._defined:
             return self._tokenizer_method(original_node, updated_node)
         updated_node = self._tokenizer_keywords(original_node, updated_node)
-        for name in self.qnames(original_node.func):
+        names = self.qnames(original_node.func)
+        for name in names:
             if name in FUNCTIONS:
                 return self._replace_function(original_node, updated_node, name, FUNCTIONS[name])
         if self._takes_token(original_node.func):
             return self.fix_keywords(original_node, updated_node, TABLE["keywords"]["hub"])
-        if self.qnames(original_node.func) & ACCELERATOR:
+        if names & ACCELERATOR:
             return self.fix_keywords(original_node, updated_node, TABLE["keywords"]["accelerator"])
         return updated_node
 

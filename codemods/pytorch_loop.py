@@ -109,7 +109,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         names = spelled_names(tree)
         if names & SPAWNERS.keys() or any(_optimizer_name(n) for n in names):
             return False
-        return not (tl.has_backward(tree) and any(isinstance(s, cst.If) and "__main__" in tl._code(s.test) for s in tree.body))
+        return not (tl.has_backward(tree) and tl.main_guards(tree))
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         if launches_ray_trainer(self, tree) or self._other_framework(tree):
@@ -366,7 +366,8 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
             name = parent.targets[0].target.value
             shuffled = any(a.keyword is not None and (
                 (a.keyword.value == "shuffle" and not (isinstance(a.value, cst.Name) and a.value.value in ("False", "None")))
-                or (a.keyword.value == "sampler" and isinstance(a.value, cst.Call) and self._is_random_sampler(a.value.func)))
+                or (a.keyword.value == "sampler" and isinstance(a.value, cst.Call)
+                    and any(q in tl.RANDOM_SAMPLERS for q in qualified_names(self, a.value.func))))
                 for a in call.args)
             if shuffled and name in read and name not in names:
                 names.append(name)
@@ -379,9 +380,6 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         self.change(loop, f"`{'`, `'.join(names)}`: `.sampler.set_epoch({epoch})` each epoch on several workers "
                     "(a DistributedSampler shuffles the same way every epoch unless told the epoch)")
         return stmt.with_changes(body=stmt.body.with_changes(body=[line, *stmt.body.body]))
-
-    def _is_random_sampler(self, func: cst.BaseExpression) -> bool:
-        return any(q.endswith(".RandomSampler") and q.startswith("torch.utils.data") for q in qualified_names(self, func))
 
     def _guard(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
         guard = cst.parse_statement("if ray.train.get_context().get_world_rank() == 0:\n    pass\n")
@@ -444,9 +442,7 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         code (its functions and the classes it builds) runs a backward pass; the last one."""
         functions = {s.name.value: s for s in tree.body if isinstance(s, cst.FunctionDef)}
         found = None
-        for stmt in tree.body:
-            if not (isinstance(stmt, cst.If) and "__main__" in tl._code(stmt.test)):
-                continue
+        for stmt in tl.main_guards(tree):
             for line in stmt.body.body:
                 if not (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1 and isinstance(line.body[0], cst.Expr)):
                     continue

@@ -31,7 +31,7 @@ import libcst as cst
 
 from codemods import _hf_signature as hf_signature
 from codemods._keywords import KeywordCodemod
-from codemods._names import load_table
+from codemods._names import load_table, string_is_one_of
 from codemods._save_strategy import is_training_arguments
 from migrator.walks import nodes
 
@@ -42,14 +42,6 @@ NAMES = frozenset(
     {k for entries in TABLE["keywords"].values() for k in entries} | {k for entries in TABLE["attributes"].values() for k in entries}
 )
 
-
-def _escaped_name(node: cst.SimpleString) -> bool:
-    """Whether a string written with escapes (``"no\\x5fcuda"``) has one of ``NAMES`` for its value.
-    A file of regular expressions is full of backslashes: each one used to send it to the full transform."""
-    try:
-        return node.evaluated_value in NAMES
-    except Exception:  # noqa: BLE001 - a string LibCST cannot evaluate could be anything
-        return True
 
 
 class TransformersRenamedArguments(KeywordCodemod):
@@ -75,7 +67,7 @@ class TransformersRenamedArguments(KeywordCodemod):
             elif isinstance(node, cst.Attribute):
                 if node.attr.value in NAMES:
                     return False
-            elif node.raw_value in NAMES or ("\\" in node.raw_value and _escaped_name(node)):
+            elif string_is_one_of(node, NAMES):
                 return False
         return True
 

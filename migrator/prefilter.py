@@ -26,19 +26,19 @@ from typing import Iterable, Sequence
 _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _ENDING = re.compile(rb"\*[A-Za-z0-9_]+\Z")
 _START = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*[.A-Za-z0-9_]?\*\Z")
-SUFFIX = b"*"
+WILDCARD = b"*"
 
 
-def _check_names(owner: str, kind: str, names: Iterable[bytes], endings: bool = False) -> None:
+def _check_names(owner: str, kind: str, names: Iterable[bytes], wildcards: bool = False) -> None:
     for name in names:
-        if not isinstance(name, bytes) or not (_NAME.match(name) or (endings and (_ENDING.match(name) or _START.match(name)))):
-            allowed = "whole identifiers, dotted names, *endings or starts*" if endings else "whole identifiers or dotted names"
+        if not isinstance(name, bytes) or not (_NAME.match(name) or (wildcards and (_ENDING.match(name) or _START.match(name)))):
+            allowed = "whole identifiers, dotted names, *endings or starts*" if wildcards else "whole identifiers or dotted names"
             raise ValueError(f"{owner}: {kind} must be {allowed} as bytes, got {name!r}")
 
 
 def _literal(trigger: bytes) -> bytes:
     """The bytes a file must hold for ``trigger`` to match: the trigger less its ``*``."""
-    return trigger.strip(SUFFIX)
+    return trigger.strip(WILDCARD)
 
 
 def _alternation(names: Iterable[bytes]) -> bytes:
@@ -63,16 +63,16 @@ def _starts_pattern(starts: tuple[bytes, ...]) -> re.Pattern[bytes]:
 
 def names_any(data: bytes, names: tuple[bytes, ...]) -> bool:
     """Whether one of ``names`` occurs as a whole name (not inside a longer identifier), or, for a
-    ``*ending``, at the end of one."""
-    endings = tuple(n[1:] for n in names if n.startswith(SUFFIX))
+    ``*ending``, at the end of one, for a ``start*`` at the start of one."""
+    endings = tuple(n[1:] for n in names if n.startswith(WILDCARD))
     if endings and _names_pattern(endings).search(data):
         return True
-    starts = tuple(n[:-1] for n in names if n.endswith(SUFFIX))
+    starts = tuple(n[:-1] for n in names if n.endswith(WILDCARD))
     for match in _starts_pattern(starts).finditer(data) if starts else ():
         start = match.start()
         if start == 0 or data[start - 1] not in _IDENTIFIER_BYTES:
             return True
-    whole = tuple(n for n in names if not n.startswith(SUFFIX) and not n.endswith(SUFFIX))
+    whole = tuple(n for n in names if not n.startswith(WILDCARD) and not n.endswith(WILDCARD))
     for match in _names_pattern(whole).finditer(data) if whole else ():
         start = match.start()
         if start == 0 or data[start - 1] not in _IDENTIFIER_BYTES:
@@ -108,7 +108,7 @@ class Prefilter:
         for cm in self.codemods:
             owner = getattr(cm, "id", None)
             owner = owner() if callable(owner) else owner or repr(cm)
-            _check_names(owner, "TRIGGERS", cm.TRIGGERS, endings=True)
+            _check_names(owner, "TRIGGERS", cm.TRIGGERS, wildcards=True)
             _check_names(owner, "MODULES", getattr(cm, "MODULES", ()))
             literals.update(_literal(t) for t in cm.TRIGGERS)
         self._literals = tuple(sorted(literals))
