@@ -8,10 +8,14 @@ the last event is the run's summary. Nothing heavy is imported here; the Jobs pa
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,22 +123,25 @@ def _consume(line: str, on_event: Handler, on_line: LineHandler, box: dict[str, 
 
 
 def run_module(module: str, script: str, flags: list[str], script_args: list[str], *, cwd: str | None,
-               env: dict[str, str], on_event: Handler, on_line: LineHandler, timeout_s: float | None = None) -> Outcome:
-    """Run ``python -m MODULE SCRIPT FLAGS -- ARGS`` and follow its output."""
+               env: dict[str, str], on_event: Handler, on_line: LineHandler, timeout_s: float | None = None,
+               warm: "WarmInterpreter | None" = None) -> Outcome:
+    """Run ``python -m MODULE SCRIPT FLAGS -- ARGS`` and follow its output: in a child of ``warm``
+    if it takes the run, else in a fresh interpreter."""
+    if warm is not None:
+        outcome = warm.run(module, [script, *flags, "--", *script_args], cwd=cwd, env=env, on_event=on_event,
+                           on_line=on_line, timeout_s=timeout_s)
+        if outcome is not None:
+            return outcome
     command = [sys.executable, "-m", module, script, *flags, "--", *script_args]
     box: dict[str, Any] = {"summary": None}
     tail: list[str] = []
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
-    deadline = time.monotonic() + timeout_s if timeout_s else None
+    stopped = _stop_after(timeout_s, process.pid)
     try:
         assert process.stdout is not None
         for line in process.stdout:
             _consume(line, on_event, on_line, box, tail)
-            if deadline and time.monotonic() > deadline:
-                process.terminate()
-                tail.append(f"(stopped: ran past {timeout_s:.0f} s)")
-                break
         code = process.wait(timeout=60)
     except KeyboardInterrupt:
         process.terminate()
@@ -143,7 +150,125 @@ def run_module(module: str, script: str, flags: list[str], script_args: list[str
         except subprocess.TimeoutExpired:
             process.kill()
         raise
+    finally:
+        stopped.cancel()
+    if stopped.fired:
+        tail.append(f"(stopped: ran past {timeout_s:.0f} s)")
     return Outcome(box["summary"], code, tail, mode="local" if "RAY_ADDRESS" not in env else "address")
+
+
+class WarmInterpreter:
+    """``migrator.runtime.warm``, started now so that its imports run while other things happen
+    (``migrate validate`` starts it beside its cluster); ``run`` forks a run from it."""
+
+    def __init__(self, scripts: list[str], *, env: dict[str, str], cwd: str, standins: bool = False) -> None:
+        command = [sys.executable, "-m", "migrator.runtime.warm", *scripts, *(["--offline-standins"] if standins else [])]
+        self.imported: list[str] | None = None  # once ready
+        self.runs = 0
+        self.refusals: list[str] = []
+        self._broken = False
+        self._process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+
+    def _next_event(self) -> dict[str, Any] | None:
+        """The server's next ``warm`` event, skipping anything else; None once it has gone."""
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            event = ev.parse(line)
+            if event is not None and event.get("kind") == "warm":
+                return event
+        self._broken = True
+        return None
+
+    def _ready(self) -> bool:
+        if self.imported is None and not self._broken:
+            event = self._next_event()
+            if event is not None and event.get("state") == "ready":
+                self.imported = list(event.get("imported") or [])
+        return self.imported is not None and not self._broken
+
+    def run(self, module: str, argv: list[str], *, cwd: str | None, env: dict[str, str], on_event: Handler,
+            on_line: LineHandler, timeout_s: float | None = None) -> Outcome | None:
+        """The run's outcome, or None when the server cannot take it (then run it afresh)."""
+        if not self._ready():
+            return None
+        assert self._process.stdin is not None and self._process.stdout is not None
+        request = {"module": module, "argv": argv, "env": env, "cwd": cwd or os.getcwd()}
+        try:
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+        except OSError:
+            self._broken = True
+            return None
+        answer = self._next_event()
+        if answer is None or answer.get("state") != "started":
+            if answer is not None:
+                self.refusals.append(str(answer.get("why")))
+            return None
+        self.runs += 1
+        pid = int(answer["pid"])
+        box: dict[str, Any] = {"summary": None}
+        tail: list[str] = []
+        stopped = _stop_after(timeout_s, pid)
+        code = None
+        try:
+            for line in self._process.stdout:
+                event = ev.parse(line)
+                if event is not None and event.get("kind") == "warm":
+                    code = int(event.get("code", 1))
+                    break
+                _consume(line, on_event, on_line, box, tail)
+        except KeyboardInterrupt:
+            _signal(pid, signal.SIGTERM)
+            self.close()
+            raise
+        finally:
+            stopped.cancel()
+        if stopped.fired:
+            tail.append(f"(stopped: ran past {timeout_s:.0f} s)")
+        if code is None:  # the server went away mid-run
+            self._broken = True
+            code = self._process.wait(timeout=60)
+        return Outcome(box["summary"], code, tail, mode="local" if "RAY_ADDRESS" not in env else "address")
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            with contextlib.suppress(OSError):
+                assert self._process.stdin is not None
+                self._process.stdin.close()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, sig)
+
+
+class _Stopper(threading.Timer):
+    """SIGTERM to a run still going after its time (whether or not it prints anything)."""
+
+    fired = False
+
+    def __init__(self, timeout_s: float | None, pid: int) -> None:
+        super().__init__(timeout_s or 0, self._stop, args=(pid,))
+        self.daemon = True
+
+    def _stop(self, pid: int) -> None:
+        self.fired = True
+        _signal(pid, signal.SIGTERM)
+
+
+def _stop_after(timeout_s: float | None, pid: int) -> _Stopper:
+    stopper = _Stopper(timeout_s, pid)
+    if timeout_s:
+        stopper.start()
+    return stopper
 
 
 def submit_job(address: str, script: str, flags: list[str], script_args: list[str], *, on_event: Handler,

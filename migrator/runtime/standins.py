@@ -47,6 +47,9 @@ WORDS = (
     "open close start stop go come see look hear say tell ask give take make get put keep"
 ).split()
 STANDIN_ROWS = 1000
+#: Set (unless the user set them) before a run with stand-ins imports anything of Hugging Face's:
+#: huggingface_hub reads them when it is first imported.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 MAX_LENGTH = 64
 STYLE_SPECIALS = {
     "encoder": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
@@ -92,9 +95,8 @@ def install(config: dict) -> None:
         return
     if state is not None:
         state.standins_installed = True
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(var, "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
     _patch_transformers()
     _patch_datasets(config)
     _patch_evaluate()

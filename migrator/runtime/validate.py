@@ -197,7 +197,7 @@ def pickled_check(summary: dict[str, Any] | None, warn_mb: float, report: Report
 
 # -- runs -----------------------------------------------------------------------------------------
 def _run(settings: Settings, module: str, script: Path, flags: list[str], env: dict[str, str], label: str,
-         outputs: workspace.RunOutputs | None = None) -> runner.Outcome:
+         outputs: workspace.RunOutputs | None = None, warm: runner.WarmInterpreter | None = None) -> runner.Outcome:
     _say(settings, f"running {label}...")
 
     def on_line(text: str) -> None:
@@ -206,7 +206,7 @@ def _run(settings: Settings, module: str, script: Path, flags: list[str], env: d
 
     start = time.monotonic()
     outcome = runner.run_module(module, str(script), flags, settings.script_args, cwd=os.getcwd(), env=env,
-                                on_event=lambda e: None, on_line=on_line)
+                                on_event=lambda e: None, on_line=on_line, warm=warm)
     _say(settings, f"{label}: {'ok' if outcome.ok else 'failed'} in {time.monotonic() - start:.1f} s")
     if outputs is not None:
         outputs.set_aside(label)
@@ -324,6 +324,7 @@ def run_validation(settings: Settings) -> Report:
     storage = settings.storage_path or str(workdir / "ray_results")
     outputs = workspace.RunOutputs(Path.cwd(), workdir)
     pythonpath = [str(original.parent)]
+    warm = warm_interpreter(settings, [original, converted], use_gpu, pythonpath)
     try:
         # 2. runs: the original
         retired = preflight.retired_ray_api(original_source)
@@ -338,7 +339,7 @@ def run_validation(settings: Settings) -> Report:
             if settings.standins:
                 flags.append("--offline-standins")
             outcome = _run(settings, "migrator.runtime.original", runnable, flags,
-                           runner.child_env(None, pythonpath=pythonpath), "the original (plain Python)", outputs)
+                           runner.child_env(None, pythonpath=pythonpath), "the original (plain Python)", outputs, warm)
             original_summary = outcome.summary
             # What the runtime changed to run the original here (fp32 for a GPU's mixed precision...).
             report.notes.extend(f"the original: {w}" for w in (outcome.summary or {}).get("warnings") or [])
@@ -376,7 +377,7 @@ def run_validation(settings: Settings) -> Report:
                                    seed=settings.seed, standins=settings.standins, pickle_warn_mb=settings.pickle_warn_mb)
         # With --num-workers 1 the scaling run would be this run again: it loads the checkpoint too.
         alone = settings.num_workers == 1
-        one, in_process = one_worker_run(settings, converted, common, env, outputs, alone, report)
+        one, in_process = one_worker_run(settings, converted, common, env, outputs, alone, report, warm)
         pickled_check(one.summary, settings.pickle_warn_mb, report)
         if trained(one):
             where = " (in one process: Ray Train's local mode)" if in_process else ""
@@ -411,7 +412,7 @@ def run_validation(settings: Settings) -> Report:
             n_flags = runner.RunOptions(**{**asdict(common), "num_workers": settings.num_workers,
                                            "check_checkpoint": True}).launch_flags()
             many = _run(settings, "migrator.runtime.launch", converted, n_flags, env,
-                        f"the converted script on {settings.num_workers} workers", outputs)
+                        f"the converted script on {settings.num_workers} workers", outputs, warm)
         scale_checks(many, settings.num_workers, report)
         if spawned_processes(original_summary) > 1:
             spawned_agreement(original_summary, many, settings, report)
@@ -423,6 +424,9 @@ def run_validation(settings: Settings) -> Report:
         if many.summary and many.summary.get("losses"):
             report.losses[f"converted_{settings.num_workers}_workers_rank0"] = many.summary["losses"].get("0", [])
     finally:
+        if warm is not None:
+            warm.close()
+            report.figures["warm"] = {"imported": warm.imported, "runs": warm.runs, "refused": warm.refusals}
         if outputs.note():
             report.notes.append(outputs.note())
         if cluster is not None:
@@ -431,6 +435,22 @@ def run_validation(settings: Settings) -> Report:
     if settings.plot is not None:
         draw(report, settings.plot)
     return report
+
+
+def warm_interpreter(settings: Settings, scripts: list[Path], use_gpu: bool,
+                     pythonpath: list[str]) -> runner.WarmInterpreter | None:
+    """One interpreter that imports the scripts' libraries once, for the runs to fork from
+    (``migrator.runtime.warm``): a fresh interpreter per run imports them again, ~5 CPU-seconds
+    each for a Transformers script. Not with GPUs: a library may initialise CUDA when imported,
+    and CUDA does not survive a fork; nor when ``MIGRATE_FRESH_PROCESSES=1`` asks for fresh ones."""
+    from migrator.runtime.warm import OFF
+
+    if use_gpu or os.environ.get(OFF) == "1":
+        return None
+    warm = runner.WarmInterpreter([str(s) for s in scripts], env=runner.child_env(None, pythonpath=pythonpath),
+                                  cwd=os.getcwd(), standins=settings.standins)
+    _say(settings, "importing the scripts' libraries once, for every run to start from")
+    return warm
 
 
 #: A converted script that talks to torch.distributed itself needs the process group that a Ray
@@ -449,7 +469,8 @@ def why_not_trained(outcome: runner.Outcome) -> str:
 
 
 def one_worker_run(settings: Settings, converted: Path, common: runner.RunOptions, env: dict[str, str],
-                   outputs: workspace.RunOutputs, alone: bool, report: Report) -> tuple[runner.Outcome, bool]:
+                   outputs: workspace.RunOutputs, alone: bool, report: Report,
+                   warm: runner.WarmInterpreter | None = None) -> tuple[runner.Outcome, bool]:
     """The converted script's run that the original's losses are compared with: world size 1, the
     original's sampler. Returns the outcome and whether it ran in one process.
 
@@ -469,7 +490,7 @@ def one_worker_run(settings: Settings, converted: Path, common: runner.RunOption
     def run(workers: int, label: str) -> runner.Outcome:
         flags = runner.RunOptions(**{**asdict(common), "num_workers": workers, "same_sampler": True,
                                      "check_checkpoint": alone}).launch_flags()
-        return _run(settings, "migrator.runtime.launch", converted, flags, env, label, outputs)
+        return _run(settings, "migrator.runtime.launch", converted, flags, env, label, outputs, warm)
 
     if alone or common.use_gpu or PROCESS_GROUP.search(converted.read_text(encoding="utf-8")):
         return run(1, "the converted script on 1 worker"), False

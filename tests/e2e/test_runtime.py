@@ -164,6 +164,12 @@ def assert_all_pass(report: dict, done: subprocess.CompletedProcess) -> None:
     assert done.returncode == 0 and report["ok"] and not failed, f"{failed}\n{done.stderr[-4000:]}"
 
 
+def assert_runs_forked(report: dict, runs: int = 3) -> None:
+    """Every run started from the warm interpreter (``migrator.runtime.warm``), none refused."""
+    warm = report["figures"]["warm"]
+    assert warm["runs"] == runs and warm["refused"] == [] and warm["imported"], warm
+
+
 def assert_compared_in_one_process(report: dict) -> None:
     """The run compared with the original was made in Ray Train's local mode, with no fallback."""
     one = next(c for c in report["checks"] if c["name"] == "converted runs on 1 worker")
@@ -201,6 +207,7 @@ def test_validate_converts_and_passes(sample: str, keys: set[str], ray_cluster, 
     assert_all_pass(report, done)
     assert report["figures"]["loss_agreement"]["max_difference"] <= 1e-4
     assert_compared_in_one_process(report)
+    assert_runs_forked(report)
     checks = verdicts(report)
     assert checks["conversion"] == "pass" and checks["losses finite"] == "pass"
     assert checks["checkpoint loads"] in ("pass", "warn")  # an Accelerate loop may report no checkpoint

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_runtime import assert_all_pass, assert_compared_in_one_process, validate_json
+from tests.e2e.test_runtime import assert_all_pass, assert_compared_in_one_process, assert_runs_forked, validate_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "fixtures" / "samples"
@@ -46,6 +46,7 @@ def assert_validated(report: dict, done) -> None:
     assert agreement["original_steps"] == agreement["converted_steps"] == 4
     assert agreement["max_difference"] <= 1e-4
     assert_compared_in_one_process(report)
+    assert_runs_forked(report)
 
 
 @pytest.mark.parametrize("sample, args", [

@@ -1,0 +1,199 @@
+"""A warm interpreter: the libraries a script imports, imported once for the several runs of it.
+
+``migrate validate`` makes three runs in processes of its own: the original in plain Python, the
+converted script in Ray Train's local mode, and the driver of the N-worker run. Each is a fresh
+interpreter that first imports torch, transformers, datasets, Lightning...: on this project's 2-core
+machine about 5 CPU-seconds of a 7-second run, three times over. Instead, one process (this module,
+``python -m migrator.runtime.warm``) runs the scripts' import statements for those libraries once,
+then forks a child per run. A child starts as a fresh interpreter would after those imports, and
+runs ``python -m migrator.runtime.original|launch ...`` in it, with the run's own argv and
+environment. The Ray workers are Ray's processes as before: nothing of this reaches them.
+
+What may differ from a fresh interpreter, and how it is kept the same:
+
+* **What a library reads from the environment when it is imported.** The server is started with
+  the environment of the runs; a run whose environment differs in anything but ``RAY_*`` and
+  ``MIGRATE_*`` (read by Ray, which is never imported here, and by migrate) is refused, and the
+  caller starts a fresh interpreter. With ``--offline-standins`` the server sets the offline
+  variables that the stand-ins set in a run before it imports anything (``standins.OFFLINE_ENV``).
+* **Random state.** Each run seeds ``random``, numpy and torch itself (``--seed``) after the fork.
+* **Threads and devices.** Ray is never imported (its import reads variables each run sets, and
+  its gRPC threads do not survive a fork); nor is anything the scripts import from their own
+  folder. Should an import initialise CUDA, whose context does not survive a fork, the server
+  refuses every run. The caller uses it only for CPU runs.
+* **Exit.** A child exits as an interpreter does (``atexit`` handlers, then flushed streams).
+
+Protocol, one run at a time, on the server's stdin and stdout (the children inherit stdout, with
+stderr on it, as a fresh process's output would be): after its imports the server writes a
+``warm`` event (``ready``, with what it imported); the caller writes one JSON request per line
+(``module``, ``argv``, ``env``, ``cwd``); the server answers with a ``warm`` event ``started``
+(the child's pid) or ``refused`` (why), and when the child ends, ``exited`` with its exit code.
+Everything between the two is the child's output.
+
+    python -m migrator.runtime.warm SCRIPT... [--offline-standins]
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+from typing import Any, Iterable
+
+from migrator.runtime import events as ev
+
+#: Packages worth importing ahead: each costs a fresh interpreter from a fraction of a second to
+#: several seconds. Anything else a script imports (its own modules above all) is imported by the run.
+PRELOADABLE = frozenset({
+    "torch", "torchvision", "torchaudio", "torchtext", "transformers", "datasets", "evaluate", "accelerate",
+    "lightning", "pytorch_lightning", "peft", "trl", "tokenizers", "safetensors", "numpy", "pandas", "sklearn",
+    "scipy",
+})
+#: Variables a run may set differently from the server's: Ray reads them (never imported here), or migrate.
+PER_RUN_PREFIXES = ("RAY_", "MIGRATE_")
+OFF = "MIGRATE_FRESH_PROCESSES"  # "1": no warm interpreter, every run a fresh one
+
+
+def preload_statements(sources: Iterable[str]) -> list[str]:
+    """The top-level imports of ``sources`` that name a ``PRELOADABLE`` package, one name each
+    (so that a name a library no longer has, ``from transformers import AdamW``, costs only itself)."""
+    found: dict[str, None] = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] in PRELOADABLE:
+                        found[f"import {alias.name}"] = None
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module.split(".")[0] in PRELOADABLE:
+                    for alias in node.names:
+                        if alias.name != "*":
+                            found[f"from {node.module} import {alias.name}"] = None
+    return list(found)
+
+
+def differing(env: dict[str, str], base: dict[str, str]) -> list[str]:
+    """The variables, other than per-run ones, that ``env`` sets differently from ``base``."""
+    keys = set(env) | set(base)
+    return sorted(k for k in keys if env.get(k) != base.get(k) and not k.startswith(PER_RUN_PREFIXES))
+
+
+# -- the server -------------------------------------------------------------------------------------
+def _preload(statements: list[str]) -> list[str]:
+    """Run each statement; returns those that worked. Their output goes nowhere: a run's log
+    starts with the run."""
+    done = []
+    saved = os.dup(1), os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        for statement in statements:
+            try:
+                exec(compile(statement, "<migrate-warm>", "exec"), {})
+            except BaseException:  # a name the installed library lacks: the run will say so itself
+                continue
+            done.append(statement)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+    return done
+
+
+def _refusal(request: dict[str, Any], base_env: dict[str, str], base_cwd: str) -> str | None:
+    if "ray" in sys.modules:
+        return "an imported library imported ray"
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(getattr(torch, "cuda", None), "is_initialized", lambda: False)():
+        return "an imported library initialised CUDA, which does not survive a fork"
+    if os.path.realpath(request.get("cwd") or base_cwd) != os.path.realpath(base_cwd):
+        return "another working directory"
+    changed = differing(request.get("env") or {}, base_env)
+    if changed:
+        return "another environment: " + ", ".join(changed[:5])
+    return None
+
+
+def _child(request: dict[str, Any]) -> int:
+    """In the forked child: become ``python -m MODULE ARGV...`` and return its exit code."""
+    import runpy
+
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # the request pipe is the server's
+    os.close(devnull)
+    sys.stdin = open(0, closefd=False)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = [request["module"], *request["argv"]]
+    try:
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def serve(scripts: list[str], standins: bool) -> int:
+    # What the runs are started with; what their stand-ins set in-process is set here before the imports.
+    base_env, base_cwd = dict(os.environ), os.getcwd()
+    if standins:
+        from migrator.runtime.standins import OFFLINE_ENV
+
+        for key, value in OFFLINE_ENV.items():
+            os.environ.setdefault(key, value)
+    sources = []
+    for script in scripts:
+        try:
+            with open(script, encoding="utf-8") as f:
+                sources.append(f.read())
+        except (OSError, UnicodeDecodeError):
+            pass
+    imported = _preload(preload_statements(sources))
+    ev.write({"kind": "warm", "state": "ready", "imported": imported})
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        why = _refusal(request, base_env, base_cwd)
+        if why:
+            ev.write({"kind": "warm", "state": "refused", "why": why})
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            return _child(request)
+        ev.write({"kind": "warm", "state": "started", "pid": pid})
+        _, status = os.waitpid(pid, 0)
+        ev.write({"kind": "warm", "state": "exited", "code": os.waitstatus_to_exitcode(status)})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    standins = "--offline-standins" in argv
+    return serve([a for a in argv if a != "--offline-standins"], standins)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

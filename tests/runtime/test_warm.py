@@ -1,0 +1,162 @@
+"""The warm interpreter (``migrator.runtime.warm``): runs forked from it behave as fresh ones.
+
+Each test starts a server on a small script of its own. numpy stands for the heavy libraries: it
+is in ``PRELOADABLE`` and imports in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from migrator.runtime import runner, warm
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_preload_statements_take_the_heavy_libraries_one_name_at_a_time() -> None:
+    source = textwrap.dedent("""\
+        from __future__ import annotations
+        import os, numpy as np, torch.nn
+        from transformers import AdamW, Trainer
+        from . import sibling
+        from mylib import train
+        import ray.train
+        from datasets import *
+        def main():
+            import lightning
+    """)
+    assert warm.preload_statements([source, "syntax error (", "import numpy"]) == [
+        "import numpy", "import torch.nn", "from transformers import AdamW", "from transformers import Trainer",
+    ]
+
+
+def test_only_ray_and_migrate_variables_may_differ_from_the_servers() -> None:
+    base = {"PATH": "/bin", "RAY_ADDRESS": "a", "HF_HUB_OFFLINE": "1"}
+    assert warm.differing({"PATH": "/bin", "RAY_ADDRESS": "b", "MIGRATE_X": "1", "HF_HUB_OFFLINE": "1"}, base) == []
+    assert warm.differing({"PATH": "/usr/bin", "RAY_ADDRESS": "a"}, base) == ["HF_HUB_OFFLINE", "PATH"]
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """A server for ``tmp_path/job.py`` (which imports numpy at the top), and the env runs get."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "PYTHONUNBUFFERED": "1"}
+    script = tmp_path / "job.py"
+    script.write_text("import numpy\n")
+    started = []
+
+    def start(**kwargs) -> runner.WarmInterpreter:
+        interpreter = runner.WarmInterpreter([str(script)], env=env, cwd=str(tmp_path), **kwargs)
+        started.append(interpreter)
+        return interpreter
+
+    yield start, env, tmp_path
+    for interpreter in started:
+        interpreter.close()
+
+
+def write_module(folder: Path, name: str, body: str) -> str:
+    (folder / f"{name}.py").write_text(textwrap.dedent(body))
+    return name
+
+
+def run(interpreter: runner.WarmInterpreter, module: str, env: dict, cwd: Path, *argv: str, **kwargs):
+    lines: list[str] = []
+    outcome = interpreter.run(module, list(argv), cwd=str(cwd), env=env, on_event=lambda e: None,
+                              on_line=lines.append, **kwargs)
+    return outcome, lines
+
+
+def test_a_run_sees_its_argv_env_and_an_empty_stdin_and_exits_like_an_interpreter(server) -> None:
+    start, env, folder = server
+    module = write_module(folder, "child_probe", """\
+        import atexit, os, sys
+        print("numpy already imported:", "numpy" in sys.modules)
+        print("argv:", sys.argv[1:], "var:", os.environ.get("RAY_PROBE"))
+        print("stdin:", repr(sys.stdin.read()))
+        atexit.register(lambda: print("atexit ran", flush=True))
+        sys.exit(int(sys.argv[1]))
+    """)
+    interpreter = start()
+    outcome, lines = run(interpreter, module, {**env, "RAY_PROBE": "x"}, folder, "3", "--flag")
+    assert outcome is not None and outcome.returncode == 3
+    assert lines == ["numpy already imported: True", "argv: ['3', '--flag'] var: x", "stdin: ''", "atexit ran"]
+    assert interpreter.imported == ["import numpy"]
+    # The next run starts from the server's state again, not from the first run's.
+    module = write_module(folder, "second", """\
+        import os, sys
+        print("var:", os.environ.get("RAY_PROBE"), "first run's module:", "child_probe" in sys.modules)
+    """)
+    outcome, lines = run(interpreter, module, env, folder)
+    assert outcome is not None and outcome.returncode == 0
+    assert lines == ["var: None first run's module: False"]
+    assert interpreter.runs == 2
+
+
+def test_a_run_that_dies_leaves_the_server_serving(server) -> None:
+    start, env, folder = server
+    crash = write_module(folder, "crash", "import os\nprint('going', flush=True)\nos.kill(os.getpid(), 9)\n")
+    fails = write_module(folder, "fails", "raise ValueError('bad data')\n")
+    interpreter = start()
+    outcome, lines = run(interpreter, crash, env, folder)
+    assert outcome is not None and outcome.returncode == -9 and lines == ["going"]
+    outcome, lines = run(interpreter, fails, env, folder)
+    assert outcome is not None and outcome.returncode == 1
+    assert lines[-1] == "ValueError: bad data"
+
+
+def test_a_run_past_its_time_is_stopped(server) -> None:
+    start, env, folder = server
+    module = write_module(folder, "slow", "import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('never')\n")
+    outcome, lines = run(start(), module, env, folder, timeout_s=0.5)
+    assert outcome is not None and outcome.returncode == -15
+    assert lines == ["started"] and outcome.output_tail[-1] == "(stopped: ran past 0 s)"
+
+
+def test_another_environment_is_refused_and_runs_afresh(server) -> None:
+    start, env, folder = server
+    module = write_module(folder, "probe", "import os, sys\nprint(os.environ['HF_PROBE'], 'numpy' in sys.modules)\n")
+    interpreter = start()
+    outcome, _ = run(interpreter, module, {**env, "HF_PROBE": "1"}, folder)
+    assert outcome is None
+    assert interpreter.refusals == ["another environment: HF_PROBE"]
+    # runner.run_module falls back to a fresh interpreter, where numpy is not imported yet.
+    lines: list[str] = []
+    outcome = runner.run_module(module, "", [], [], cwd=str(folder), env={**env, "HF_PROBE": "1"},
+                                on_event=lambda e: None, on_line=lines.append, warm=interpreter)
+    assert outcome.returncode == 0
+    assert "1 False" in lines
+
+
+def test_stand_ins_set_the_offline_variables_before_the_imports(server) -> None:
+    start, env, folder = server
+    env = {k: v for k, v in env.items() if k != "HF_HUB_OFFLINE"}
+    module = write_module(folder, "offline", "import os\nprint(os.environ.get('HF_HUB_OFFLINE'))\n")
+    interpreter = start(standins=True)
+    outcome, lines = run(interpreter, module, env, folder)
+    # Accepted although the server set the variable for its imports; the run's own environment is as given
+    # (its stand-ins set the variable again in-process).
+    assert outcome is not None and outcome.returncode == 0 and lines == ["None"]
+
+
+def test_a_server_that_cannot_start_takes_no_run(tmp_path: Path) -> None:
+    interpreter = runner.WarmInterpreter([], env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": "/nowhere"},
+                                         cwd=str(tmp_path))
+    try:
+        assert interpreter.run("anything", [], cwd=str(tmp_path), env={}, on_event=lambda e: None,
+                               on_line=lambda line: None) is None
+    finally:
+        interpreter.close()
+
+
+def test_the_server_module_stays_light() -> None:
+    code = "import sys, migrator.runtime.warm, migrator.runtime.runner; print(sorted(m for m in ('torch', 'ray', 'numpy') if m in sys.modules))"
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
