@@ -25,7 +25,9 @@ Three groups of checks, each a row of the verdict table:
    saved tensors). With ``--num-workers 1`` that is the 1-worker run, not run a second time.
 
 The converted runs share one private head node (``cluster.LocalCluster``) unless ``--address``
-names a cluster; it starts while the original runs.
+names a cluster; it starts while the original runs. On CPU the runs (the original, the local-mode
+run, the driver of the N-worker run) fork from one interpreter that has imported the scripts'
+libraries once (``migrator.runtime.warm``, see ``warm_interpreter``).
 """
 
 from __future__ import annotations
