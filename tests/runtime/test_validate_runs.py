@@ -30,8 +30,9 @@ def recorded_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     local_mode_fails = request.param if hasattr(request, "param") else False
     losses = [[1, 0.9], [2, 0.7], [3, 0.5]]
 
-    def fake_run(settings, module, script, flags, env, label, outputs=None) -> runner.Outcome:
+    def fake_run(settings, module, script, flags, env, label, outputs=None, warm=None) -> runner.Outcome:
         runs.append((module, list(flags)))
+        warms.append(warm)
         workers = int(flags[flags.index("--num-workers") + 1]) if "--num-workers" in flags else 1
         if workers == 0 and local_mode_fails:  # what a script that only trains on a Ray worker does
             return runner.Outcome({"ok": False, "error": "AssertionError: not on a Ray worker", "fit_calls": 1},
@@ -40,8 +41,23 @@ def recorded_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         return runner.Outcome(_summary(max(workers, 1), losses, str(tmp_path / "checkpoint")), 0, [], "address")
 
     monkeypatch.setattr(validate, "_run", fake_run)
+    monkeypatch.setattr(runner, "WarmInterpreter", FakeWarm)
     monkeypatch.chdir(tmp_path)
+    warms.clear()
     return runs
+
+
+warms: list = []  # the warm interpreter each recorded run was given
+
+
+class FakeWarm:
+    """Stands for ``runner.WarmInterpreter``: records what it would import from."""
+
+    def __init__(self, scripts, *, env, cwd, standins=False) -> None:
+        self.scripts, self.imported, self.runs, self.refusals, self.closed = scripts, [], 0, [], False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _validate(tmp_path: Path, workers: int, use_gpu: bool = False) -> validate.Report:
@@ -102,6 +118,21 @@ def test_with_gpus_the_comparison_runs_on_one_ray_worker(recorded_runs, tmp_path
     launches = [flags for module, flags in recorded_runs if module == "migrator.runtime.launch"]
     assert [flags[flags.index("--num-workers") + 1] for flags in launches] == ["1", "2"]
     assert all("--gpu" in flags for flags in launches)
+    assert warms == [None, None, None]  # fresh interpreters: CUDA does not survive a fork
+
+
+def test_on_cpu_every_run_starts_from_one_warm_interpreter(recorded_runs, tmp_path: Path, monkeypatch) -> None:
+    report = _validate(tmp_path, 2)
+    assert len(warms) == 3 and isinstance(warms[0], FakeWarm) and warms.count(warms[0]) == 3
+    # It imports from both scripts, and is closed at the end.
+    assert [Path(s).name for s in warms[0].scripts] == ["accelerate_regression.py", "accelerate_regression_converted.py"]
+    assert warms[0].closed and report.figures["warm"] == {"imported": [], "runs": 0, "refused": []}
+    # MIGRATE_FRESH_PROCESSES=1: none.
+    recorded_runs.clear()
+    warms.clear()
+    monkeypatch.setenv("MIGRATE_FRESH_PROCESSES", "1")
+    report = _validate(tmp_path, 2)
+    assert warms == [None, None, None] and "warm" not in report.figures
 
 
 def test_a_script_that_uses_torch_distributed_is_compared_on_one_ray_worker(recorded_runs, tmp_path: Path) -> None:
