@@ -180,10 +180,18 @@ def serve(scripts: list[str], standins: bool) -> int:
             continue
         sys.stdout.flush()
         sys.stderr.flush()
+        # The child waits until "started" is out: no line of its own may come before it.
+        go, gate = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(gate)
+            os.read(go, 1)
+            os.close(go)
             return _child(request)
+        os.close(go)
         ev.write({"kind": "warm", "state": "started", "pid": pid})
+        os.write(gate, b"!")
+        os.close(gate)
         _, status = os.waitpid(pid, 0)
         ev.write({"kind": "warm", "state": "exited", "code": os.waitstatus_to_exitcode(status)})
     return 0
