@@ -140,7 +140,8 @@ def convert(original: Path, use_gpu: bool, workdir: Path, report: Report) -> Pat
 
 #: Codemods that only replace what the installed libraries removed (no Ray change): the original
 #: runs with them applied when it needs them, so its losses can still be compared.
-REMOVED_API_CODEMODS = ("transformers_renamed_arguments", "hf_removed_apis", "lightning_removed_arguments")
+REMOVED_API_CODEMODS = ("transformers_renamed_arguments", "hf_removed_apis", "lightning_removed_arguments",
+                        "torch_load_weights_only")
 
 
 def baseline(original: Path, workdir: Path, report: Report) -> Path:
