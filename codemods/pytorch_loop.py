@@ -683,6 +683,22 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
                 self.follow_up(loop, "no per-epoch metric (a loss or accuracy assigned in the epoch loop) was found: only the epoch is reported; add your metrics to that ray.train.report")
         if self.saved:
             self.change(call, "the saved state dict is written by rank 0 and reported by every worker as a checkpoint (Checkpoint.from_directory)")
+        if models:
+            self._whole_model_saves(models[0])
+
+    def _whole_model_saves(self, model: str) -> None:
+        """``torch.save(model, f)`` of a module whose class this script defines: a Ray worker runs
+        the train function unpickled from the driver's ``__main__``, where pickle cannot find the
+        class by name (PicklingError, measured on Ray 2.60). Its state dict saves anywhere."""
+        classes = [c for c in self.module.body if isinstance(c, cst.ClassDef)
+                   and any(tl._code(b.value).split(".")[-1] == "Module" for b in c.bases)]
+        if not classes:
+            return
+        for call in tl.calls_in(self.module):
+            if call.args and tl._code(call.args[0].value) == model and "torch.save" in qualified_names(self, call.func):
+                self.follow_up(call, f"`torch.save({model}, ...)` pickles the whole model, whose class `{classes[0].name.value}` "
+                                     "this script defines: on a Ray worker pickle cannot find it by name (PicklingError). Save "
+                                     f"`getattr({model}, \"module\", {model}).state_dict()` on rank 0 instead, and load it into a new model")
 
     def _report_text(self, rewriter, text) -> None:
         if rewriter.hits:

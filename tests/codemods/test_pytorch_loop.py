@@ -369,3 +369,43 @@ def test_trainer_class_methods_hand_their_metrics_to_the_epoch_loop() -> None:
     assert "ray.train.report({'epoch': epoch, 'run_epoch_loss': float(run_epoch_loss), 'val_acc': float(val_acc)})" in train
     assert not any("no per-epoch metric" in f for f in follow_ups(result))
     assert any("_run_batch() computed `loss`" in e.message for e in result.changes)
+
+
+WHOLE_MODEL_SAVE = """\
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def main():
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(8, 4)
+    for epoch in range(2):
+        loss = model(x).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        torch.save({saved}, "best.pt")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_whole_model_of_a_class_defined_here_saved_on_the_workers_is_a_follow_up() -> None:
+    """On a Ray worker the class lives in the driver's __main__: pickle cannot find it by name."""
+    notes = follow_ups(run(PytorchLoopToTorchTrainer, WHOLE_MODEL_SAVE.format(saved="model")))
+    assert any("torch.save(model, ...)" in n and "`Net`" in n and "PicklingError" in n for n in notes), notes
+    # Its state dict is saved by rank 0 and reported: nothing to say.
+    notes = follow_ups(run(PytorchLoopToTorchTrainer, WHOLE_MODEL_SAVE.format(saved="model.state_dict()")))
+    assert not any("PicklingError" in n for n in notes), notes
