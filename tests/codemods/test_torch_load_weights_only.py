@@ -68,20 +68,20 @@ def test_a_module_attribute_saved_whole() -> None:
     )
 
 
-def test_a_namespace_in_a_dict_written_at_the_call_with_an_aliased_torch() -> None:
+def test_a_namespace_in_a_dict_written_at_the_call() -> None:
     check_transformed(
         C,
         """\
-        import torch as T
+        import torch
         args = parser.parse_args()
-        T.save({"args": args, "state": net.state_dict()}, path)
-        ckpt = T.load(path)
+        torch.save({"args": args, "state": net.state_dict()}, path)
+        ckpt = torch.load(path)
         """,
         """\
-        import torch as T
+        import torch
         args = parser.parse_args()
-        T.save({"args": args, "state": net.state_dict()}, path)
-        ckpt = T.load(path, weights_only=False)
+        torch.save({"args": args, "state": net.state_dict()}, path)
+        ckpt = torch.load(path, weights_only=False)
         """,
     )
 
