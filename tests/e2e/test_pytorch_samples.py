@@ -72,6 +72,8 @@ TRAINED = {
     "cnn_torchrun_ddp": ({"epoch", "accuracy"}, "SmallCNN", "cnn.pt", ()),
     "regression_module_level": ({"epoch", "epoch_loss"}, None, "regression.pt", ()),
     "mp_spawn_ddp": ({"epoch", "loss"}, "ToyModel", "toy.pt", ()),
+    # Seeded with its own seed before its definitions: the loss agreement shows the workers seeded alike.
+    "seed_before_definitions": ({"epoch", "val_loss"}, None, "best_weights.pt", ()),
 }
 
 
@@ -88,7 +90,8 @@ def assert_trained_on_two_workers(name: str, report: dict) -> None:
         assert (Path(run["checkpoint"]) / file).is_file()
 
 
-@pytest.mark.parametrize("name", ["mlp_main_argparse", "regression_module_level", "cnn_torchrun_ddp"])
+@pytest.mark.parametrize("name", ["mlp_main_argparse", "regression_module_level", "cnn_torchrun_ddp",
+                                  "seed_before_definitions"])
 def test_validate_passes_with_loss_agreement(name: str, ray_cluster, tmp_path: Path) -> None:
     script = tmp_path / f"{name}.py"
     script.write_bytes((SAMPLES / f"{name}.py").read_bytes())
