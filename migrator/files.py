@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -72,9 +74,22 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     The temporary file lives in the same folder (so the rename cannot cross file systems) and
     takes the original's permission bits. A symbolic link is kept: its target is rewritten.
+    What is not a regular file (``-o /dev/null``, ``--report /dev/stdout``, a named pipe) is
+    written to, never replaced: a rename over ``/dev/null`` run as root would put a plain file
+    in its place, and every program on the machine would then read back what others wrote there.
     """
     target = Path(os.path.realpath(path))
-    mode = target.stat().st_mode & 0o7777 if target.exists() else None
+    try:
+        mode: int | None = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        with open(target, "wb") as handle:
+            handle.write(data)
+        return
+    mode = mode & 0o7777 if mode is not None else None
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".migrate-tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -303,3 +303,33 @@ def test_the_index_reads_constants_after_a_method_from_the_whole_module() -> Non
 def test_pre_commit_hooks_file() -> None:
     text = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "entry: migrate convert" in text and "types: [python]" in text
+
+
+def _read_fifo(path: Path, into: list[bytes]) -> "threading.Thread":
+    import threading
+
+    def read() -> None:
+        with open(path, "rb") as handle:
+            into.append(handle.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("flag", ["-o", "--report"])
+def test_output_to_a_device_or_pipe_writes_to_it_and_leaves_it_in_place(flag: str, project: Path) -> None:
+    """`-o /dev/null` once replaced /dev/null with a plain file (run as root): the atomic rename
+    is for regular files only. A named pipe stands for the device here."""
+    fifo = project / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = _read_fifo(fifo, received)
+    args = ["convert", "train.py", "-o", str(fifo)] if flag == "-o" else ["convert", "train.py", "--check", "--report", f"{fifo}"]
+    result = run(*args, cwd=project)
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe, not a file put in its place
+    assert result.exit_code in (0, 1), result.output
+    expected = GUIDE_EXPECTED.read_bytes() if flag == "-o" else None
+    assert received and (received[0] == expected if expected is not None else b"train.py" in received[0])
+    assert not list(project.glob(".out.fifo.*"))  # no temporary file left beside it

@@ -409,3 +409,60 @@ def test_a_whole_model_of_a_class_defined_here_saved_on_the_workers_is_a_follow_
     # Its state dict is saved by rank 0 and reported: nothing to say.
     notes = follow_ups(run(PytorchLoopToTorchTrainer, WHOLE_MODEL_SAVE.format(saved="model.state_dict()")))
     assert not any("PicklingError" in n for n in notes), notes
+
+
+SEEDED_ABOVE = """\
+import argparse
+import random
+
+import torch
+import torch.nn as nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--seed", type=int, default=7)
+args = parser.parse_args()
+{seeding}
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+
+
+def data():
+    return torch.randn(8, 4)
+
+
+x = data()
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1 * args.seed)
+for epoch in range(2):
+    loss = model.fc(x).pow(2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def _train_func(output: str) -> str:
+    return output[output.index("def train_func"):output.index("# Launch train_func")]
+
+
+def test_seeding_left_on_the_driver_runs_first_in_the_train_function_too() -> None:
+    result = run(PytorchLoopToTorchTrainer, SEEDED_ABOVE.format(seeding="torch.manual_seed(args.seed)\nrandom.seed(0)"))
+    out = result.text("output")
+    body = _train_func(out)
+    assert body.index("torch.manual_seed(args.seed)") < body.index("random.seed(0)") < body.index("x = data()")
+    assert out[:out.index("def train_func")].count("torch.manual_seed(args.seed)") == 1  # the driver keeps its own
+    # random.seed(0), which nothing left on the driver needs, moved as before: it is not copied.
+    assert out.count("random.seed(0)") == 1
+    assert [e.message.split(" also")[0] for e in result.entries if "first thing in the train function" in e.message] == [
+        "`torch.manual_seed(args.seed)`"]
+
+
+def test_seeding_that_reads_what_the_workers_lack_stays_on_the_driver_alone() -> None:
+    # `offset` is the driver's alone: the moved code never reads it, so it is not in the config.
+    source = SEEDED_ABOVE.format(seeding="offset = 3\ntorch.manual_seed(args.seed + offset)")
+    body = _train_func(run(PytorchLoopToTorchTrainer, source).text("output"))
+    assert "manual_seed" not in body
