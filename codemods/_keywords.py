@@ -127,6 +127,13 @@ class KeywordCodemod(TableCodemod):
         return updated.with_changes(elements=elements, lbrace=updated.lbrace.with_changes(whitespace_after=opening))
 
 
+def kwarg(name: str, value: str | cst.BaseExpression) -> cst.Arg:
+    """``name=value`` as black writes a keyword (no spaces); ``value`` as code or a node."""
+    expr = cst.parse_expression(value) if isinstance(value, str) else value
+    return cst.Arg(keyword=cst.Name(name), value=expr, equal=cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+
+
 def _lookup(table: dict, written: str):
     """``table[written]``, comparing the way the value is written without its spaces."""
     compact = "".join(written.split())

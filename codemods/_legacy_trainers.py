@@ -23,6 +23,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
+from codemods._keywords import kwarg
 from codemods._names import load_table, spelled_names
 from migrator.codemod import MigrationCodemod
 
@@ -548,12 +549,6 @@ class _Rename(cst.CSTTransformer):
 def renamed(expr: cst.BaseExpression, old: str, new: str) -> cst.BaseExpression:
     """``expr`` reading ``new`` wherever it read the name ``old``."""
     return expr.visit(_Rename(old, new))
-
-
-def kwarg(name: str, value: str | cst.BaseExpression) -> cst.Arg:
-    expr = cst.parse_expression(value) if isinstance(value, str) else value
-    return cst.Arg(keyword=cst.Name(name), value=expr, equal=cst.AssignEqual(
-        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
 
 
 def keyword_args(call: cst.Call) -> dict[str, cst.Arg]:

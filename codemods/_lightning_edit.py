@@ -14,16 +14,12 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from codemods import _lightning as lt
+from codemods._keywords import kwarg
 from codemods._trainers import qualified_names
 
 RAY_ENV = "RayLightningEnvironment()"
 RAY_CALLBACK = "RayTrainReportCallback()"
 _PORTABLE_ACCELERATORS = ("auto", "gpu", "cuda", "cpu")
-
-
-def _kwarg(value: str, name: str) -> cst.Arg:
-    return cst.Arg(keyword=cst.Name(name), value=cst.parse_expression(value), equal=cst.AssignEqual(
-        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
 
 
 def _as_list(*values: cst.BaseExpression) -> cst.List:
@@ -123,8 +119,8 @@ class TrainerEdit(cst.CSTTransformer):
         last = call.args[-1] if call.args else None
         if args and last is not None and last.keyword is not None and last.keyword.value in remove:
             args[-1] = args[-1].with_changes(comma=last.comma, whitespace_after_arg=last.whitespace_after_arg)
-        extra = [_kwarg(v, k) for k, v in (("devices", '"auto"'), ("accelerator", '"auto"')) if k not in given]
-        extra += [_kwarg(cst.Module([]).code_for_node(v), k) for k, v in new.items()]
+        extra = [kwarg(k, v) for k, v in (("devices", '"auto"'), ("accelerator", '"auto"')) if k not in given]
+        extra += [kwarg(k, cst.Module([]).code_for_node(v)) for k, v in new.items()]
         if extra:
             args = lt.append_items(args, extra, call.whitespace_before_args)
         result = call.with_changes(args=args)

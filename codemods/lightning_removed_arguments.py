@@ -77,7 +77,7 @@ from libcst.metadata import ParentNodeProvider, ScopeProvider
 
 from codemods import _lightning as lt
 from codemods import _lightning_epoch_end as epoch_end
-from codemods._keywords import KeywordCodemod, drop_items
+from codemods._keywords import KeywordCodemod, drop_items, kwarg
 from codemods._module_code import defines, insert_functions
 from codemods._names import load_table
 
@@ -98,11 +98,6 @@ MODULES = frozenset(f"{package}.{path}" for package in ("pytorch_lightning", "li
 LOGGING_KEYS = {"log": "", "progress_bar": ", prog_bar=True"}
 #: Expressions evaluated the same wherever they are written again (no call in them).
 _STABLE = (cst.Name, cst.Attribute, cst.SimpleString, cst.Integer, cst.Float)
-
-
-def _kwarg(name: str, code: str) -> cst.Arg:
-    return cst.Arg(keyword=cst.Name(name), value=cst.parse_expression(code),
-                   equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
 
 
 def _string(node: cst.BaseExpression) -> str | None:
@@ -171,7 +166,7 @@ class LightningRemovedArguments(KeywordCodemod):
         if original_node in self._fits:
             value = self._fits[original_node]
             self.change(original_node, f"`resume_from_checkpoint={self.source(value)}` moved here as `ckpt_path=` (Lightning {SPECIAL['resume_from_checkpoint']['version']})")
-            return updated_node.with_changes(args=lt.append_items(updated_node.args, [_kwarg("ckpt_path", self.source(value))], updated_node.whitespace_before_args))
+            return updated_node.with_changes(args=lt.append_items(updated_node.args, [kwarg("ckpt_path", self.source(value))], updated_node.whitespace_before_args))
         if self._trainer_method(original_node, "add_argparse_args"):
             return self._add_argparse_args(original_node, updated_node)
         if self._trainer_method(original_node, "from_argparse_args"):
@@ -215,7 +210,7 @@ class LightningRemovedArguments(KeywordCodemod):
         args, opening = drop_items(list(updated.args), {index}, updated.whitespace_before_args)
         updated = updated.with_changes(args=args, whitespace_before_args=opening)
         if existing is None:
-            new = _kwarg("callbacks", f"[TQDMProgressBar(refresh_rate={rate})]")
+            new = kwarg("callbacks", f"[TQDMProgressBar(refresh_rate={rate})]")
             args = lt.append_items(list(updated.args), [new], updated.whitespace_before_args) if updated.args else [new]
             updated = updated.with_changes(args=args)
         else:
@@ -297,13 +292,13 @@ class LightningRemovedArguments(KeywordCodemod):
             self.follow_up(arg, f"`gpus=` was removed in Lightning {entry['version']}, and accelerator= or devices= is given too: {entry['follow_up']}")
             return None
         if written in ("0", "None"):
-            new = [_kwarg("accelerator", '"cpu"')]
+            new = [kwarg("accelerator", '"cpu"')]
         elif isinstance(value, (cst.Integer, cst.SimpleString, cst.List, cst.Tuple)) or (
                 isinstance(value, cst.UnaryOperation) and isinstance(value.expression, cst.Integer)):
-            new = [_kwarg("accelerator", '"gpu"'), _kwarg("devices", written)]
+            new = [kwarg("accelerator", '"gpu"'), kwarg("devices", written)]
         elif _stable(value):
             # 1.x: a false gpus (0 or None) trained on one CPU process.
-            new = [_kwarg("accelerator", f'"gpu" if {written} else "cpu"'), _kwarg("devices", f"{written} or 1")]
+            new = [kwarg("accelerator", f'"gpu" if {written} else "cpu"'), kwarg("devices", f"{written} or 1")]
         else:
             self.follow_up(arg, f"`gpus={written}` was removed in Lightning {entry['version']}: {entry['follow_up']}")
             return None
@@ -348,11 +343,11 @@ class LightningRemovedArguments(KeywordCodemod):
         given = {a.keyword.value for a in rest if a.keyword}
         # A keyword given here overrode the flag in 1.x; gpus= overrode the placement flags.
         overridden = given | ({"accelerator", "devices"} if "gpus" in given else set())
-        flags = [_kwarg(f["name"], f"{namespace}.{f['name']}") for f in FLAGS if f["name"] not in overridden]
+        flags = [kwarg(f["name"], f"{namespace}.{f['name']}") for f in FLAGS if f["name"] not in overridden]
         # from_argparse_args passed every Trainer parameter the namespace held, also those the script set on
         # it itself (args.callbacks = [...], args.logger = ...): they go on as keywords, or they would be lost.
         names = {f["name"] for f in FLAGS} | overridden
-        flags += [_kwarg(name, f"{namespace}.{name}") for name in self._set_on(namespace) if name not in names]
+        flags += [kwarg(name, f"{namespace}.{name}") for name in self._set_on(namespace) if name not in names]
         self.change(original, f"`{self.source(original.func)}({namespace}, ...)` (removed in Lightning {entry['version']}) -> "
                               f"`{self.source(original.func.value)}(...)` with one keyword per flag of {HELPER}")
         call = updated.with_changes(func=updated.func.value, args=flags + rest)

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from codemods._keywords import kwarg
+from codemods._lightning import append_items
 from codemods._names import TableCodemod, nodes
 
 MODULE_METHODS = frozenset({"parameters", "named_parameters", "state_dict", "train", "eval"})
@@ -109,11 +111,5 @@ class TorchLoadWeightsOnly(TableCodemod):
         self.change(original_node, f"`{self.source(original_node.func)}(...)` gets `weights_only=False`: since torch 2.6 it "
                                    f"loads only tensors and plain containers by default, and this script saves {self._why}, "
                                    "which such a load refuses (UnpicklingError). Load only files you trust this way.")
-        args = list(updated_node.args)
-        last = args[-1]
-        if last.comma is cst.MaybeSentinel.DEFAULT or last.comma is None:
-            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        no_space = cst.SimpleWhitespace("")
-        args.append(cst.Arg(keyword=cst.Name("weights_only"), value=cst.Name("False"),
-                            equal=cst.AssignEqual(whitespace_before=no_space, whitespace_after=no_space)))
+        args = append_items(updated_node.args, [kwarg("weights_only", "False")], updated_node.whitespace_before_args)
         return updated_node.with_changes(args=args)

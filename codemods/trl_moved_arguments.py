@@ -33,7 +33,7 @@ from __future__ import annotations
 import libcst as cst
 
 from codemods import _lightning as lt
-from codemods._keywords import drop_items
+from codemods._keywords import drop_items, kwarg
 from codemods._names import TableCodemod, load_table
 from codemods._trainers import training_arguments_names
 
@@ -49,11 +49,6 @@ def _literal(expr: cst.BaseExpression) -> bool:
     if isinstance(expr, (cst.Dict, cst.List, cst.Tuple)):
         return all(_literal(getattr(e, "value", e)) and (not isinstance(e, cst.DictElement) or _literal(e.key)) for e in expr.elements)
     return isinstance(expr, _LITERALS)
-
-
-def _kwarg(name: str, value: cst.BaseExpression) -> cst.Arg:
-    no_space = cst.SimpleWhitespace("")
-    return cst.Arg(keyword=cst.Name(name), value=value, equal=cst.AssignEqual(whitespace_before=no_space, whitespace_after=no_space))
 
 
 class TrlMovedArguments(TableCodemod):
@@ -160,7 +155,7 @@ class TrlMovedArguments(TableCodemod):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if original_node in self._moves:
-            extra = [_kwarg(name, value) for name, value in self._moves[original_node]]
+            extra = [kwarg(name, value) for name, value in self._moves[original_node]]
             args = lt.append_items(updated_node.args, extra, updated_node.whitespace_before_args)
             moved = ", ".join(f"{name}=" for name, _ in self._moves[original_node])
             if original_node in self._retype:
@@ -178,9 +173,9 @@ class TrlMovedArguments(TableCodemod):
             if original_node in self._new_config:
                 config, keywords = self._new_config[original_node]
                 new = cst.Call(func=cst.Name(config), args=[
-                    _kwarg(n, v).with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < len(keywords) - 1 else cst.MaybeSentinel.DEFAULT)
+                    kwarg(n, v).with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < len(keywords) - 1 else cst.MaybeSentinel.DEFAULT)
                     for i, (n, v) in enumerate(keywords)])
-                updated_node = updated_node.with_changes(args=lt.append_items(updated_node.args, [_kwarg("args", new)], updated_node.whitespace_before_args))
+                updated_node = updated_node.with_changes(args=lt.append_items(updated_node.args, [kwarg("args", new)], updated_node.whitespace_before_args))
                 self.change(original_node, f"{', '.join(n + '=' for n, _ in keywords)} moved into a new args={config}(...) (trl moved them into the config)")
         return updated_node
 
@@ -192,7 +187,7 @@ class TrlMovedArguments(TableCodemod):
         new_value = cst.Call(
             func=cst.parse_expression("dataclasses.replace"),
             args=[cst.Arg(old.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), *[
-                _kwarg(n, v).with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < len(keywords) - 1 else cst.MaybeSentinel.DEFAULT)
+                kwarg(n, v).with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < len(keywords) - 1 else cst.MaybeSentinel.DEFAULT)
                 for i, (n, v) in enumerate(keywords)]],
         )
         moved = ", ".join(f"{n}=" for n, _ in keywords)

@@ -35,7 +35,8 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.metadata import ScopeProvider
 
-from codemods._legacy_trainers import LegacyTrainerCodemod, append_arg, keyword_args, kwarg, named_as, with_train_func
+from codemods._keywords import kwarg
+from codemods._legacy_trainers import LegacyTrainerCodemod, append_arg, keyword_args, named_as, with_train_func
 from codemods._names import spelled_names
 
 TUNERS = ("ray.tune.Tuner", "ray.tune.tuner.Tuner")

@@ -130,3 +130,28 @@ if __name__ == "__main__":
     out = result.output.decode()
     assert 'torch.load("best.pt", weights_only=False)' in out and "TorchTrainer" in out
     assert any(e.codemod == "torch_load_weights_only" for e in result.entries)
+
+
+def test_a_call_written_one_argument_per_line_gets_the_keyword_on_a_line_of_its_own() -> None:
+    check_transformed(
+        C,
+        """\
+        import torch
+        model.eval()
+        torch.save(model, "m.pt")
+        state = torch.load(
+            "m.pt",
+            map_location="cpu",  # on any machine
+        )
+        """,
+        """\
+        import torch
+        model.eval()
+        torch.save(model, "m.pt")
+        state = torch.load(
+            "m.pt",
+            map_location="cpu",  # on any machine
+            weights_only=False,
+        )
+        """,
+    )
