@@ -152,6 +152,12 @@ def run_module(module: str, script: str, flags: list[str], script_args: list[str
         raise
     finally:
         stopped.cancel()
+    return _outcome(box, code, tail, env, stopped, timeout_s)
+
+
+def _outcome(box: dict[str, Any], code: int, tail: list[str], env: dict[str, str], stopped: "_Stopper",
+             timeout_s: float | None) -> Outcome:
+    """A local run's outcome: fresh or forked from the warm interpreter, the same."""
     if stopped.fired:
         tail.append(f"(stopped: ran past {timeout_s:.0f} s)")
     return Outcome(box["summary"], code, tail, mode="local" if "RAY_ADDRESS" not in env else "address")
@@ -224,12 +230,10 @@ class WarmInterpreter:
             raise
         finally:
             stopped.cancel()
-        if stopped.fired:
-            tail.append(f"(stopped: ran past {timeout_s:.0f} s)")
         if code is None:  # the server went away mid-run
             self._broken = True
             code = self._process.wait(timeout=60)
-        return Outcome(box["summary"], code, tail, mode="local" if "RAY_ADDRESS" not in env else "address")
+        return _outcome(box, code, tail, env, stopped, timeout_s)
 
     def close(self) -> None:
         if self._process.poll() is None:
