@@ -11,7 +11,8 @@ of the train function on every Ray worker (``wrap``), so both report the same th
   is a step, numbered from 1).
 * **Same batches with one worker** (``same_sampler``, for ``migrate validate``): Lightning on a
   single worker keeps the script's own sampler instead of a ``DistributedSampler``, which
-  shuffles with a seed of its own; with one worker it splits nothing anyway.
+  shuffles with a seed of its own; with one worker it splits nothing anyway. Nor does its
+  strategy seed again at set-up, which a one-device original never does.
 * **Step caps** (``max_steps``): ``TrainingArguments.max_steps`` for Transformers, ``Trainer(
   max_steps=)`` for Lightning (both only ever lowered; Lightning also gets ``limit_train_batches``
   so the last step ends an epoch and validation and Ray's epoch-end report still happen). For Accelerate and plain loops a
@@ -247,6 +248,22 @@ def _hook_transformers(record: bool) -> None:
     trainer.training_step = training_step
 
 
+def _keep_random_state_at_setup(root: str) -> None:
+    """Lightning's distributed strategies seed again when they set up (``reset_seed()``, from the
+    ``PL_GLOBAL_SEED`` that ``seed_everything`` leaves), after the script has built its model and
+    data; a one-device original never does. On the one worker a validation compares with the
+    original, setting up keeps the random state as the script left it, so that the batches and
+    dropout draws match (with several workers Lightning's own behaviour stays)."""
+    for name in ("ddp", "fsdp", "deepspeed", "model_parallel"):
+        strategy = sys.modules.get(f"{root}.strategies.{name}")
+        if strategy is not None and hasattr(strategy, "reset_seed"):
+            strategy.reset_seed = _no_reseed
+
+
+def _no_reseed() -> None:
+    pass
+
+
 def _full_precision_without_gpu(arguments) -> None:
     """Mixed precision asked for where no GPU is visible: train in fp32, and say so.
 
@@ -325,6 +342,7 @@ def _hook_lightning(package: str, record: bool) -> None:
             # One worker splits nothing: keep the script's own sampler, so batches come in the
             # same order as in the original (a DistributedSampler shuffles with its own seed).
             kwargs["use_distributed_sampler"] = False
+            _keep_random_state_at_setup(module.__name__)
         if record:
             callbacks = kwargs.get("callbacks")
             if callbacks is None:

@@ -118,3 +118,33 @@ def test_mixed_precision_without_a_gpu_trains_in_fp32(flags: str, expected: tupl
     assert (tmp_path / "precision.txt").read_text() == repr(expected)
     notes = [w for w in data["warnings"] if "mixed precision" in w]
     assert [warned in w for w in notes] == ([True] if warned else [])
+
+
+RESEED_PROBE = """
+import json, os, sys
+import torch
+import lightning.pytorch as pl
+from lightning.pytorch.strategies import ddp
+from migrator.runtime import instrument
+
+instrument.install({"frameworks": ["lightning"], "same_sampler": %s}, record=False)
+pl.seed_everything(0, verbose=False)  # what the script did: PL_GLOBAL_SEED is set
+torch.randn(3)  # the script draws its model and data
+expected = torch.randn(2).tolist()
+pl.seed_everything(0, verbose=False)
+torch.randn(3)
+pl.Trainer(logger=False, enable_progress_bar=False, enable_checkpointing=False)
+ddp.reset_seed()  # what DDPStrategy.setup_distributed calls
+print(json.dumps(torch.randn(2).tolist() == expected))
+"""
+
+
+@pytest.mark.parametrize(("same_sampler", "kept"), [(True, True), (False, False)])
+def test_one_compared_worker_keeps_the_random_state_at_strategy_setup(same_sampler: bool, kept: bool) -> None:
+    """Lightning's DDP strategy seeds again at set-up from seed_everything's PL_GLOBAL_SEED, which a
+    one-device original never does: on validate's one compared worker it keeps the state instead."""
+    pytest.importorskip("lightning")
+    done = subprocess.run([sys.executable, "-c", RESEED_PROBE % same_sampler], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) is kept
