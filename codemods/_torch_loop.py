@@ -38,11 +38,6 @@ DIST_SAMPLER = ("torch.utils.data.DistributedSampler", "torch.utils.data.distrib
 #: replaces with the same choice (shuffle unless the loader's sampler is a SequentialSampler).
 RANDOM_SAMPLERS = ("torch.utils.data.RandomSampler", "torch.utils.data.sampler.RandomSampler")
 ORDER_SAMPLERS = (*RANDOM_SAMPLERS, "torch.utils.data.SequentialSampler", "torch.utils.data.sampler.SequentialSampler")
-#: Calls that seed the random draws a training makes (model initialisation, shuffling, dropout).
-SEED_CALLS = frozenset({
-    "torch.manual_seed", "torch.random.manual_seed", "torch.cuda.manual_seed", "torch.cuda.manual_seed_all",
-    "random.seed", "numpy.random.seed",
-})
 REMOVED = {
     "init_process_group": "Ray Train creates the process group",
     "destroy_process_group": "Ray Train tears the process group down",
@@ -63,26 +58,6 @@ GET_DEVICE = "ray.train.torch.get_device()"
 
 def _code(node: cst.CSTNode) -> str:
     return cst.Module([]).code_for_node(node)
-
-
-def names_read(node: cst.CSTNode) -> set[str]:
-    """The names an expression reads (``args`` in ``args.seed``; not the attribute ``seed``)."""
-    found: set[str] = set()
-
-    class Reads(cst.CSTVisitor):
-        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
-            return False
-
-        def visit_Arg(self, arg: cst.Arg) -> bool:
-            arg.value.visit(self)  # not the keyword's name
-            return False
-
-        def visit_Name(self, name: cst.Name) -> None:
-            found.add(name.value)
-
-    node.visit(Reads())
-    return found
 
 
 def _expr(code: str) -> cst.BaseExpression:

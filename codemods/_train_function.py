@@ -22,6 +22,7 @@ stay on the driver and run after ``fit()``.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -32,6 +33,7 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 from codemods import _return_value as rv
 from codemods._statements import Metadata, StatementFacts, analyse_block
 from codemods._torch_loop import calls_in
+from codemods._trainers import qualified_names
 from migrator import walks
 
 #: Calls that read the command line (argparse, HfArgumentParser, trl's TrlParser, and friends).
@@ -62,6 +64,9 @@ class Plan:
     provided: set[str] = field(default_factory=set)
     #: The train function takes its config even when no name is unpacked from it.
     needs_param: bool = False
+    #: Seeding calls the driver keeps before the training, as (index in the block, statement as
+    #: planned): they run again first thing in the train function (``seeding_left_behind``).
+    seeding: list[tuple[int, cst.BaseStatement]] = field(default_factory=list)
 
 
 # -- finding the block -------------------------------------------------------------------------
@@ -377,14 +382,17 @@ def plan(
     for i in (sorted(driver) if module_level else kept_before):
         for name, at in sorted(facts[i].bound_at.items(), key=lambda item: item[1]):
             order.setdefault(name, len(order))
-    config_names = sorted(reads & provided, key=lambda name: order.get(name, len(order)))
+    seeding = seeding_left_behind(codemod, module, statements, facts, moved, elsewhere, provided)
+    needed = reads | set().union(*(facts[i].reads for i in seeding))
+    config_names = sorted(needed & provided, key=lambda name: order.get(name, len(order)))
     # The parameter must not collide with anything the moved code uses (scripts often have a
     # model `config` of their own).
     taken = reads | binds | set(config_names)
     param = next(p for p in ("config", "loop_config", "ray_train_config") if p not in taken)
     returns_value = bool(rv.returns([statements[i] for i in moved]))
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
-    return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided)
+    return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided,
+                seeding=[(i, statements[i]) for i in seeding])
 
 
 @dataclass
@@ -512,6 +520,54 @@ def _keep_globals_needed(module, owner, statements, facts, moved, driver, scopes
                 changed = True
 
 
+#: Calls that seed the random draws a training makes (model initialisation, shuffling, dropout) or
+#: make them deterministic. Process-wide state: set on the driver, it never reaches the workers.
+SEED_CALLS = frozenset({
+    "torch.manual_seed", "torch.random.manual_seed", "torch.cuda.manual_seed", "torch.cuda.manual_seed_all",
+    "torch.use_deterministic_algorithms", "random.seed", "numpy.random.seed",
+    "transformers.set_seed", "transformers.trainer_utils.set_seed", "transformers.enable_full_determinism",
+    "transformers.trainer_utils.enable_full_determinism", "accelerate.utils.set_seed",
+    "accelerate.utils.random.set_seed", "trl.set_seed",
+})
+#: Lightning's ``seed_everything``, from any of its packages and modules.
+_LIGHTNING_ROOTS = ("lightning.", "pytorch_lightning.", "lightning_fabric.")
+
+
+def is_seeding(name: str) -> bool:
+    return name in SEED_CALLS or (name.startswith(_LIGHTNING_ROOTS) and name.endswith(".seed_everything"))
+
+
+def seeding_left_behind(codemod, module: cst.Module, statements, facts: list[StatementFacts], moved: set[int],
+                        elsewhere: set[int], provided: set[str]) -> list[int]:
+    """Seeding calls amid the training that stay on the driver (``pl.seed_everything(args.seed)``
+    at module level, kept global because the definitions after it read ``pl``): without them the
+    workers build the model and draw the data order unseeded. Those whose every name is there in
+    the train function (a global, a builtin, or a driver name handed over in its config) run
+    there again, where they stood among the moved statements; the caller adds the driver names
+    to the config."""
+    gone = set().union(*(facts[i].binds for i in moved | elsewhere))  # local to train_func, unbound at its start
+    scopes = Metadata(codemod, ScopeProvider)
+    globals_ = {a.name for a in scopes[module].assignments} | _BUILTINS
+    found = []
+    for i in range(max(moved)):
+        if i in moved or i in elsewhere or not _only_seeds(codemod, statements[i]):
+            continue
+        if not facts[i].reads & gone and facts[i].reads <= globals_ | provided:
+            found.append(i)
+    return found
+
+
+def _only_seeds(codemod, stmt: cst.BaseStatement) -> bool:
+    """A line of seeding calls and nothing else. (An ``if`` around them never stays behind: only
+    calls on a module's attribute keep a statement global, see ``_statements._mutated_roots``.)"""
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(small, cst.Expr) and isinstance(small.value, cst.Call)
+        and any(is_seeding(q) for q in qualified_names(codemod, small.value.func)) for small in stmt.body)
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
 def _label(node: cst.CSTNode, positions) -> str:
     line = positions[node].start.line
     if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
@@ -590,6 +646,11 @@ def apply(
     if new_block[0] is launch[0]:  # no blank line right after `def ...:` or `if ...:`
         new_block[0] = launch[0].with_changes(leading_lines=_strip_lines(launch[0].leading_lines))
     launch_imports(codemod, options, run_config)
+    if the_plan.seeding:
+        calls = ", ".join(f"`{_first_line(st)}`" for _, st in the_plan.seeding)
+        codemod.change(the_plan.seeding[0][1], f"{calls} also run{'s' if len(the_plan.seeding) == 1 else ''} first thing in "
+                                              "the train function: the workers build the model and draw the data order "
+                                              "seeded as the original did")
 
     if isinstance(owner, cst.Module):
         first = min(moved)
@@ -609,6 +670,10 @@ def apply(
         else:
             new_body.append(stmt)
     return module.with_changes(body=new_body)
+
+
+def _first_line(stmt: cst.SimpleStatementLine) -> str:
+    return "; ".join(cst.Module([]).code_for_node(small.value) for small in stmt.body if isinstance(small, cst.Expr))
 
 
 def _wrapping_returns(rewrite: Rewrite) -> Rewrite:
@@ -673,7 +738,16 @@ def build_function(
         if name in rebuild:
             stmt = stmt.with_changes(leading_lines=[_comment("# Rebuilt on the worker: the driver's copy carries the driver's device set-up.")])
         body.append(stmt)
-    for stmt in [*before_moved, *(s for i in the_plan.moved for s in rewrite(i, statements[i]))]:
+    seeding = [i for i, _ in the_plan.seeding]
+
+    def seeding_before(limit: int) -> list[cst.BaseStatement]:
+        due = [i for i in seeding if i < limit]
+        seeding[:] = [i for i in seeding if i >= limit]
+        return [statements[i] for i in due]
+
+    first = min(the_plan.moved)
+    for stmt in [*seeding_before(first), *before_moved,
+                 *(s for i in the_plan.moved for s in [*seeding_before(i), *rewrite(i, statements[i])])]:
         stmt = stmt.visit(_CleanBlankLines())
         if hasattr(stmt, "leading_lines"):
             stmt = stmt.with_changes(leading_lines=_collapse_blank(stmt.leading_lines))

@@ -199,17 +199,11 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         edited = hm.returning(edited, helper_metrics)
         metrics = self._metrics(loop, [h.var for h in helper_metrics]) if loop is not None else None
         worker = self._worker_rewriter(models, samplers, set())
-        seeding = self._seeding_left_behind(tree, block, the_plan)
 
         def rewrite(i: int, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
             # The original statement, whose nodes carry metadata (qualified names), not `stmt`.
             original = block[i]
             new = original.visit(worker)
-            if i == the_plan.moved[0] and seeding:
-                return [*seeding, *rewrite_moved(i, original, new)]
-            return rewrite_moved(i, original, new)
-
-        def rewrite_moved(i: int, original: cst.BaseStatement, new) -> list[cst.BaseStatement]:
             if isinstance(new, cst.RemovalSentinel):
                 return []
             if original is loop and helper_metrics:
@@ -230,33 +224,9 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
         result = result.visit(rewriter)
         self._imports()
         self._report(call, owner, the_plan, models, model_at, loop, metrics, rewriter, text)
-        if seeding:
-            calls = ", ".join(f"`{tl._code(st.body[0].value)}`" for st in seeding)
-            self.change(seeding[0], f"{calls} also run{'s' if len(seeding) == 1 else ''} first thing in the train function: "
-                                    "the workers build the model and draw the data order seeded as the original did")
         for h in helper_metrics:
             self.change(loop, f"{h.function}() computed `{h.metric}` and returned nothing: it now returns it, and the epoch loop keeps it as `{h.var}` and reports it")
         return result
-
-    def _seeding_left_behind(self, tree: cst.Module, block, the_plan) -> list[cst.SimpleStatementLine]:
-        """The seeding calls before the training that stay on the driver (``torch.manual_seed(args.seed)``
-        at module level, kept global because the definitions around it read ``torch``): the
-        workers build the model and shuffle without them. They run again first thing in the train
-        function, where every name they read is there (an import, or a name of its config)."""
-        imported = {(a.asname.name.value if a.asname else cst.helpers.get_full_name_for_node(a.name).split(".")[0])
-                    for st in tree.body if isinstance(st, cst.SimpleStatementLine)
-                    for imp in st.body if isinstance(imp, (cst.Import, cst.ImportFrom)) and not isinstance(imp.names, cst.ImportStar)
-                    for a in imp.names}
-        available = imported | set(the_plan.config_names)
-        found = []
-        for stmt in block[: the_plan.moved[0]]:
-            if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
-                    and isinstance(stmt.body[0].value, cst.Call)):
-                continue
-            call = stmt.body[0].value
-            if qualified_names(self, call.func) & tl.SEED_CALLS and tl.names_read(call) <= available:
-                found.append(stmt)
-        return found
 
     def _is_optimizer(self, call: cst.Call) -> bool:
         return any(_optimizer_name(q) for q in qualified_names(self, call.func))

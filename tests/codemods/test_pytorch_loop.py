@@ -461,8 +461,10 @@ def test_seeding_left_on_the_driver_runs_first_in_the_train_function_too() -> No
         "`torch.manual_seed(args.seed)`"]
 
 
-def test_seeding_that_reads_what_the_workers_lack_stays_on_the_driver_alone() -> None:
-    # `offset` is the driver's alone: the moved code never reads it, so it is not in the config.
+def test_seeding_that_reads_a_module_global_runs_in_the_train_function_too() -> None:
+    # `offset` stays global (a constant), so the train function reads it as the driver did.
     source = SEEDED_ABOVE.format(seeding="offset = 3\ntorch.manual_seed(args.seed + offset)")
-    body = _train_func(run(PytorchLoopToTorchTrainer, source).text("output"))
-    assert "manual_seed" not in body
+    out = run(PytorchLoopToTorchTrainer, source).text("output")
+    assert "torch.manual_seed(args.seed + offset)" in _train_func(out)
+    assert out[:out.index("def train_func")].count("offset = 3") == 1
+
