@@ -65,8 +65,9 @@ class Plan:
     #: The train function takes its config even when no name is unpacked from it.
     needs_param: bool = False
     #: Seeding calls the driver keeps before the training, as (index in the block, statement as
-    #: planned): they run again first thing in the train function (``seeding_left_behind``).
-    seeding: list[tuple[int, cst.BaseStatement]] = field(default_factory=list)
+    #: planned); index None for one at module level above a function or guard that trains: they
+    #: run again in the train function (``seeding_left_behind``).
+    seeding: list[tuple[int | None, cst.BaseStatement]] = field(default_factory=list)
 
 
 # -- finding the block -------------------------------------------------------------------------
@@ -384,6 +385,7 @@ def plan(
             order.setdefault(name, len(order))
     seeding = seeding_left_behind(codemod, module, statements, facts, moved, elsewhere, provided)
     needed = reads | set().union(*(facts[i].reads for i in seeding))
+    above = [] if module_level else _seeding_above(codemod, module, owner, reads | binds | needed | _params(owner))
     config_names = sorted(needed & provided, key=lambda name: order.get(name, len(order)))
     # The parameter must not collide with anything the moved code uses (scripts often have a
     # model `config` of their own).
@@ -392,7 +394,7 @@ def plan(
     returns_value = bool(rv.returns([statements[i] for i in moved]))
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
     return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided,
-                seeding=[(i, statements[i]) for i in seeding])
+                seeding=[*((None, st) for st in above), *((i, statements[i]) for i in seeding)])
 
 
 @dataclass
@@ -555,6 +557,19 @@ def seeding_left_behind(codemod, module: cst.Module, statements, facts: list[Sta
         if not facts[i].reads & gone and facts[i].reads <= globals_ | provided:
             found.append(i)
     return found
+
+
+def _seeding_above(codemod, module: cst.Module, owner: Owner, local: set[str]) -> list[cst.BaseStatement]:
+    """Seeding calls at module level above the function (or main guard) that trains: they seed
+    the driver when the script starts, and the workers, which get ``train_func`` without running
+    the module, never. Those that read no name the train function binds itself run first in it."""
+    body = list(module.body)
+    above = body[:body.index(owner)]
+    if isinstance(owner, cst.FunctionDef):
+        # A function called from the main guard: what the guard runs before the call comes later.
+        above = [st for st in above if not isinstance(st, cst.If) or not is_main_guard(st)]
+    facts = analyse_block(above, Metadata(codemod, ScopeProvider)[module], module)
+    return [st for st, fact in zip(above, facts) if _only_seeds(codemod, st) and not fact.reads & local]
 
 
 def _only_seeds(codemod, stmt: cst.BaseStatement) -> bool:
@@ -738,7 +753,8 @@ def build_function(
         if name in rebuild:
             stmt = stmt.with_changes(leading_lines=[_comment("# Rebuilt on the worker: the driver's copy carries the driver's device set-up.")])
         body.append(stmt)
-    seeding = [i for i, _ in the_plan.seeding]
+    above = [st for i, st in the_plan.seeding if i is None]
+    seeding = [i for i, _ in the_plan.seeding if i is not None]
 
     def seeding_before(limit: int) -> list[cst.BaseStatement]:
         due = [i for i in seeding if i < limit]
@@ -746,7 +762,7 @@ def build_function(
         return [statements[i] for i in due]
 
     first = min(the_plan.moved)
-    for stmt in [*seeding_before(first), *before_moved,
+    for stmt in [*above, *seeding_before(first), *before_moved,
                  *(s for i in the_plan.moved for s in [*seeding_before(i), *rewrite(i, statements[i])])]:
         stmt = stmt.visit(_CleanBlankLines())
         if hasattr(stmt, "leading_lines"):

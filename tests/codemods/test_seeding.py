@@ -121,3 +121,46 @@ def test_the_first_of_several_trainings_seeds_its_workers():
     # The second training went on from the first's random state in the original; its workers
     # start afresh, and no copy of the seed is made for them (a reseed would differ too).
     assert "seed_everything" not in train_func(out, "train_func_2")
+
+
+ABOVE_MAIN = '''
+    import argparse
+
+    import lightning.pytorch as pl
+    import torch
+
+    {seeding}
+
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+
+    def main(args):
+        model = Net()
+        trainer = pl.Trainer(max_epochs=args.epochs)
+        trainer.fit(model)
+
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--epochs", type=int, default=2)
+        main(parser.parse_args())
+'''
+
+
+def test_a_seed_at_module_level_above_the_training_function_seeds_the_workers():
+    # The workers get train_func without running the module: the seed must be in it.
+    result, out = convert(ABOVE_MAIN.format(seeding="SEED = 3\n    pl.seed_everything(SEED)"))
+    body = train_func(out)
+    assert body.index('args = config["args"]') < body.index("pl.seed_everything(SEED)") < body.index("model = Net()")
+    assert driver(out).count("pl.seed_everything(SEED)") == 1
+    assert any("`pl.seed_everything(SEED)` also runs" in e.message for e in result.entries)
+
+
+def test_a_module_seed_reading_a_name_the_train_function_binds_is_not_copied():
+    # `args` in train_func is main()'s parameter, not this module-level name.
+    _, out = convert(ABOVE_MAIN.format(seeding="args = argparse.Namespace(seed=1)\n    torch.manual_seed(args.seed)"))
+    assert "manual_seed" not in train_func(out)
