@@ -33,3 +33,14 @@ def check_transformed(codemod: type[MigrationCodemod], before: str, after: str) 
 
 def follow_ups(result: FileResult) -> list[str]:
     return [f"{e.line}: {e.message}" for e in result.follow_ups]
+
+
+def convert_all(source: str):
+    """Every codemod over a dedented script that must come out converted and parse: (result, output)."""
+    from tests.golden import convert_text
+
+    result = convert_text(textwrap.dedent(source), None)
+    assert result.status == "converted", result.entries
+    out = result.text("output")
+    ast.parse(out)
+    return result, out

@@ -8,17 +8,8 @@ data order unseeded (``_train_function.seeding_left_behind``).
 from __future__ import annotations
 
 import ast
-import textwrap
 
-from tests.golden import convert_text
-
-
-def convert(source: str):
-    result = convert_text(textwrap.dedent(source), None)
-    assert result.status == "converted", result.entries
-    out = result.text("output")
-    ast.parse(out)
-    return result, out
+from tests.codemods.helpers import convert_all as convert
 
 
 def train_func(out: str, name: str = "train_func") -> str:

@@ -6,15 +6,8 @@ from __future__ import annotations
 import ast
 import textwrap
 
+from tests.codemods.helpers import convert_all as convert
 from tests.golden import convert_text
-
-
-def convert(source: str):
-    result = convert_text(textwrap.dedent(source), None)
-    assert result.status == "converted", result.entries
-    out = result.text("output")
-    ast.parse(out)
-    return result, out
 
 
 def follow_ups(result) -> list[str]:
