@@ -560,16 +560,38 @@ def seeding_left_behind(codemod, module: cst.Module, statements, facts: list[Sta
 
 
 def _seeding_above(codemod, module: cst.Module, owner: Owner, local: set[str]) -> list[cst.BaseStatement]:
-    """Seeding calls at module level above the function (or main guard) that trains: they seed
-    the driver when the script starts, and the workers, which get ``train_func`` without running
-    the module, never. Those that read no name the train function binds itself run first in it."""
+    """Seeding calls at module level that run before the function (or main guard) that trains:
+    above it, or in the main guard before the guard calls it (``pl.seed_everything(args.seed)``
+    then ``main(args)``). They seed the driver, and the workers, which get ``train_func`` without
+    running the module, never. Those that read no name the train function binds itself (but a
+    parameter the call hands the same name) run first in it."""
     body = list(module.body)
-    above = body[:body.index(owner)]
+    scope = Metadata(codemod, ScopeProvider)[module]
+    before = [(st, local) for st in body[:body.index(owner)]]
     if isinstance(owner, cst.FunctionDef):
-        # A function called from the main guard: what the guard runs before the call comes later.
-        above = [st for st in above if not isinstance(st, cst.If) or not is_main_guard(st)]
-    facts = analyse_block(above, Metadata(codemod, ScopeProvider)[module], module)
-    return [st for st, fact in zip(above, facts) if _only_seeds(codemod, st) and not fact.reads & local]
+        for guard in body:
+            if is_main_guard(guard) and isinstance(guard.body, cst.IndentedBlock):
+                before += _before_the_call(list(guard.body.body), owner, local)
+    facts = analyse_block([st for st, _ in before], scope, module)
+    return [st for (st, unavailable), fact in zip(before, facts)
+            if _only_seeds(codemod, st) and not fact.reads & unavailable]
+
+
+def _before_the_call(block: list[cst.BaseStatement], fn: cst.FunctionDef, local: set[str]):
+    """The statements of ``block`` before its first call of ``fn``, each with the names a copy of it
+    in the train function could not read: the function's own, but for the parameters the call
+    passes a name of the same name (``main(args)``: ``args`` is the same object there)."""
+    params = _param_list(fn)
+    for i, stmt in enumerate(block):
+        call = next((c for c in calls_in(stmt) if isinstance(c.func, cst.Name) and c.func.value == fn.name.value), None)
+        if call is None:
+            continue
+        same = {param for param, arg in zip(params, [a for a in call.args if a.keyword is None and not a.star])
+                if isinstance(arg.value, cst.Name) and arg.value.value == param}
+        same |= {a.keyword.value for a in call.args
+                 if a.keyword is not None and isinstance(a.value, cst.Name) and a.value.value == a.keyword.value}
+        return [(st, local - same) for st in block[:i]]
+    return []
 
 
 def _only_seeds(codemod, stmt: cst.BaseStatement) -> bool:

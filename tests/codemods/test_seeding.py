@@ -155,3 +155,50 @@ def test_a_module_seed_reading_a_name_the_train_function_binds_is_not_copied():
     # `args` in train_func is main()'s parameter, not this module-level name.
     _, out = convert(ABOVE_MAIN.format(seeding="args = argparse.Namespace(seed=1)\n    torch.manual_seed(args.seed)"))
     assert "manual_seed" not in train_func(out)
+
+
+IN_THE_GUARD = '''
+    import argparse
+
+    import lightning.pytorch as pl
+    import torch
+
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+
+    def main(args):
+        model = Net()
+        trainer = pl.Trainer(max_epochs=args.epochs)
+        trainer.fit(model)
+
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--epochs", type=int, default=2)
+        parser.add_argument("--seed", type=int, default=0)
+        {parse}
+        pl.seed_everything({seed}.seed)
+        main({call})
+        print("done")
+'''
+
+
+def test_a_seed_in_the_main_guard_before_the_call_runs_in_the_train_function():
+    result, out = convert(IN_THE_GUARD.format(parse="args = parser.parse_args()", seed="args", call="args"))
+    body = train_func(out)
+    # `args` is main()'s parameter and the guard passes its own `args`: the same object.
+    assert body.index('args = config["args"]') < body.index("pl.seed_everything(args.seed)") < body.index("model = Net()")
+    assert driver(out).count("pl.seed_everything(args.seed)") == 0  # the guard comes after train_func
+    assert out.count("pl.seed_everything(args.seed)") == 2
+
+
+def test_a_guard_seed_reading_another_object_under_a_parameters_name_is_not_copied():
+    # The guard seeds from its `args` but hands main() `other`: in train_func `args` is `other`,
+    # which has no seed, so a copy would fail there.
+    _, out = convert(IN_THE_GUARD.format(parse="args = parser.parse_args()\n        other = argparse.Namespace(epochs=1)",
+                                         seed="args", call="other"))
+    assert "seed_everything" not in train_func(out)
