@@ -387,14 +387,14 @@ def plan(
     needed = reads | set().union(*(facts[i].reads for i in seeding))
     above = [] if module_level else _seeding_above(codemod, module, owner, reads | binds | needed | _params(owner))
     config_names = sorted(needed & provided, key=lambda name: order.get(name, len(order)))
-    # The parameter must not collide with anything the moved code uses (scripts often have a
-    # model `config` of their own).
-    taken = reads | binds | set(config_names)
+    # The parameter must not collide with anything the moved code or the seeding copies use
+    # (scripts often have a model `config` of their own).
+    taken = needed | binds | set(config_names) | set().union(*(copy_reads for _, copy_reads in above))
     param = next(p for p in ("config", "loop_config", "ray_train_config") if p not in taken)
     returns_value = bool(rv.returns([statements[i] for i in moved]))
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
     return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided,
-                seeding=[*((None, st) for st in above), *((i, statements[i]) for i in seeding)])
+                seeding=[*((None, st) for st, _ in above), *((i, statements[i]) for i in seeding)])
 
 
 @dataclass
@@ -559,12 +559,12 @@ def seeding_left_behind(codemod, module: cst.Module, statements, facts: list[Sta
     return found
 
 
-def _seeding_above(codemod, module: cst.Module, owner: Owner, local: set[str]) -> list[cst.BaseStatement]:
+def _seeding_above(codemod, module: cst.Module, owner: Owner, local: set[str]) -> list[tuple[cst.BaseStatement, set[str]]]:
     """Seeding calls at module level that run before the function (or main guard) that trains:
     above it, or in the main guard before the guard calls it (``pl.seed_everything(args.seed)``
     then ``main(args)``). They seed the driver, and the workers, which get ``train_func`` without
     running the module, never. Those that read no name the train function binds itself (but a
-    parameter the call hands the same name) run first in it."""
+    parameter the call hands the same name) run first in it; each comes with the names it reads."""
     body = list(module.body)
     scope = Metadata(codemod, ScopeProvider)[module]
     before = [(st, local) for st in body[:body.index(owner)]]
@@ -573,7 +573,7 @@ def _seeding_above(codemod, module: cst.Module, owner: Owner, local: set[str]) -
             if is_main_guard(guard) and isinstance(guard.body, cst.IndentedBlock):
                 before += _before_the_call(list(guard.body.body), owner, local)
     facts = analyse_block([st for st, _ in before], scope, module)
-    return [st for (st, unavailable), fact in zip(before, facts)
+    return [(st, fact.reads) for (st, unavailable), fact in zip(before, facts)
             if _only_seeds(codemod, st) and not fact.reads & unavailable]
 
 

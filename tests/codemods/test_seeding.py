@@ -202,3 +202,13 @@ def test_a_guard_seed_reading_another_object_under_a_parameters_name_is_not_copi
     _, out = convert(IN_THE_GUARD.format(parse="args = parser.parse_args()\n        other = argparse.Namespace(epochs=1)",
                                          seed="args", call="other"))
     assert "seed_everything" not in train_func(out)
+
+
+def test_the_train_functions_parameter_is_not_named_like_a_global_a_seeding_copy_reads():
+    # `config` stays global; were the parameter called `config`, the copy would index it instead.
+    seeding = 'config = {"seed": 3}\n    pl.seed_everything(config["seed"])'
+    for template in (LIGHTNING, ABOVE_MAIN):
+        _, out = convert(template.format(seeding=seeding))
+        body = train_func(out)
+        assert body.startswith("def train_func(loop_config):"), body[:60]
+        assert 'pl.seed_everything(config["seed"])' in body
