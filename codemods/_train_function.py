@@ -572,9 +572,10 @@ def _seeding_above(codemod, module: cst.Module, owner: Owner, local: set[str]) -
         for guard in body:
             if is_main_guard(guard) and isinstance(guard.body, cst.IndentedBlock):
                 before += _before_the_call(list(guard.body.body), owner, local)
-    facts = analyse_block([st for st, _ in before], scope, module)
-    return [(st, fact.reads) for (st, unavailable), fact in zip(before, facts)
-            if _only_seeds(codemod, st) and not fact.reads & unavailable]
+    # Only the seeding lines are analysed: the statements above a training function are most of a module.
+    candidates = [(st, unavailable) for st, unavailable in before if _only_seeds(codemod, st)]
+    facts = analyse_block([st for st, _ in candidates], scope, module)
+    return [(st, fact.reads) for (st, unavailable), fact in zip(candidates, facts) if not fact.reads & unavailable]
 
 
 def _before_the_call(block: list[cst.BaseStatement], fn: cst.FunctionDef, local: set[str]):
@@ -684,7 +685,7 @@ def apply(
         new_block[0] = launch[0].with_changes(leading_lines=_strip_lines(launch[0].leading_lines))
     launch_imports(codemod, options, run_config)
     if the_plan.seeding:
-        calls = ", ".join(f"`{_first_line(st)}`" for _, st in the_plan.seeding)
+        calls = ", ".join(f"`{_calls_code(st)}`" for _, st in the_plan.seeding)
         codemod.change(the_plan.seeding[0][1], f"{calls} also run{'s' if len(the_plan.seeding) == 1 else ''} first thing in "
                                               "the train function: the workers build the model and draw the data order "
                                               "seeded as the original did")
@@ -709,7 +710,8 @@ def apply(
     return module.with_changes(body=new_body)
 
 
-def _first_line(stmt: cst.SimpleStatementLine) -> str:
+def _calls_code(stmt: cst.SimpleStatementLine) -> str:
+    """``a(1); b(2)``: the calls of a line of seeding calls, for its report entry."""
     return "; ".join(cst.Module([]).code_for_node(small.value) for small in stmt.body if isinstance(small, cst.Expr))
 
 
