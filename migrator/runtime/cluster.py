@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from migrator.runtime import local_runs, privacy
+from migrator.runtime import local_runs, privacy, warm_workers
 
 
 def free_port() -> int:
@@ -41,8 +41,12 @@ class LocalCluster:
     """
 
     def __init__(self, num_cpus: int = 4, num_gpus: int | None = 0, dashboard: bool = False,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, warm_workers: list[str] | None = None) -> None:
         self.num_cpus = num_cpus
+        #: Import statements a fork server runs once for every Python worker of the cluster to
+        #: start from (``migrator.runtime.warm_workers``; for CPU runs: it refuses workers once
+        #: CUDA is initialised); None or empty: every worker a fresh interpreter.
+        self.warm_workers = warm_workers
         self.num_gpus = num_gpus
         self.dashboard = dashboard
         self.env = env or {}
@@ -104,6 +108,11 @@ class LocalCluster:
         self.driver_env.update(local_runs.local_run_env(env))
         # The Jobs API runs `python` from the head's PATH: make it this interpreter.
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+        if self.warm_workers and env.get(warm_workers.OFF) != "1":
+            sock, shim = Path(self._temp_dir, "warm.sock"), Path(self._temp_dir, "python")
+            shim.write_text(warm_workers.shim_text(str(sock)))
+            shim.chmod(0o755)
+            command = warm_workers.head_command(str(sock), str(shim), self.warm_workers, command[2:])
         # A new session: every Ray process started from here carries its id, which is how stop() finds them.
         # Output goes to a file, not a pipe: the daemons inherit it and would hold a pipe open.
         log = Path(self._temp_dir, "ray-start.log")

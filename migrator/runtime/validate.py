@@ -313,7 +313,8 @@ def run_validation(settings: Settings) -> Report:
     started = threading.Event()
     cluster_error: list[BaseException] = []
     if not settings.address:
-        cluster = LocalCluster(num_cpus=max(os.cpu_count() or 1, settings.num_workers + 2, 4), num_gpus=None)
+        cluster = LocalCluster(num_cpus=max(os.cpu_count() or 1, settings.num_workers + 2, 4), num_gpus=None,
+                               warm_workers=worker_preloads(settings, [original, converted], use_gpu))
 
         def start() -> None:
             try:
@@ -454,6 +455,19 @@ def warm_interpreter(settings: Settings, scripts: list[Path], use_gpu: bool,
                                   cwd=os.getcwd(), standins=settings.standins)
     _say(settings, "importing the scripts' libraries once, for every run to start from")
     return warm
+
+
+def worker_preloads(settings: Settings, scripts: list[Path], use_gpu: bool) -> list[str] | None:
+    """What the private cluster's Ray workers find imported (``migrator.runtime.warm_workers``):
+    the scripts' libraries, as for the runs' own interpreter (``warm_interpreter``), on the same
+    conditions; None for fresh workers."""
+    from migrator.runtime.warm import OFF, preload_statements
+    from migrator.runtime.warm_workers import STANDINS
+
+    if use_gpu or os.environ.get(OFF) == "1":
+        return None
+    sources = [s.read_text(encoding="utf-8", errors="replace") for s in scripts]
+    return preload_statements(sources) + ([STANDINS] if settings.standins else [])
 
 
 #: A converted script that talks to torch.distributed itself needs the process group that a Ray

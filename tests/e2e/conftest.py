@@ -28,6 +28,14 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240
 # Logical CPUs: two runs at once (one per pytest worker), each with 2 workers plus Ray Data tasks.
 NUM_CPUS = 8
+#: What every Ray worker of the shared cluster finds imported (``migrator.runtime.warm_workers``):
+#: the libraries the samples' training functions import, 5-8 CPU-s per fresh worker, about a
+#: third of a run. ``migrate run``'s own local Ray and the GPU tests keep fresh workers; validate's
+#: own cluster preloads what its scripts import.
+WARM_WORKERS = [
+    "import torch", "import torch.distributed", "from transformers import Trainer, TrainingArguments",
+    "import datasets", "import accelerate", "import lightning.pytorch", "import pytorch_lightning",
+]
 
 
 def _tail(text: str, lines: int = 60) -> str:
@@ -42,7 +50,7 @@ class LocalRayCluster(LocalCluster):
     """
 
     def __init__(self, folder: Path) -> None:
-        super().__init__(num_cpus=NUM_CPUS, num_gpus=0, dashboard=True)
+        super().__init__(num_cpus=NUM_CPUS, num_gpus=0, dashboard=True, warm_workers=WARM_WORKERS)
         self._state = folder / "ray-cluster.json"
         self._lock = folder / "ray-cluster.lock"
 
