@@ -47,11 +47,12 @@ from pathlib import Path
 from typing import Any
 
 #: Variables a worker's environment may hold that the server's does not, or hold differently:
-#: what Ray sets for each worker it starts, and what a shell sets (a fresh worker is exec'd from
-#: ``bash -c`` too).
+#: what Ray sets for each worker it starts (``PL_DISABLE_FORK`` for Ray Tune's trainables: Lightning
+#: 2 no longer reads it), and what a shell sets (a fresh worker is exec'd from ``bash -c`` too).
+#: None of them is read when a library is imported.
 PER_WORKER_PREFIXES = ("RAY_",)
 PER_WORKER = frozenset({"OMP_NUM_THREADS", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "PWD", "OLDPWD", "SHLVL", "_",
-                        "SPT_NOENV"})
+                        "SPT_NOENV", "PL_DISABLE_FORK"})
 CLIENT = Path(__file__).with_name("_warm_worker_client.py")
 STANDINS = "--offline-standins"  # a statement never starts so
 OFF = "MIGRATE_FRESH_PROCESSES"  # "1": every worker a fresh interpreter (as for warm.py's runs)
@@ -123,7 +124,7 @@ def _shadowed(pythonpath: str, base: str) -> list[str]:
     """The entries ``pythonpath`` adds to ``base`` that hold a module of the name of one imported
     here from elsewhere: a fresh worker would import theirs (a ``working_dir`` is put first)."""
     imported = {name for name, module in list(sys.modules.items())
-                if "." not in name and getattr(module, "__file__", None)}
+                if "." not in name and getattr(module, "__file__", None) and name != "migrator"}  # forgotten by a child
     old = {os.path.abspath(e) for e in base.split(os.pathsep) if e}
     found = []
     for entry in (e for e in pythonpath.split(os.pathsep) if e and os.path.abspath(e) not in old):
@@ -202,6 +203,11 @@ def _child(request: dict[str, Any], fds: list[int], conn: socket.socket, base_py
     os.environ.clear()
     os.environ.update(worker_env(request["env"], context or {}))
     os.chdir(os.path.join(request["cwd"], _folder(context or {}) or ""))  # a working_dir's `cd DIR &&`
+    os.environ["PWD"] = os.getcwd()  # as the shell that execs a fresh worker sets it
+    # The server's own modules: a worker imports migrate's from where its PYTHONPATH says (a job's
+    # py_modules), as a fresh one would.
+    for name in [n for n in sys.modules if n == "migrator" or n.startswith("migrator.")]:
+        del sys.modules[name]
     _follow_omp_num_threads()
     torch = sys.modules.get("torch")
     if torch is not None and "OMP_NUM_THREADS" in os.environ:
