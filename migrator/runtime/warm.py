@@ -39,7 +39,7 @@ import ast
 import json
 import os
 import sys
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from migrator.runtime import events as ev
 
@@ -84,7 +84,7 @@ def differing(env: dict[str, str], base: dict[str, str]) -> list[str]:
 
 
 # -- the server -------------------------------------------------------------------------------------
-def _preload(statements: list[str]) -> list[str]:
+def preload(statements: list[str]) -> list[str]:
     """Run each statement; returns those that worked. Their output goes nowhere: a run's log
     starts with the run."""
     done = []
@@ -134,8 +134,14 @@ def _child(request: dict[str, Any]) -> int:
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = [request["module"], *request["argv"]]
+    return exit_code(lambda: runpy.run_module(request["module"], run_name="__main__", alter_sys=True))
+
+
+def exit_code(main: Callable[[], object]) -> int:
+    """Run ``main`` as an interpreter runs ``__main__``: the exit code it would end with, a
+    ``sys.exit("message")`` or an uncaught exception printed to stderr as it would print them."""
     try:
-        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        main()
     except SystemExit as exc:
         code = exc.code
         if code is None:
@@ -167,7 +173,7 @@ def serve(scripts: list[str], standins: bool) -> int:
                 sources.append(f.read())
         except (OSError, UnicodeDecodeError):
             pass
-    imported = _preload(preload_statements(sources))
+    imported = preload(preload_statements(sources))
     ev.write({"kind": "warm", "state": "ready", "imported": imported})
     for line in sys.stdin:
         try:

@@ -46,6 +46,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from migrator.runtime.warm import exit_code, preload
+
 #: Variables a worker's environment may hold that the server's does not, or hold differently:
 #: what Ray sets for each worker it starts (``PL_DISABLE_FORK`` for Ray Tune's trainables: Lightning
 #: 2 no longer reads it), and what a shell sets (a fresh worker is exec'd from ``bash -c`` too).
@@ -173,10 +175,7 @@ def _follow_omp_num_threads() -> None:
         name = key.decode() if isinstance(key, bytes) else key
         torch = sys.modules.get("torch")
         if name == "OMP_NUM_THREADS" and torch is not None:
-            try:
-                torch.set_num_threads(max(int(value), 1))
-            except (ValueError, RuntimeError):
-                pass
+            _set_threads(torch, value.decode() if isinstance(value, bytes) else value)
 
     os.putenv = putenv  # os.environ's assignments call the module's putenv
 
@@ -229,22 +228,7 @@ def _child(request: dict[str, Any], fds: list[int], conn: socket.socket, base_py
     threading.Thread(target=watch, name="migrate-warm-client", daemon=True).start()
     sys.argv = list(rest)
     sys.path[:] = _worker_path(sys.path, base_pythonpath, os.environ.get("PYTHONPATH", ""), rest[0])
-    try:
-        runpy.run_path(rest[0], run_name="__main__")
-    except SystemExit as exc:
-        code = exc.code
-        if code is None:
-            return 0
-        if isinstance(code, int):
-            return code
-        print(code, file=sys.stderr)
-        return 1
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-        return 1
-    return 0
+    return exit_code(lambda: runpy.run_path(rest[0], run_name="__main__"))
 
 
 def _set_threads(torch, value: str) -> None:
@@ -267,12 +251,6 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return json.loads(body), fds
 
 
-def _preload(statements: list[str]) -> list[str]:
-    from migrator.runtime.warm import _preload as preload
-
-    return preload(statements)
-
-
 def serve(socket_path: str, statements: list[str], standins: bool = False) -> int:
     base_env = dict(os.environ)
     if "OMP_NUM_THREADS" not in os.environ:  # what Ray sets for a 1-CPU actor before torch is imported
@@ -282,7 +260,7 @@ def serve(socket_path: str, statements: list[str], standins: bool = False) -> in
 
         for key, value in OFFLINE_ENV.items():
             os.environ.setdefault(key, value)
-    _preload(statements)
+    preload(statements)
     os.environ.clear()
     os.environ.update(base_env)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
