@@ -447,9 +447,7 @@ def warm_interpreter(settings: Settings, scripts: list[Path], use_gpu: bool,
     (``migrator.runtime.warm``): a fresh interpreter per run imports them again, ~5 CPU-seconds
     each for a Transformers script. Not with GPUs: a library may initialise CUDA when imported,
     and CUDA does not survive a fork; nor when ``MIGRATE_FRESH_PROCESSES=1`` asks for fresh ones."""
-    from migrator.runtime.warm import OFF
-
-    if use_gpu or os.environ.get(OFF) == "1":
+    if not _may_fork(use_gpu):
         return None
     warm = runner.WarmInterpreter([str(s) for s in scripts], env=runner.child_env(None, pythonpath=pythonpath),
                                   cwd=os.getcwd(), standins=settings.standins)
@@ -457,14 +455,20 @@ def warm_interpreter(settings: Settings, scripts: list[Path], use_gpu: bool,
     return warm
 
 
+def _may_fork(use_gpu: bool) -> bool:
+    from migrator.runtime.warm import OFF
+
+    return not use_gpu and os.environ.get(OFF) != "1"
+
+
 def worker_preloads(settings: Settings, scripts: list[Path], use_gpu: bool) -> list[str] | None:
     """What the private cluster's Ray workers find imported (``migrator.runtime.warm_workers``):
     the scripts' libraries, as for the runs' own interpreter (``warm_interpreter``), on the same
     conditions; None for fresh workers."""
-    from migrator.runtime.warm import OFF, preload_statements
+    from migrator.runtime.warm import preload_statements
     from migrator.runtime.warm_workers import STANDINS
 
-    if use_gpu or os.environ.get(OFF) == "1":
+    if not _may_fork(use_gpu):
         return None
     sources = [s.read_text(encoding="utf-8", errors="replace") for s in scripts]
     return preload_statements(sources) + ([STANDINS] if settings.standins else [])

@@ -77,10 +77,23 @@ def preload_statements(sources: Iterable[str]) -> list[str]:
     return list(found)
 
 
-def differing(env: dict[str, str], base: dict[str, str]) -> list[str]:
-    """The variables, other than per-run ones, that ``env`` sets differently from ``base``."""
+def differing(env: dict[str, str], base: dict[str, str], prefixes: tuple[str, ...] = PER_RUN_PREFIXES,
+              names: frozenset[str] = frozenset()) -> list[str]:
+    """The variables that ``env`` sets differently from ``base``, other than those that may
+    differ (starting with one of ``prefixes``, or in ``names``)."""
     keys = set(env) | set(base)
-    return sorted(k for k in keys if env.get(k) != base.get(k) and not k.startswith(PER_RUN_PREFIXES))
+    return sorted(k for k in keys if env.get(k) != base.get(k) and not k.startswith(prefixes) and k not in names)
+
+
+def unforkable() -> str | None:
+    """Why this process must fork nothing now: Ray's gRPC threads and a CUDA context do not
+    survive a fork. None when it may."""
+    if "ray" in sys.modules:
+        return "an imported library imported ray"
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(getattr(torch, "cuda", None), "is_initialized", lambda: False)():
+        return "an imported library initialised CUDA, which does not survive a fork"
+    return None
 
 
 # -- the server -------------------------------------------------------------------------------------
@@ -110,11 +123,9 @@ def preload(statements: list[str]) -> list[str]:
 
 
 def _refusal(request: dict[str, Any], base_env: dict[str, str], base_cwd: str) -> str | None:
-    if "ray" in sys.modules:
-        return "an imported library imported ray"
-    torch = sys.modules.get("torch")
-    if torch is not None and getattr(getattr(torch, "cuda", None), "is_initialized", lambda: False)():
-        return "an imported library initialised CUDA, which does not survive a fork"
+    why = unforkable()
+    if why:
+        return why
     if os.path.realpath(request.get("cwd") or base_cwd) != os.path.realpath(base_cwd):
         return "another working directory"
     changed = differing(request.get("env") or {}, base_env)

@@ -46,7 +46,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migrator.runtime.warm import exit_code, preload
+from migrator.runtime.warm import OFF, differing, exit_code, preload, unforkable  # noqa: F401  (OFF: for LocalCluster, as in warm.py's runs)
 
 #: Variables a worker's environment may hold that the server's does not, or hold differently:
 #: what Ray sets for each worker it starts (``PL_DISABLE_FORK`` for Ray Tune's trainables: Lightning
@@ -57,7 +57,6 @@ PER_WORKER = frozenset({"OMP_NUM_THREADS", "PYTHONPATH", "CUDA_VISIBLE_DEVICES",
                         "SPT_NOENV", "PL_DISABLE_FORK"})
 CLIENT = Path(__file__).with_name("_warm_worker_client.py")
 STANDINS = "--offline-standins"  # a statement never starts so
-OFF = "MIGRATE_FRESH_PROCESSES"  # "1": every worker a fresh interpreter (as for warm.py's runs)
 
 
 def shim_text(socket_path: str, python: str = sys.executable) -> str:
@@ -141,11 +140,9 @@ def _shadowed(pythonpath: str, base: str) -> list[str]:
 
 def refusal(request: dict[str, Any], base_env: dict[str, str]) -> str | None:
     """Why this worker must start as a fresh interpreter, or None."""
-    if "ray" in sys.modules:
-        return "an imported library imported ray"
-    torch = sys.modules.get("torch")
-    if torch is not None and getattr(getattr(torch, "cuda", None), "is_initialized", lambda: False)():
-        return "an imported library initialised CUDA"
+    why = unforkable()
+    if why:
+        return why
     context, language, rest = _split(request["argv"])
     if language != "PYTHON" or context is None or not rest:
         return "not a Python worker"
@@ -157,8 +154,7 @@ def refusal(request: dict[str, Any], base_env: dict[str, str]) -> str | None:
     shadowed = _shadowed(env.get("PYTHONPATH", ""), base_env.get("PYTHONPATH", ""))
     if shadowed:
         return f"{shadowed[0]} on its PYTHONPATH would shadow an imported library"
-    changed = sorted(k for k in set(env) | set(base_env)
-                     if env.get(k) != base_env.get(k) and not k.startswith(PER_WORKER_PREFIXES) and k not in PER_WORKER)
+    changed = differing(env, base_env, PER_WORKER_PREFIXES, PER_WORKER)
     if changed:
         return "another environment: " + ", ".join(changed[:5])
     return None
