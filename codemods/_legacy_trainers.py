@@ -25,7 +25,7 @@ from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameP
 
 from codemods._keywords import kwarg
 from codemods._names import load_table, spelled_names
-from migrator.codemod import MigrationCodemod
+from migrator.codemod import MigrationCodemod, plain_visits
 
 #: Keyword arguments that Ray Train V2's ``TorchTrainer`` rejects, with what to do instead.
 REJECTED_BY_V2 = {
@@ -71,9 +71,13 @@ class LegacyTrainerCodemod(MigrationCodemod, VisitorBasedCodemodCommand):
     CONVERTED: ClassVar[tuple[str, ...]] = ()
     #: Whether converted files follow ``--lightning-package`` in their Lightning imports.
     LIGHTNING: ClassVar[bool] = False
+    #: What ``on_leave`` acts on (``migrator.codemod``: the visit skips subtrees holding none of
+    #: these and no node a ``visit_``/``leave_`` method handles).
+    HOOK_TYPES: ClassVar[tuple[type, ...]] = (cst.Module, cst.IndentedBlock, cst.BaseStatement)
 
     def __init__(self, context, options=None) -> None:
         super().__init__(context, options)
+        plain_visits(self)  # no matcher decorators: skip the matcher bookkeeping on every node
         self._calls: dict[cst.Call, cst.Call] = {}
         self._before: dict[cst.BaseStatement, list[cst.BaseStatement]] = {}
         self._removed: dict[cst.BaseStatement, list[cst.CSTNode]] = {}

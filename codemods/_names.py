@@ -29,7 +29,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from migrator.codemod import MigrationCodemod, undecorated
+from migrator.codemod import MigrationCodemod, plain_visits
 from migrator.options import ConvertOptions
 from migrator.walks import nodes
 
@@ -112,28 +112,10 @@ class TableCodemod(VisitorBasedCodemodCommand, MigrationCodemod):
         MigrationCodemod.__init__(self, context, options)
         # Its scan for matcher decorators runs once per class where it finds none (migrator.codemod).
         MatcherDecoratableTransformer.__init__(self)
-
-    # Without matcher decorators, MatcherDecoratableTransformer's hooks end up calling the plain
-    # transformer's, after bookkeeping that costs more than the visit itself on every node.
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if undecorated(type(self)):
-            return cst.CSTTransformer.on_visit(self, node)
-        return super().on_visit(node)
-
-    def on_leave(self, original_node, updated_node):
-        if undecorated(type(self)):
-            return cst.CSTTransformer.on_leave(self, original_node, updated_node)
-        return super().on_leave(original_node, updated_node)
-
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        if undecorated(type(self)):
-            return cst.CSTTransformer.on_visit_attribute(self, node, attribute)
-        return super().on_visit_attribute(node, attribute)
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        if undecorated(type(self)):
-            return cst.CSTTransformer.on_leave_attribute(self, original_node, attribute)
-        return super().on_leave_attribute(original_node, attribute)
+        # Without matcher decorators, MatcherDecoratableTransformer's hooks end up calling the plain
+        # transformer's, after bookkeeping that costs more than the visit itself on every node;
+        # plain hooks also let the visit skip subtrees it has nothing to do in.
+        plain_visits(self)
 
     # -- names -----------------------------------------------------------------------------
     def qnames(self, node: cst.CSTNode) -> set[str]:

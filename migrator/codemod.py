@@ -246,14 +246,81 @@ def _transformer_init(self) -> None:
 
 
 _LIBCST_VISIT = cst.CSTNode.visit
+_PLAIN_TRANSFORMER_HOOKS = {hook: getattr(cst.CSTTransformer, hook) for hook in _HOOKS}
+_HANDLED: dict[type, frozenset[type]] = {}
+#: Off: every transform visits every node as LibCST does (tests/test_pruned_visits.py compares the two).
+PRUNE = True
+
+
+def _handled(cls: type) -> frozenset[type]:
+    """The node types a transformer class has a ``visit_``/``leave_`` method for (``leave_Call``,
+    ``visit_Call_func``), read from the classes of its MRO that are not LibCST's undecorated
+    bases: a plain transformer's hooks call nothing of it on a node of any other type."""
+    found = _HANDLED.get(cls)
+    if found is None:
+        kinds = set()
+        for klass in cls.__mro__:
+            if klass in _PLAIN_BASES:
+                continue
+            for name in vars(klass):
+                prefix, _, rest = name.partition("_")
+                if prefix in ("visit", "leave"):
+                    kind = getattr(cst, rest.partition("_")[0], None)
+                    if isinstance(kind, type) and issubclass(kind, cst.CSTNode):
+                        kinds.add(kind)
+        found = _HANDLED[cls] = frozenset(kinds)
+    return found
+
+
+def _concrete(kinds) -> frozenset[type]:
+    """``kinds`` and every node class derived from them (``BaseStatement``: ``If``, ``For``...)."""
+    found, pending = set(), list(kinds)
+    while pending:
+        kind = pending.pop()
+        if kind not in found:
+            found.add(kind)
+            pending.extend(kind.__subclasses__())
+    return frozenset(found)
+
+
+def _prunable(transformer: cst.CSTTransformer) -> frozenset[type] | None:
+    """The node types ``transformer`` handles, where its four hooks are ``CSTTransformer``'s (an
+    undecorated matcher transformer's, once the engine gave it plain ones) or act only on the
+    types its class declares in ``HOOK_TYPES``; None where they are its own and may do anything
+    on any node. Asked once per transformer."""
+    state = transformer.__dict__
+    if "_migrate_handled" not in state:
+        cls = type(transformer)
+        declared = getattr(cls, "HOOK_TYPES", None)
+        if declared is not None and isinstance(transformer, MatcherDecoratableTransformer) and not undecorated(cls):
+            declared = None  # a matcher decorator may act on any node
+        plain = declared is not None or all(getattr(getattr(transformer, hook), "__func__", None) is function
+                                            for hook, function in _PLAIN_TRANSFORMER_HOOKS.items())
+        state["_migrate_handled"] = (_handled(cls) | _concrete(declared or ())) if plain else None
+    return state["_migrate_handled"]
 
 
 def _visit(self, visitor):
-    """``CSTNode.visit``; for a read-only visitor, the same calls from the recorded walk
-    (``migrator.walks.replay``) without rebuilding every node. Scopes, expression contexts and
-    most of the codemods' own questions are such visits: a third of a conversion."""
-    if isinstance(visitor, cst.CSTVisitor) and walks.replay(self, visitor, _LIBCST_VISIT):
-        return self
+    """``CSTNode.visit``, without rebuilding what nothing would change.
+
+    * For a read-only visitor, the same calls from the recorded walk (``migrator.walks.replay``)
+      without rebuilding every node. Scopes, expression contexts and most of the codemods' own
+      questions are such visits: a third of a conversion.
+    * For a transformer with plain hooks, a subtree that holds no node of a type it handles
+      (``walks.untouched``) is given back as it is: LibCST would call none of its methods there
+      and rebuild every node into an equal copy. Codemods change a few calls in a file; this
+      keeps the rest of the tree, and the engine then tells an unchanged tree by identity.
+    """
+    if isinstance(visitor, cst.CSTVisitor):
+        if walks.replay(self, visitor, _LIBCST_VISIT):
+            return self
+    elif isinstance(visitor, cst.CSTTransformer):
+        handled = _prunable(visitor) if PRUNE else None
+        if handled is not None:
+            if isinstance(self, cst.Module):
+                walks.record(self)
+            if walks.untouched(self, handled):
+                return self
     return _LIBCST_VISIT(self, visitor)
 
 
@@ -305,18 +372,21 @@ def _add_imports_at_the_top(visitor: AddImportsVisitor, module: cst.Module) -> c
     return visitor.leave_Module(module, updated)
 
 
-def _plain_visits(transformer) -> None:
+def plain_visits(transformer) -> None:
     """Let a ``MatcherDecoratableTransformer`` without matcher decorators visit like a plain transformer.
 
     Its hooks then only call ``CSTTransformer``'s, after matcher bookkeeping on every node and
     every attribute that costs more than the visit itself (LibCST's import visitors use none).
+    A hook the class overrides itself stays its own (its ``super()`` still reaches the matcher one).
     """
     # Decorators of any kind, gating ones (@m.call_if_inside...) included, belong to the class:
     # its first instance found out (_transformer_init).
-    if not isinstance(transformer, MatcherDecoratableTransformer) or not undecorated(type(transformer)):
+    cls = type(transformer)
+    if not isinstance(transformer, MatcherDecoratableTransformer) or not undecorated(cls):
         return
     for hook in _HOOKS:
-        setattr(transformer, hook, MethodType(getattr(cst.CSTTransformer, hook), transformer))
+        if getattr(cls, hook) is getattr(MatcherDecoratableTransformer, hook):
+            setattr(transformer, hook, MethodType(getattr(cst.CSTTransformer, hook), transformer))
 
 
 class MigrationCodemod(CodemodCommand):
@@ -380,7 +450,7 @@ class MigrationCodemod(CodemodCommand):
         inst = transform(self.context)
         if LIBCST_FAST and type(inst) is AddImportsVisitor:
             return _add_imports_at_the_top(inst, tree)
-        _plain_visits(inst)
+        plain_visits(inst)
         needs = inst.get_inherited_dependencies()
         if inst.should_allow_multiple_passes() or (needs and not LIBCST_FAST):
             return inst.transform_module(tree)

@@ -24,7 +24,7 @@ _KEEP = 4
 
 
 class _Walk:
-    __slots__ = ("order", "end", "up", "at", "repeats", "by_type")
+    __slots__ = ("order", "end", "up", "at", "repeats", "by_type", "holding")
 
     def __init__(self, root: cst.CSTNode) -> None:
         #: Every node under root (root first), in the order a visitor meets them.
@@ -39,6 +39,8 @@ class _Walk:
         self.repeats = False
         #: type -> the positions of the nodes of exactly that type, ascending (built when first asked).
         self.by_type: dict[type, list[int]] | None = None
+        #: types -> holding[i]: whether order[i]'s subtree (order[i] included) holds a node of those types.
+        self.holding: dict[frozenset[type], bytearray] = {}
         _record(self, root, -1)
 
     def add(self, node: cst.CSTNode, parent: int) -> int:
@@ -59,6 +61,19 @@ class _Walk:
                 by_type.setdefault(type(node), []).append(i)
             self.by_type = by_type
         return self.by_type.get(kind, [])
+
+    def holds(self, types: frozenset[type]) -> bytearray:
+        """For each position, whether a node of ``types`` lies in that node's subtree (the node included)."""
+        marks = self.holding.get(types)
+        if marks is None:
+            marks = self.holding[types] = bytearray(len(self.order))
+            up = self.up
+            for kind in types:
+                for j in self.positions(kind):
+                    while j >= 0 and not marks[j]:  # the node and its ancestors, up to one marked already
+                        marks[j] = 1
+                        j = up[j]
+        return marks
 
 
 def _record(walk: _Walk, node: cst.CSTNode, parent: int) -> None:
@@ -147,10 +162,13 @@ def _keyword_kind(value, field: str | None, data: set[str]) -> str | None:
     return None
 
 
-#: Whitespace, newlines and comments: codemods share one such node between places (one
-#: ``EmptyLine()`` for two blank lines) and nothing asks metadata about them, so a tree that
+#: Whitespace, newlines, comments and operator tokens (a comma, the ``=`` of a keyword): codemods
+#: share one such node between places (one ``EmptyLine()`` for two blank lines, the ``=`` of the
+#: argument a new one is modelled on) and nothing asks metadata about them, so a tree that
 #: repeats only these needs no copy.
-_TRIVIA = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.Newline, cst.TrailingWhitespace, cst.Comment)
+_TRIVIA = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.Newline, cst.TrailingWhitespace, cst.Comment,
+           cst.Comma, cst.AssignEqual, cst.Colon, cst.Dot, cst.Semicolon, cst.ImportStar, cst.BaseAugOp,
+           cst.BaseBinaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp)
 
 
 class _Recorder(cst.CSTVisitor):
@@ -314,3 +332,18 @@ def repeats_a_node(module: cst.Module) -> bool:
     """Whether one node object sits in two places of ``module`` (a codemod may build such a tree),
     whitespace and comments aside."""
     return _walk_of(module)[0].repeats
+
+
+def untouched(node: cst.CSTNode, types: frozenset[type]) -> bool:
+    """Whether ``node``'s subtree (``node`` included) holds no node of ``types``, read from the recorded
+    walk of a module that holds it; False where none does (a node a codemod just built)."""
+    for walk in reversed(_walks.values()):
+        i = walk.at.get(node)
+        if i is not None:
+            return not walk.holds(types)[i]
+    return False
+
+
+def record(module: cst.Module) -> None:
+    """Record ``module``'s walk now, if it is not recorded yet."""
+    _walk_of(module)
