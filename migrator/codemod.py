@@ -23,12 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import partial
 from types import MappingProxyType, MethodType
 from typing import ClassVar, Iterator
 
 import libcst as cst
-from libcst._metadata_dependent import LazyValue
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.matchers import MatcherDecoratableTransformer, MatcherDecoratableVisitor
@@ -107,7 +105,7 @@ def _resolve_without_batched_walk(wrapper: MetadataWrapper, providers) -> None:
                 cache[provider_class] = MappingProxyType(walks.parents(wrapper.module))
                 continue
             if provider_class is QualifiedNameProvider:
-                cache[provider_class] = MappingProxyType(_qualified_names(wrapper.module, cache[ScopeProvider]))
+                cache[provider_class] = _QualifiedNames(wrapper.module, cache[ScopeProvider])
                 continue
             provider = provider_class()
             with provider.resolve(wrapper):
@@ -142,17 +140,34 @@ class _Positions(Mapping):
         return len(self._positions())
 
 
-def _qualified_names(module: cst.Module, scopes) -> dict:
-    """What ``QualifiedNameProvider`` computes, node by node in the same order, over the recorded walk.
+class _QualifiedNames(Mapping):
+    """What ``QualifiedNameProvider`` computes, for the same nodes: a node's names, asked of its
+    scope when first read (as LibCST's ``LazyValue`` does), an empty set outside any scope.
 
-    LibCST's provider walks the tree once more only to store, for every node, the names its
-    scope gives it (computed when first asked) or an empty set.
+    LibCST's provider walks the tree once more only to store a lazy value for every node, about
+    a hundred thousand objects per conversion of which a codemod reads a few hundred.
     """
-    computed: dict = {}
-    for node in walks.nodes(module, ()):
-        scope = scopes.get(node)
-        computed[node] = LazyValue(partial(scope.get_qualified_names_for, node)) if scope else set()
-    return computed
+
+    def __init__(self, module: cst.Module, scopes) -> None:
+        self._nodes, _ = walks.places(module)  # every node of the tree
+        self._scopes = scopes
+        self._computed: dict = {}
+
+    def __getitem__(self, node):
+        try:
+            return self._computed[node]
+        except KeyError:
+            if node not in self._nodes:
+                raise
+        scope = self._scopes.get(node)
+        value = self._computed[node] = scope.get_qualified_names_for(node) if scope else set()
+        return value
+
+    def __iter__(self):
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
 
 
 _MODULE_ONLY: dict[type, bool] = {}
@@ -247,7 +262,6 @@ def _transformer_init(self) -> None:
 
 _LIBCST_VISIT = cst.CSTNode.visit
 _PLAIN_TRANSFORMER_HOOKS = {hook: getattr(cst.CSTTransformer, hook) for hook in _HOOKS}
-_HANDLED: dict[type, frozenset[type]] = {}
 #: Off: every transform visits every node as LibCST does (tests/test_pruned_visits.py compares the two).
 PRUNE = True
 
@@ -256,7 +270,7 @@ def _handled(cls: type) -> frozenset[type]:
     """The node types a transformer class has a ``visit_``/``leave_`` method for (``leave_Call``,
     ``visit_Call_func``), read from the classes of its MRO that are not LibCST's undecorated
     bases: a plain transformer's hooks call nothing of it on a node of any other type."""
-    found = _HANDLED.get(cls)
+    found = cls.__dict__.get("_migrate_handled_types")  # on the class: see walks._attribute_types
     if found is None:
         kinds = set()
         for klass in cls.__mro__:
@@ -268,7 +282,8 @@ def _handled(cls: type) -> frozenset[type]:
                     kind = getattr(cst, rest.partition("_")[0], None)
                     if isinstance(kind, type) and issubclass(kind, cst.CSTNode):
                         kinds.add(kind)
-        found = _HANDLED[cls] = frozenset(kinds)
+        found = frozenset(kinds)
+        type.__setattr__(cls, "_migrate_handled_types", found)
     return found
 
 

@@ -123,11 +123,10 @@ def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) ->
     from migrator.codemod import EARLIER
 
     try:
-        tree = parse(data)
+        tree = parsed = parse(data)
         # The parser's tree has no node twice, so it needs no defensive copy. While codemods
         # return the very same tree, they share its wrapper and every metadata already resolved.
         wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
-        code: str | None = None  # the code of wrapper.module, once asked for
         entries: list[Entry] = []
         for cls in map(_loaded, todo):
             if wrapper is None:
@@ -147,22 +146,17 @@ def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) ->
                 pass
             if tree is not wrapper.module:
                 # A transform rebuilds the nodes above any it visits, even where it changes nothing
-                # (four runs in ten, over the fixtures): the same code keeps the tree it came from,
+                # (four runs in ten, over the fixtures): an equal tree keeps the tree it came from,
                 # and with it every metadata already resolved. Subtrees it skipped are the very same
-                # objects (``codemod._visit``), which the comparison passes at once; failing that,
-                # generating the code costs far less than resolving again.
+                # objects (``codemod._visit``), which the comparison passes at once. (Over the
+                # fixtures, no tree that compares unequal generates the same code.)
                 if tree.deep_equals(wrapper.module):
                     tree = wrapper.module
                 else:
-                    code = wrapper.module.code if code is None else code
-                    new_code = tree.code
-                    if new_code == code:
-                        tree = wrapper.module
-                    else:
-                        wrapper, code = None, new_code
+                    wrapper = None
             entries.extend(codemod.entries)
-        # The code of ``tree`` is known already unless no codemod returned a tree of its own.
-        output = (code if code is not None else tree.code).encode(tree.encoding)
+        # A tree no codemod changed is the file as it was read (no code generated for it).
+        output = data if tree is parsed else tree.code.encode(tree.encoding)
         if output != data:
             _check_output(output, tree.encoding)
     except ConversionError as exc:

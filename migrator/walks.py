@@ -15,6 +15,7 @@ returns False (their children are skipped, the node itself is still met).
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
 from typing import Iterator
 
 import libcst as cst
@@ -24,9 +25,9 @@ _KEEP = 4
 
 
 class _Walk:
-    __slots__ = ("order", "end", "up", "at", "repeats", "by_type", "holding")
+    __slots__ = ("order", "end", "up", "at", "ids", "repeats", "by_type", "holding")
 
-    def __init__(self, root: cst.CSTNode) -> None:
+    def __init__(self, root: cst.CSTNode, source: _Walk | None = None) -> None:
         #: Every node under root (root first), in the order a visitor meets them.
         self.order: list[cst.CSTNode] = []
         #: end[i]: one past the last node of order[i]'s subtree.
@@ -35,24 +36,46 @@ class _Walk:
         self.up: list[int] = []
         #: A node's position in ``order`` (a node placed twice has the same subtree at both).
         self.at: dict[cst.CSTNode, int] = {}
+        #: The ids of the nodes in ``at`` (asked without calling a node's ``__hash__``).
+        self.ids: set[int] = set()
         #: Whether some node other than whitespace or a comment sits in two places.
         self.repeats = False
         #: type -> the positions of the nodes of exactly that type, ascending (built when first asked).
         self.by_type: dict[type, list[int]] | None = None
         #: types -> holding[i]: whether order[i]'s subtree (order[i] included) holds a node of those types.
         self.holding: dict[frozenset[type], bytearray] = {}
-        _record(self, root, -1)
+        _record(self, root, -1, source)
 
     def add(self, node: cst.CSTNode, parent: int) -> int:
         """Record ``node`` next, under the node at ``parent``; its subtree's end is set on leaving it."""
         i = len(self.order)
-        if node in self.at and not isinstance(node, _TRIVIA):
+        if id(node) in self.ids and not isinstance(node, _TRIVIA):
             self.repeats = True
+        self.ids.add(id(node))
         self.at[node] = i
         self.order.append(node)
         self.end.append(0)
         self.up.append(parent)
         return i
+
+    def copy(self, source: _Walk, j: int, parent: int) -> None:
+        """Record next, under the node at ``parent``, the subtree at ``source``'s position ``j``:
+        the same nodes in the same order (trees are immutable), as list slices."""
+        stop = source.end[j]
+        nodes = source.order[j:stop]
+        base = len(self.order)
+        shift = base - j
+        ids = set(map(id, nodes))
+        if not self.repeats and (len(ids) < len(nodes) or not self.ids.isdisjoint(ids)):
+            # A node met before, or twice in the subtree: a repeat unless it is trivia.
+            met, counts = self.ids & ids, Counter(map(id, nodes))
+            self.repeats = any((id(n) in met or counts[id(n)] > 1) and not isinstance(n, _TRIVIA) for n in nodes)
+        self.ids |= ids
+        self.at.update(zip(nodes, range(base, base + len(nodes))))
+        self.order.extend(nodes)
+        self.end.extend([e + shift for e in source.end[j:stop]])
+        self.up.append(parent)
+        self.up.extend([u + shift for u in source.up[j + 1:stop]])
 
     def positions(self, kind: type) -> list[int]:
         if self.by_type is None:
@@ -76,9 +99,17 @@ class _Walk:
         return marks
 
 
-def _record(walk: _Walk, node: cst.CSTNode, parent: int) -> None:
+def _record(walk: _Walk, node: cst.CSTNode, parent: int, source: _Walk | None = None) -> None:
     """Record ``node`` and its subtree as a ``CSTVisitor`` meets them, without LibCST's visit:
-    that rebuilds every node it passes, even for a read-only visitor (most of a walk's cost)."""
+    that rebuilds every node it passes, even for a read-only visitor (most of a walk's cost).
+
+    A subtree that ``source`` (the walk of the tree a transform was given) holds is copied from
+    it: a transform gives back the subtrees it had nothing to do in as they were."""
+    if source is not None:
+        j = source.at.get(node)
+        if j is not None:
+            walk.copy(source, j, parent)
+            return
     fields = _child_fields(type(node))
     if fields is None:  # a node whose children LibCST visits in its own way: LibCST's walk
         recorder = _Recorder(walk)
@@ -89,10 +120,10 @@ def _record(walk: _Walk, node: cst.CSTNode, parent: int) -> None:
     for name in fields:
         value = getattr(node, name)
         if isinstance(value, cst.CSTNode):
-            _record(walk, value, i)
+            _record(walk, value, i, source)
         elif isinstance(value, (list, tuple)):
             for item in value:
-                _record(walk, item, i)
+                _record(walk, item, i, source)
     walk.end[i] = len(walk.order)
 
 
@@ -200,12 +231,26 @@ def _walk_of(node: cst.CSTNode) -> tuple[_Walk, int]:
         i = walk.at.get(node)
         if i is not None:
             return walk, i
-    walk = _Walk(node)
+    walk = _Walk(node, _source(node))
     if isinstance(node, cst.Module):  # only whole modules are kept: statements come from them
         _walks[node] = walk
         while len(_walks) > _KEEP:
             del _walks[next(iter(_walks))]
     return walk, 0
+
+
+def _source(node: cst.CSTNode) -> _Walk | None:
+    """The newest recorded walk, where ``node`` is a module that shares a statement with it (a
+    transform's result, whose untouched subtrees are the given tree's): its subtrees are copied
+    from there. None otherwise, so that a fresh parse pays no lookup per node."""
+    if not isinstance(node, cst.Module) or not _walks:
+        return None
+    newest = next(reversed(_walks.values()))
+    for statement in node.body:
+        if statement in newest.at or getattr(getattr(statement, "body", None), "body", None) is not None and any(
+                inner in newest.at for inner in statement.body.body):
+            return newest
+    return None
 
 
 def _found(walk: _Walk, i: int, types: tuple[type, ...]) -> list[int]:
@@ -266,22 +311,30 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
     return {order[j]: order[up[j]] for j in range(i + 1, walk.end[i])}
 
 
-_ATTRIBUTE_TYPES: dict[type, frozenset[type]] = {}
+#: ``CSTVisitor`` and its bases: their ``visit_ClassDef_bases``... are LibCST's empty stubs.
+_VISITOR_BASES = frozenset(cst.CSTVisitor.__mro__)
 
 
 def _attribute_types(cls: type) -> frozenset[type]:
     """The node types whose fields ``cls`` has a handler for (``visit_ClassDef_bases``): LibCST
-    calls those around each field, which a recorded walk does not know."""
-    if cls not in _ATTRIBUTE_TYPES:
-        found: set[type] = set()
-        for name in dir(cls):
-            prefix, _, rest = name.partition("_")
-            kind, _, attribute = rest.partition("_")
-            if prefix in ("visit", "leave") and attribute and isinstance(getattr(cst, kind, None), type) \
-                    and getattr(cls, name) is not getattr(cst.CSTVisitor, name, None):
-                found.add(getattr(cst, kind))
-        _ATTRIBUTE_TYPES[cls] = frozenset(found)
-    return _ATTRIBUTE_TYPES[cls]
+    calls those around each field, which a recorded walk does not know.
+
+    Kept on the class itself: codemods define visitor classes inside functions, a new class per
+    call, which a table keyed by class would keep alive (and scan again) for every file."""
+    found = cls.__dict__.get("_migrate_field_types")
+    if found is None:
+        kinds: set[type] = set()
+        for klass in cls.__mro__:
+            if klass in _VISITOR_BASES:
+                continue
+            for name in vars(klass):
+                prefix, _, rest = name.partition("_")
+                kind, _, attribute = rest.partition("_")
+                if prefix in ("visit", "leave") and attribute and isinstance(getattr(cst, kind, None), type):
+                    kinds.add(getattr(cst, kind))
+        found = frozenset(kinds)
+        type.__setattr__(cls, "_migrate_field_types", found)
+    return found
 
 
 _FIELD_HOOKS = ("on_visit_attribute", "on_leave_attribute")

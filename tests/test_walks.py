@@ -17,8 +17,36 @@ FILES = sorted((ROOT / "fixtures").rglob("*.py")) + sorted((ROOT / "tests" / "e2
 
 def _empty_walk() -> walks._Walk:
     walk = walks._Walk.__new__(walks._Walk)
-    walk.order, walk.end, walk.up, walk.at, walk.repeats, walk.by_type = [], [], [], {}, False, None
+    walk.order, walk.end, walk.up, walk.at, walk.ids, walk.repeats, walk.by_type = [], [], [], {}, set(), False, None
+    walk.holding = {}
     return walk
+
+
+class _RenameCalls(cst.CSTTransformer):
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        if isinstance(updated_node.func, cst.Name):
+            return updated_node.with_changes(func=cst.Name(updated_node.func.value + "_"))
+        return updated_node
+
+
+def test_a_transformed_tree_copied_from_the_given_trees_walk_is_walked_as_if_recorded_afresh() -> None:
+    """A transform gives back what it had nothing to do in as the same objects: those subtrees
+    are copied from the given tree's walk, and the result is the walk recorded from scratch."""
+    checked = 0
+    for path in FILES[::4]:
+        try:
+            tree = cst.parse_module(path.read_bytes())
+        except cst.ParserSyntaxError:
+            continue
+        given, _ = walks._walk_of(tree)
+        for new in (tree.visit(_RenameCalls()), tree.with_changes(body=[*tree.body, *tree.body[:1]])):
+            copied, fresh = walks._Walk(new, given), _empty_walk()
+            walks._record(fresh, new, -1)
+            assert [id(n) for n in copied.order] == [id(n) for n in fresh.order], path
+            assert (copied.end, copied.up, copied.repeats) == (fresh.end, fresh.up, fresh.repeats), path
+            assert copied.at == fresh.at, path
+        checked += 1
+    assert checked > 50
 
 
 def test_every_file_is_walked_as_libcst_visits_it() -> None:
