@@ -42,7 +42,7 @@ def applicable(codemods: Iterable, data: bytes) -> list:
     return prefiltered(codemods, data)
 
 
-def _loaded(codemod) -> type[MigrationCodemod]:
+def loaded(codemod) -> type[MigrationCodemod]:
     return codemod.load() if hasattr(codemod, "load") else codemod
 
 
@@ -128,7 +128,7 @@ def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) ->
         # return the very same tree, they share its wrapper and every metadata already resolved.
         wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
         entries: list[Entry] = []
-        for cls in map(_loaded, todo):
+        for cls in map(loaded, todo):
             if wrapper is None:
                 # A codemod changed the tree and may have put one node in two places: copy once
                 # if it did (metadata is keyed by node). The walk that tells is recorded for the
