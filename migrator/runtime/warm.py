@@ -16,6 +16,9 @@ What may differ from a fresh interpreter, and how it is kept the same:
   ``MIGRATE_*`` (read by Ray, which is never imported here, and by migrate) is refused, and the
   caller starts a fresh interpreter. With ``--offline-standins`` the server sets the offline
   variables that the stand-ins set in a run before it imports anything (``standins.OFFLINE_ENV``).
+* **Working directory.** A run in another folder changes to it and puts it first on ``sys.path``,
+  as ``python -m`` would; one whose folder holds a module named like one the server imported
+  (a script's own ``datasets.py``) is refused: a fresh interpreter would import that one.
 * **Random state.** Each run seeds ``random``, numpy and torch itself (``--seed``) after the fork.
 * **Threads and devices.** Ray is never imported (its import reads variables each run sets, and
   its gRPC threads do not survive a fork); nor is anything the scripts import from their own
@@ -85,6 +88,24 @@ def differing(env: dict[str, str], base: dict[str, str], prefixes: tuple[str, ..
     return sorted(k for k in keys if env.get(k) != base.get(k) and not k.startswith(prefixes) and k not in names)
 
 
+def shadowed(entries: list[str], base: list[str], forgotten: frozenset[str] = frozenset()) -> list[str]:
+    """The folders of ``entries`` not in ``base`` that hold a module (``name.py``, a package, an
+    extension) named like one imported here from elsewhere: a fresh interpreter with them first
+    on its path would import theirs. ``forgotten``: names a child imports again anyway."""
+    imported = {name for name, module in list(sys.modules.items())
+                if "." not in name and getattr(module, "__file__", None) and name not in forgotten}
+    old = {os.path.abspath(e) for e in base if e}
+    found = []
+    for entry in (e for e in entries if e and os.path.abspath(e) not in old):
+        try:
+            names = {n.partition(".")[0] for n in os.listdir(entry)}
+        except OSError:
+            continue
+        if names & imported:
+            found.append(os.path.join(entry, sorted(names & imported)[0]))
+    return found
+
+
 def unforkable() -> str | None:
     """Why this process must fork nothing now: Ray's gRPC threads and a CUDA context do not
     survive a fork. None when it may."""
@@ -126,18 +147,27 @@ def _refusal(request: dict[str, Any], base_env: dict[str, str], base_cwd: str) -
     why = unforkable()
     if why:
         return why
-    if os.path.realpath(request.get("cwd") or base_cwd) != os.path.realpath(base_cwd):
-        return "another working directory"
+    cwd = request.get("cwd") or base_cwd
+    if os.path.realpath(cwd) != os.path.realpath(base_cwd):
+        found = shadowed([cwd], [base_cwd])  # ``python -m`` puts the working directory first
+        if found:
+            return f"its working directory holds {found[0]}, named like a module imported here"
     changed = differing(request.get("env") or {}, base_env)
     if changed:
         return "another environment: " + ", ".join(changed[:5])
     return None
 
 
-def _child(request: dict[str, Any]) -> int:
-    """In the forked child: become ``python -m MODULE ARGV...`` and return its exit code."""
+def _child(request: dict[str, Any], base_cwd: str) -> int:
+    """In the forked child: become ``python -m MODULE ARGV...`` started in the request's working
+    directory, and return its exit code."""
     import runpy
 
+    cwd = request.get("cwd") or base_cwd
+    if os.path.realpath(cwd) != os.path.realpath(base_cwd):
+        os.chdir(cwd)
+        if sys.path and sys.path[0] == base_cwd:  # where ``python -m`` put the working directory
+            sys.path[0] = os.getcwd()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # the request pipe is the server's
     os.close(devnull)
@@ -204,7 +234,7 @@ def serve(scripts: list[str], standins: bool) -> int:
             os.close(gate)
             os.read(go, 1)
             os.close(go)
-            return _child(request)
+            return _child(request, base_cwd)
         os.close(go)
         ev.write({"kind": "warm", "state": "started", "pid": pid})
         os.write(gate, b"!")

@@ -46,7 +46,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migrator.runtime.warm import OFF, differing, exit_code, preload, unforkable  # noqa: F401  (OFF: for LocalCluster, as in warm.py's runs)
+from migrator.runtime.warm import OFF, differing, exit_code, preload, shadowed, unforkable  # noqa: F401  (OFF: for LocalCluster, as in warm.py's runs)
 
 #: Variables a worker's environment may hold that the server's does not, or hold differently:
 #: what Ray sets for each worker it starts (``PL_DISABLE_FORK`` for Ray Tune's trainables: Lightning
@@ -121,23 +121,6 @@ def _folder(context: dict[str, Any]) -> str | None | bool:
     return folder
 
 
-def _shadowed(pythonpath: str, base: str) -> list[str]:
-    """The entries ``pythonpath`` adds to ``base`` that hold a module of the name of one imported
-    here from elsewhere: a fresh worker would import theirs (a ``working_dir`` is put first)."""
-    imported = {name for name, module in list(sys.modules.items())
-                if "." not in name and getattr(module, "__file__", None) and name != "migrator"}  # forgotten by a child
-    old = {os.path.abspath(e) for e in base.split(os.pathsep) if e}
-    found = []
-    for entry in (e for e in pythonpath.split(os.pathsep) if e and os.path.abspath(e) not in old):
-        try:
-            names = {n.partition(".")[0] for n in os.listdir(entry)}
-        except OSError:
-            continue
-        if names & imported:
-            found.append(os.path.join(entry, sorted(names & imported)[0]))
-    return found
-
-
 def refusal(request: dict[str, Any], base_env: dict[str, str]) -> str | None:
     """Why this worker must start as a fresh interpreter, or None."""
     why = unforkable()
@@ -151,9 +134,11 @@ def refusal(request: dict[str, Any], base_env: dict[str, str]) -> str | None:
     if context.get("py_executable") not in (None, "", sys.executable):
         return "its runtime environment names another interpreter"
     env = worker_env(request["env"], context)
-    shadowed = _shadowed(env.get("PYTHONPATH", ""), base_env.get("PYTHONPATH", ""))
-    if shadowed:
-        return f"{shadowed[0]} on its PYTHONPATH would shadow an imported library"
+    # A working_dir is put first on the path; migrate's own modules are forgotten by a child.
+    found = shadowed(env.get("PYTHONPATH", "").split(os.pathsep), base_env.get("PYTHONPATH", "").split(os.pathsep),
+                     forgotten=frozenset({"migrator"}))
+    if found:
+        return f"{found[0]} on its PYTHONPATH would shadow an imported library"
     changed = differing(env, base_env, PER_WORKER_PREFIXES, PER_WORKER)
     if changed:
         return "another environment: " + ", ".join(changed[:5])

@@ -133,6 +133,40 @@ def test_another_environment_is_refused_and_runs_afresh(server) -> None:
     assert "1 False" in lines
 
 
+def test_a_run_in_another_folder_starts_there_with_that_folder_first_on_its_path(server) -> None:
+    start, env, folder = server
+    other = folder / "other"
+    other.mkdir()
+    write_module(other, "helper", "VALUE = 'from the run folder'\n")
+    module = write_module(other, "uses_helper", """\
+        import os, sys, helper
+        print(os.getcwd(), sys.path[0], helper.VALUE)
+    """)
+    interpreter = start()
+    outcome, lines = run(interpreter, module, env, other)
+    assert outcome is not None and outcome.returncode == 0, lines
+    real = os.path.realpath(other)
+    assert lines == [f"{real} {real} from the run folder"]
+    assert interpreter.refusals == []
+
+
+def test_a_folder_holding_a_module_named_like_an_imported_one_runs_afresh(server) -> None:
+    """``python -m`` puts the working directory first: its ``numpy.py`` is what a fresh run imports."""
+    start, env, folder = server
+    other = folder / "shadowing"
+    other.mkdir()
+    write_module(other, "numpy", "MINE = True\n")
+    module = write_module(other, "which", "import numpy\nprint(getattr(numpy, 'MINE', False))\n")
+    interpreter = start()
+    outcome, _ = run(interpreter, module, env, other)
+    assert outcome is None
+    assert interpreter.refusals == [f"its working directory holds {other / 'numpy'}, named like a module imported here"]
+    lines: list[str] = []
+    outcome = runner.run_module(module, "", [], [], cwd=str(other), env=env, on_event=lambda e: None,
+                                on_line=lines.append, warm=interpreter)
+    assert outcome.returncode == 0 and lines == ["True"]
+
+
 def test_stand_ins_set_the_offline_variables_before_the_imports(server) -> None:
     start, env, folder = server
     env = {k: v for k, v in env.items() if k != "HF_HUB_OFFLINE"}
