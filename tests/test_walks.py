@@ -22,6 +22,15 @@ def _empty_walk() -> walks._Walk:
     return walk
 
 
+def _parsed(paths: list[Path]):
+    """``(path, module)`` for each of ``paths`` LibCST parses (some fixtures are bad input on purpose)."""
+    for path in paths:
+        try:
+            yield path, cst.parse_module(path.read_bytes())
+        except cst.ParserSyntaxError:
+            continue
+
+
 class _RenameCalls(cst.CSTTransformer):
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         if isinstance(updated_node.func, cst.Name):
@@ -33,11 +42,7 @@ def test_a_transformed_tree_copied_from_the_given_trees_walk_is_walked_as_if_rec
     """A transform gives back what it had nothing to do in as the same objects: those subtrees
     are copied from the given tree's walk, and the result is the walk recorded from scratch."""
     checked = 0
-    for path in FILES[::4]:
-        try:
-            tree = cst.parse_module(path.read_bytes())
-        except cst.ParserSyntaxError:
-            continue
+    for path, tree in _parsed(FILES[::4]):
         given, _ = walks._walk_of(tree)
         for new in (tree.visit(_RenameCalls()), tree.with_changes(body=[*tree.body, *tree.body[:1]])):
             copied, fresh = walks._Walk(new, given), _empty_walk()
@@ -51,11 +56,7 @@ def test_a_transformed_tree_copied_from_the_given_trees_walk_is_walked_as_if_rec
 
 def test_every_file_is_walked_as_libcst_visits_it() -> None:
     checked = 0
-    for path in FILES:
-        try:
-            tree = cst.parse_module(path.read_bytes())
-        except cst.ParserSyntaxError:
-            continue
+    for path, tree in _parsed(FILES):
         fast, libcst_walk = _empty_walk(), _empty_walk()
         walks._record(fast, tree, -1)
         tree.visit(walks._Recorder(libcst_walk))
@@ -135,11 +136,7 @@ def _calls(tree, kind, libcst_only: bool = False) -> list[tuple[str, int]]:
 @pytest.mark.parametrize("kind", [_Log, _LogFields])
 def test_a_read_only_visit_makes_the_calls_libcst_makes(kind) -> None:
     checked = 0
-    for path in FILES[::3]:
-        try:
-            tree = cst.parse_module(path.read_bytes())
-        except cst.ParserSyntaxError:
-            continue
+    for path, tree in _parsed(FILES[::3]):
         libcst_calls = _calls(tree, kind, libcst_only=True)
         assert _calls(tree, kind) == libcst_calls, path
         first = tree.body[0] if tree.body else tree  # a subtree of a walked module, from that walk
