@@ -47,20 +47,12 @@ from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for co
 EARLIER = "migrate.earlier"
 
 
-def _libcst_release() -> str:
-    try:  # the version file LibCST's build writes (importlib.metadata costs more to import)
-        from libcst._version import __version__
-    except ImportError:
-        return ""
-    return __version__
-
-
 #: The fast paths below lean on LibCST internals: the wrapper's metadata cache, what providers
 #: compute, a transformer's matcher tables. They were checked against these releases
 #: (tests/test_metadata_fast_path.py compares them with LibCST's own resolution, node by node);
 #: on any other release LibCST does all of it as it always has, only slower.
 CHECKED_LIBCST = ("1.9.",)
-LIBCST_FAST = _libcst_release().startswith(CHECKED_LIBCST)
+LIBCST_FAST = walks.libcst_release().startswith(CHECKED_LIBCST)
 
 
 def _resolve_without_batched_walk(wrapper: MetadataWrapper, providers) -> None:

@@ -14,8 +14,10 @@ returns False (their children are skipped, the node itself is still met).
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left
 from collections import Counter
+from pathlib import Path
 from typing import Iterator
 
 import libcst as cst
@@ -131,7 +133,68 @@ _FIELDS: dict[type, tuple[str, ...] | None] = {}
 _VISITS = {"visit_required", "visit_optional", "visit_sentinel", "visit_sequence", "visit_body_sequence"}
 
 
+#: ``_read_fields`` of every LibCST node class, stored for the release it was read from: reading
+#: the source of the hundred-odd classes a conversion meets costs a cold process about 0.1 s.
+#: ``tests/test_walks.py`` checks it against the source; ``write_fields_table()`` rewrites it.
+FIELDS_TABLE = Path(__file__).parent / "data" / "libcst_fields.json"
+_stored: dict[str, list[str] | None] | None = None
+
+
+def libcst_release() -> str:
+    try:  # the version file LibCST's build writes (importlib.metadata costs more to import)
+        from libcst._version import __version__
+    except ImportError:
+        return ""
+    return __version__
+
+
+def _stored_fields() -> dict[str, list[str] | None]:
+    global _stored
+    if _stored is None:
+        try:
+            table = json.loads(FIELDS_TABLE.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            table = {}
+        _stored = table.get("fields", {}) if table.get("libcst") == libcst_release() else {}
+    return _stored
+
+
 def _child_fields(kind: type) -> tuple[str, ...] | None:
+    """The fields ``kind._visit_and_replace_children`` visits, in its order (``_read_fields``),
+    from the stored table where it holds ``kind``."""
+    if kind in _FIELDS:
+        return _FIELDS[kind]
+    stored = _stored_fields().get(kind.__name__, False) if kind.__module__.startswith("libcst._nodes.") else False
+    fields = _read_fields(kind) if stored is False else None if stored is None else tuple(stored)
+    _FIELDS[kind] = fields
+    return fields
+
+
+def node_classes() -> list[type]:
+    """LibCST's concrete node classes, by name."""
+    found, pending = {}, [cst.CSTNode]
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        if kind.__module__.startswith("libcst._nodes.") and not getattr(kind, "__abstractmethods__", None):
+            found[kind.__name__] = kind
+    return [found[name] for name in sorted(found)]
+
+
+def fields_table() -> dict:
+    return {"libcst": libcst_release(), "fields": {kind.__name__: (None if (f := _read_fields(kind)) is None else list(f))
+                                                   for kind in node_classes()}}
+
+
+def write_fields_table() -> None:
+    """After a LibCST upgrade: ``python -c "from migrator import walks; walks.write_fields_table()"``."""
+    table = fields_table()
+    lines = [f"  {json.dumps(name)}: {json.dumps(fields)}" for name, fields in sorted(table["fields"].items())]
+    text = '{\n "libcst": %s,\n "fields": {\n%s\n }\n}\n' % (json.dumps(table["libcst"]), ",\n".join(lines))
+    FIELDS_TABLE.write_text(text, encoding="utf-8")
+
+
+def _read_fields(kind: type) -> tuple[str, ...] | None:
     """The fields ``kind._visit_and_replace_children`` visits, in its order, read from its source.
 
     Nearly every node class's method is one ``return Kind(field=visit_x(self, "field", ...), ...)``:
@@ -139,8 +202,6 @@ def _child_fields(kind: type) -> tuple[str, ...] | None:
     gives None, and such nodes are walked by LibCST; ``tests/test_walks.py`` compares the two
     orders over every fixture.
     """
-    if kind in _FIELDS:
-        return _FIELDS[kind]
     import ast
     import inspect
     import textwrap
@@ -168,7 +229,6 @@ def _child_fields(kind: type) -> tuple[str, ...] | None:
                 fields = tuple(names)
     except (OSError, TypeError, SyntaxError, ValueError):
         fields = None
-    _FIELDS[kind] = fields
     return fields
 
 

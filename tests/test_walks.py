@@ -4,6 +4,9 @@ sample and e2e data script (their golden outputs too: trees our codemods build).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import libcst as cst
@@ -64,6 +67,20 @@ def test_every_file_is_walked_as_libcst_visits_it() -> None:
         assert (fast.end, fast.up, fast.repeats) == (libcst_walk.end, libcst_walk.up, libcst_walk.repeats), path
         checked += 1
     assert checked > 300
+
+
+def test_the_stored_fields_are_what_libcsts_source_says() -> None:
+    """``migrator/data/libcst_fields.json`` saves a cold process reading LibCST's source; for the
+    installed release it must say what that source says (after an upgrade, rewrite it:
+    ``python -c "from migrator import walks; walks.write_fields_table()"``)."""
+    stored = json.loads(walks.FIELDS_TABLE.read_text(encoding="utf-8"))
+    assert stored == walks.fields_table(), "stale: rewrite it with walks.write_fields_table()"
+    assert len(stored["fields"]) > 150 and stored["fields"]["Module"] == ["header", "body", "footer"]
+    # A cold process takes them from the table, for exactly the node classes it names.
+    code = ("import libcst as cst\nfrom migrator import walks\nwalks._read_fields = None\n"
+            "print((walks._child_fields(cst.Call), walks._child_fields(cst.Name)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split("\n")[0] == str((walks._read_fields(cst.Call), walks._read_fields(cst.Name)))
 
 
 def test_node_classes_are_read_from_libcst_not_walked_by_it() -> None:
