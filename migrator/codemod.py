@@ -258,38 +258,6 @@ _PLAIN_TRANSFORMER_HOOKS = {hook: getattr(cst.CSTTransformer, hook) for hook in 
 PRUNE = True
 
 
-def _handled(cls: type) -> frozenset[type]:
-    """The node types a transformer class has a ``visit_``/``leave_`` method for (``leave_Call``,
-    ``visit_Call_func``), read from the classes of its MRO that are not LibCST's undecorated
-    bases: a plain transformer's hooks call nothing of it on a node of any other type."""
-    found = cls.__dict__.get("_migrate_handled_types")  # on the class: see walks._attribute_types
-    if found is None:
-        kinds = set()
-        for klass in cls.__mro__:
-            if klass in _PLAIN_BASES:
-                continue
-            for name in vars(klass):
-                prefix, _, rest = name.partition("_")
-                if prefix in ("visit", "leave"):
-                    kind = getattr(cst, rest.partition("_")[0], None)
-                    if isinstance(kind, type) and issubclass(kind, cst.CSTNode):
-                        kinds.add(kind)
-        found = frozenset(kinds)
-        type.__setattr__(cls, "_migrate_handled_types", found)
-    return found
-
-
-def _concrete(kinds) -> frozenset[type]:
-    """``kinds`` and every node class derived from them (``BaseStatement``: ``If``, ``For``...)."""
-    found, pending = set(), list(kinds)
-    while pending:
-        kind = pending.pop()
-        if kind not in found:
-            found.add(kind)
-            pending.extend(kind.__subclasses__())
-    return frozenset(found)
-
-
 def _prunable(transformer: cst.CSTTransformer) -> frozenset[type] | None:
     """The node types ``transformer`` handles, where its four hooks are ``CSTTransformer``'s (an
     undecorated matcher transformer's, once the engine gave it plain ones) or act only on the
@@ -303,7 +271,7 @@ def _prunable(transformer: cst.CSTTransformer) -> frozenset[type] | None:
             declared = None  # a matcher decorator may act on any node
         plain = declared is not None or all(getattr(getattr(transformer, hook), "__func__", None) is function
                                             for hook, function in _PLAIN_TRANSFORMER_HOOKS.items())
-        state["_migrate_handled"] = (_handled(cls) | _concrete(declared or ())) if plain else None
+        state["_migrate_handled"] = (walks.handler_types(cls, _PLAIN_BASES) | walks.subclasses(declared or ())) if plain else None
     return state["_migrate_handled"]
 
 

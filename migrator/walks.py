@@ -172,12 +172,8 @@ def _child_fields(kind: type) -> tuple[str, ...] | None:
 
 def node_classes() -> list[type]:
     """LibCST's concrete node classes, by name."""
-    found, pending = {}, [cst.CSTNode]
-    while pending:
-        kind = pending.pop()
-        pending.extend(kind.__subclasses__())
-        if kind.__module__.startswith("libcst._nodes.") and not getattr(kind, "__abstractmethods__", None):
-            found[kind.__name__] = kind
+    found = {kind.__name__: kind for kind in subclasses((cst.CSTNode,))
+             if kind.__module__.startswith("libcst._nodes.") and not getattr(kind, "__abstractmethods__", None)}
     return [found[name] for name in sorted(found)]
 
 
@@ -307,8 +303,8 @@ def _source(node: cst.CSTNode) -> _Walk | None:
         return None
     newest = next(reversed(_walks.values()))
     for statement in node.body:
-        if statement in newest.at or getattr(getattr(statement, "body", None), "body", None) is not None and any(
-                inner in newest.at for inner in statement.body.body):
+        block = getattr(getattr(statement, "body", None), "body", None)  # a compound statement's
+        if statement in newest.at or (block is not None and any(inner in newest.at for inner in block)):
             return newest
     return None
 
@@ -375,26 +371,47 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
 _VISITOR_BASES = frozenset(cst.CSTVisitor.__mro__)
 
 
-def _attribute_types(cls: type) -> frozenset[type]:
-    """The node types whose fields ``cls`` has a handler for (``visit_ClassDef_bases``): LibCST
-    calls those around each field, which a recorded walk does not know.
+def handler_types(cls: type, skip: frozenset[type], *, fields_only: bool = False) -> frozenset[type]:
+    """The node types ``cls`` has a ``visit_``/``leave_`` method for (``leave_Call``), or with
+    ``fields_only`` a per-field one (``visit_ClassDef_bases``), read from the classes of its MRO
+    not in ``skip`` (LibCST's bases, whose typed stubs do nothing).
 
     Kept on the class itself: codemods define visitor classes inside functions, a new class per
     call, which a table keyed by class would keep alive (and scan again) for every file."""
-    found = cls.__dict__.get("_migrate_field_types")
+    key = "_migrate_field_types" if fields_only else "_migrate_handled_types"
+    found = cls.__dict__.get(key)
     if found is None:
         kinds: set[type] = set()
         for klass in cls.__mro__:
-            if klass in _VISITOR_BASES:
+            if klass in skip:
                 continue
             for name in vars(klass):
                 prefix, _, rest = name.partition("_")
                 kind, _, attribute = rest.partition("_")
-                if prefix in ("visit", "leave") and attribute and isinstance(getattr(cst, kind, None), type):
-                    kinds.add(getattr(cst, kind))
+                node_class = getattr(cst, kind, None)
+                if prefix in ("visit", "leave") and (attribute or not fields_only) and isinstance(node_class, type) \
+                        and issubclass(node_class, cst.CSTNode):
+                    kinds.add(node_class)
         found = frozenset(kinds)
-        type.__setattr__(cls, "_migrate_field_types", found)
+        type.__setattr__(cls, key, found)
     return found
+
+
+def _attribute_types(cls: type) -> frozenset[type]:
+    """The node types whose fields ``cls`` has a handler for: LibCST calls those around each
+    field, which a recorded walk does not know."""
+    return handler_types(cls, _VISITOR_BASES, fields_only=True)
+
+
+def subclasses(kinds) -> frozenset[type]:
+    """``kinds`` and every class derived from them (``BaseStatement``: ``If``, ``For``...)."""
+    found, pending = set(), list(kinds)
+    while pending:
+        kind = pending.pop()
+        if kind not in found:
+            found.add(kind)
+            pending.extend(kind.__subclasses__())
+    return frozenset(found)
 
 
 _FIELD_HOOKS = ("on_visit_attribute", "on_leave_attribute")
