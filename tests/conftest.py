@@ -1,6 +1,9 @@
 import os
+from typing import Iterator
 
 import pytest
+
+from tests import drivers
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -16,6 +19,15 @@ def _own_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     """Each test converts with a result cache of its own (``migrator.cache``), never the user's
     ``~/.cache/migrate``: a test that patches a codemod must not be answered from another's entry."""
     monkeypatch.setenv("MIGRATE_CACHE_DIR", str(tmp_path_factory.mktemp("migrate-cache")))
+
+
+@pytest.fixture(scope="session")
+def warm_driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[drivers.Drivers]:
+    """What starts this test process's ``migrator.runtime`` runs (``tests/drivers.py``): one warm
+    interpreter for the end-to-end drivers and the runtime tests' runs alike, and the home they share."""
+    started = drivers.start(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("warm-driver"))
+    yield started
+    started.close()
 
 
 @pytest.fixture

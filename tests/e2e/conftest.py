@@ -14,31 +14,20 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import subprocess
-import sys
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
-from migrator.runtime import warm
 from migrator.runtime.cluster import ClusterError, LocalCluster
-from migrator.runtime.runner import WarmInterpreter
+from tests import drivers
+from tests.drivers import Drivers
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240
 # Logical CPUs: two runs at once (one per pytest worker), each with 2 workers plus Ray Data tasks.
 NUM_CPUS = 8
-#: What every Ray worker of the shared cluster finds imported (``migrator.runtime.warm_workers``):
-#: the libraries the samples' training functions import, 5-8 CPU-s per fresh worker, about a
-#: third of a run. ``migrate run``'s own local Ray and the GPU tests keep fresh workers; validate's
-#: own cluster preloads what its scripts import.
-WARM_WORKERS = [
-    "import torch", "import torch.distributed", "from transformers import Trainer, TrainingArguments",
-    "import datasets", "import accelerate", "import lightning.pytorch", "import pytorch_lightning",
-]
 
 
 def _tail(text: str, lines: int = 60) -> str:
@@ -53,7 +42,7 @@ class LocalRayCluster(LocalCluster):
     """
 
     def __init__(self, folder: Path) -> None:
-        super().__init__(num_cpus=NUM_CPUS, num_gpus=0, dashboard=True, warm_workers=WARM_WORKERS)
+        super().__init__(num_cpus=NUM_CPUS, num_gpus=0, dashboard=True, warm_workers=drivers.WARM_WORKERS)
         self._state = folder / "ray-cluster.json"
         self._lock = folder / "ray-cluster.lock"
 
@@ -117,86 +106,33 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> LocalRayCluster:
     cluster.release()
 
 
-#: The environment the session started with: libraries the tests import in-process set variables
-#: of their own as they go (torch's TORCHINDUCTOR_CACHE_DIR), which the drivers must not depend on.
-SESSION_ENV = dict(os.environ)
-
-
-def _driver_env(home: Path) -> dict[str, str]:
-    """The environment of every driver ``run_converted`` starts, but for its ``RAY_*`` variables."""
-    return {
-        **SESSION_ENV,
-        "HOME": str(home),  # keeps ~/ray_results, ~/.cache and the like out of the real home
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-
-
-@pytest.fixture(scope="session")
-def warm_driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WarmInterpreter | None, Path]]:
-    """The interpreter ``run_converted``'s drivers fork from, one per pytest worker, and the home
-    they share (the same for every run, as the warm interpreter's environment must be).
-
-    A converted script's driver imports what its training function does (torch, transformers or
-    Lightning: 5-8 CPU-s a fresh interpreter); this one imports ``WARM_WORKERS`` once
-    (``migrator.runtime.warm``; Ray is imported by each run, after the fork). A run it refuses,
-    and every run under ``MIGRATE_FRESH_PROCESSES=1``, starts a fresh interpreter.
-    """
-    home = tmp_path_factory.mktemp("home")
-    if os.environ.get(warm.OFF) == "1":
-        yield None, home
-        return
-    folder = tmp_path_factory.mktemp("warm-driver")
-    imports = folder / "imports.py"
-    imports.write_text("\n".join(WARM_WORKERS) + "\n")
-    interpreter = WarmInterpreter([str(imports)], env=_driver_env(home), cwd=str(folder))
-    yield interpreter, home
-    interpreter.close()
-    if interpreter.refusals:  # each cost a fresh interpreter: say why, once
-        warnings.warn(f"the warm driver refused {len(interpreter.refusals)} run(s): {sorted(set(interpreter.refusals))}")
-
-
 @pytest.fixture
-def run_converted(ray_cluster: LocalRayCluster, warm_driver, tmp_path: Path) -> Callable[..., dict]:
+def run_converted(ray_cluster: LocalRayCluster, warm_driver: Drivers, tmp_path: Path) -> Callable[..., dict]:
     """Run a script through ``migrator.runtime.launch`` against the session cluster.
 
     Returns the launcher's JSON summary; fails the test with the script's output tail if the
     script fails, times out, or writes no summary. ``events=True`` runs it as ``migrate run``
     does, with the workers' steps and every ``ray.train.report`` recorded (``latest_metrics``).
     """
-    interpreter, home = warm_driver
 
     def run(path: str | os.PathLike, *args: str, timeout: int = RUN_TIMEOUT_S, events: bool = False) -> dict:
         address = ray_cluster.ensure_started()
         summary_path = tmp_path / "summary.json"
-        env = {
-            **_driver_env(home),
-            "RAY_ADDRESS": address,
-            **ray_cluster.driver_env,  # the cluster keeps token authentication on (runtime/privacy.py)
-        }
+        # the cluster keeps token authentication on (runtime/privacy.py)
+        env = {"RAY_ADDRESS": address, **ray_cluster.driver_env}
         argv = [str(path), "--storage-path", str(tmp_path / "ray_results"), "--summary", str(summary_path),
                 *(["--events"] if events else []), "--", *args]
-        name, cwd = Path(path).name, Path(path).parent
-        outcome = None
-        if interpreter is not None:
-            outcome = interpreter.run("migrator.runtime.launch", argv, cwd=str(cwd), env=env,
-                                      on_event=lambda event: None, on_line=lambda line: None, timeout_s=timeout)
-        if outcome is not None:
-            code, output = outcome.returncode, "\n".join(outcome.output_tail)
-            if outcome.output_tail and outcome.output_tail[-1].startswith("(stopped: ran past"):
-                pytest.fail(f"{name} ran past {timeout} s; its output ended with:\n{_tail(output)}")
-        else:
-            try:
-                done = subprocess.run([sys.executable, "-m", "migrator.runtime.launch", *argv], cwd=cwd, env=env,
-                                      capture_output=True, text=True, timeout=timeout)
-            except subprocess.TimeoutExpired as exc:
-                output = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-                pytest.fail(f"{name} ran past {timeout} s; its stderr ended with:\n{_tail(output)}")
-            code, output = done.returncode, done.stderr
+        name = Path(path).name
+        done = warm_driver.run("migrator.runtime.launch", argv, cwd=Path(path).parent, extra_env=env, timeout=timeout)
+        if done.timed_out:
+            pytest.fail(f"{name} ran past {timeout} s; its output ended with:\n{_tail(done.output)}")
         if not summary_path.exists():
-            pytest.fail(f"{name} wrote no summary (exit {code}); its output ended with:\n{_tail(output)}")
+            pytest.fail(f"{name} wrote no summary (exit {done.returncode}); its output ended with:\n"
+                        f"{_tail(done.output)}")
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if code != 0 or summary["error"]:
-            pytest.fail(f"{name} failed: {summary['error']} (exit {code}); its output ended with:\n{_tail(output)}")
+        if done.returncode != 0 or summary["error"]:
+            pytest.fail(f"{name} failed: {summary['error']} (exit {done.returncode}); its output ended with:\n"
+                        f"{_tail(done.output)}")
         return summary
 
     return run

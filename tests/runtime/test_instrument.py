@@ -1,33 +1,22 @@
 """The hooks inside the training process, without Ray: the original runner on small scripts.
 
-Each case runs ``python -m migrator.runtime.original`` in a subprocess (the hooks patch torch,
+Each case runs ``python -m migrator.runtime.original`` in a process of its own (the hooks patch torch,
 Lightning and Accelerate classes, which must not leak into the test process).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "e2e" / "data" / "runtime"
-
-
-def run_original(script: Path, *flags: str, cwd: Path) -> dict:
-    summary = cwd / "summary.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "migrator.runtime.original", str(script), "--summary", str(summary),
-                           *flags], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert summary.exists(), done.stderr[-3000:]
-    data = json.loads(summary.read_text())
-    assert done.returncode == (0 if data["ok"] else 1)
-    return data
 
 
 PLAIN_LOOP = """
@@ -55,7 +44,7 @@ PLAIN_LOOP = """
 """
 
 
-def test_plain_loop_is_seeded_capped_and_recorded(tmp_path: Path) -> None:
+def test_plain_loop_is_seeded_capped_and_recorded(run_original: Callable, tmp_path: Path) -> None:
     script = tmp_path / "loop.py"
     script.write_text(textwrap.dedent(PLAIN_LOOP))
     first = run_original(script, "--seed", "3", "--max-steps", "10", cwd=tmp_path)
@@ -67,7 +56,7 @@ def test_plain_loop_is_seeded_capped_and_recorded(tmp_path: Path) -> None:
     assert other["losses"] != first["losses"]
 
 
-def test_plain_loop_cap_stops_training_loaders_only(tmp_path: Path) -> None:
+def test_plain_loop_cap_stops_training_loaders_only(run_original: Callable, tmp_path: Path) -> None:
     script = tmp_path / "loop.py"
     script.write_text(textwrap.dedent(PLAIN_LOOP).replace('print("SEEN", seen)', 'open("seen.json", "w").write(repr(seen))'))
     run_original(script, "--max-steps", "10", cwd=tmp_path)
@@ -77,7 +66,7 @@ def test_plain_loop_cap_stops_training_loaders_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name, framework", [("accelerate_regression.py", "accelerate"),
                                              ("lightning_regression.py", "lightning")])
-def test_framework_hooks_record_each_step(name: str, framework: str, tmp_path: Path) -> None:
+def test_framework_hooks_record_each_step(run_original: Callable, name: str, framework: str, tmp_path: Path) -> None:
     data = run_original(DATA / name, "--seed", "0", "--max-steps", "5", cwd=tmp_path)
     assert data["ok"], data["error_traceback"]
     assert data["framework"] == framework
@@ -85,7 +74,7 @@ def test_framework_hooks_record_each_step(name: str, framework: str, tmp_path: P
     assert all(isinstance(v, float) for _, v in data["losses"]["0"])
 
 
-def test_a_failing_original_reports_its_traceback(tmp_path: Path) -> None:
+def test_a_failing_original_reports_its_traceback(run_original: Callable, tmp_path: Path) -> None:
     script = tmp_path / "bad.py"
     script.write_text("import torch\nmodel = torch.nn.Linear(2, 2).cuda()\n")
     data = run_original(script, cwd=tmp_path)
@@ -109,8 +98,8 @@ MIXED_PRECISION = """
     ("bf16=True, use_cpu=True, ", (True, False, True), None),  # CPU bf16, chosen: kept
     ("", (False, False, False), None),
 ])
-def test_mixed_precision_without_a_gpu_trains_in_fp32(flags: str, expected: tuple, warned: str | None,
-                                                       tmp_path: Path) -> None:
+def test_mixed_precision_without_a_gpu_trains_in_fp32(run_original: Callable, flags: str, expected: tuple,
+                                                       warned: str | None, tmp_path: Path) -> None:
     script = tmp_path / "precision.py"
     script.write_text(textwrap.dedent(MIXED_PRECISION.format(flags=flags)))
     data = run_original(script, cwd=tmp_path)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from migrator.runtime import preflight, retired_ray
-from tests.runtime.test_instrument import ROOT, run_original
+from tests.runtime.test_instrument import ROOT
 
 SAMPLES = ROOT / "fixtures" / "samples" / "legacy"
 
@@ -46,7 +47,7 @@ AIR_TORCH_LOOP = """
 """
 
 
-def test_air_session_torch_trainer_runs_once_as_rank_0_and_resumes(tmp_path: Path) -> None:
+def test_air_session_torch_trainer_runs_once_as_rank_0_and_resumes(run_original: Callable, tmp_path: Path) -> None:
     script = tmp_path / "air_loop.py"
     script.write_text(textwrap.dedent(AIR_TORCH_LOOP))
     data = run_original(script, "--seed", "0", cwd=tmp_path)
@@ -58,7 +59,8 @@ def test_air_session_torch_trainer_runs_once_as_rank_0_and_resumes(tmp_path: Pat
     assert data["checkpoints_reported"] == 2
 
 
-def test_dict_checkpoint_accelerate_trainer_sample_is_seeded_like_a_worker(tmp_path: Path) -> None:
+def test_dict_checkpoint_accelerate_trainer_sample_is_seeded_like_a_worker(run_original: Callable,
+                                                                           tmp_path: Path) -> None:
     sample = SAMPLES / "accelerate_trainer_dict_checkpoints.py"
     first = run_original(sample, "--seed", "0", "--max-steps", "4", cwd=tmp_path)
     second = run_original(sample, "--seed", "0", "--max-steps", "4", cwd=tmp_path)
@@ -114,7 +116,7 @@ LIGHTNING_TRAINER = """
 """
 
 
-def test_lightning_trainer_fits_the_builders_module_once(tmp_path: Path) -> None:
+def test_lightning_trainer_fits_the_builders_module_once(run_original: Callable, tmp_path: Path) -> None:
     script = tmp_path / "lightning_trainer.py"
     script.write_text(textwrap.dedent(LIGHTNING_TRAINER))
     data = run_original(script, "--seed", "0", cwd=tmp_path)

@@ -8,13 +8,11 @@ No Ray here.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -27,18 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # DDP on 2 spawned processes, each with its own half of the data (DistributedSampler), 6 batches
 # per rank; each child prints what it computed, to compare with what the runner recorded.
 SCRIPT = ROOT / "tests" / "e2e" / "data" / "runtime" / "spawn_ddp_sampler.py"
-
-
-def run_original(script: Path, *flags: str, cwd: Path) -> tuple[dict, str]:
-    """The runner's summary and everything the run printed (the children's lines too)."""
-    summary = cwd / "summary.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "migrator.runtime.original", str(script), "--summary", str(summary),
-                           *flags], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert summary.exists(), done.stderr[-3000:]
-    data = json.loads(summary.read_text())
-    assert done.returncode == (0 if data["ok"] else 1)
-    return data, done.stdout + done.stderr
 
 
 def write(tmp_path: Path) -> Path:
@@ -54,8 +40,8 @@ def printed_losses(output: str) -> dict[str, list[list]]:
     return out
 
 
-def test_each_spawned_process_is_seeded_capped_and_recorded(tmp_path: Path) -> None:
-    summary, output = run_original(write(tmp_path), "--seed", "7", "--max-steps", "4", cwd=tmp_path)
+def test_each_spawned_process_is_seeded_capped_and_recorded(run_original_printing: Callable, tmp_path: Path) -> None:
+    summary, output = run_original_printing(write(tmp_path), "--seed", "7", "--max-steps", "4", cwd=tmp_path)
     assert summary["ok"], summary["error"]
     assert summary["spawned"] == {"processes": 2,
                                   "calls": [{"processes": 2, "start_method": "spawn", "function": "train"}]}
@@ -72,15 +58,16 @@ def test_each_spawned_process_is_seeded_capped_and_recorded(tmp_path: Path) -> N
     assert summary["losses"]["0"] != summary["losses"]["1"]
 
 
-def test_a_failing_child_fails_the_run_and_keeps_its_steps(tmp_path: Path) -> None:
-    summary, output = run_original(write(tmp_path), "--seed", "0", "--", "3", cwd=tmp_path)
+def test_a_failing_child_fails_the_run_and_keeps_its_steps(run_original_printing: Callable, tmp_path: Path) -> None:
+    summary, output = run_original_printing(write(tmp_path), "--seed", "0", "--", "3", cwd=tmp_path)
     assert not summary["ok"]
     assert "broken on purpose at step 3" in summary["error"]
     recorded = summary["losses"]
     assert recorded["0"] == printed_losses(output)["0"] and len(recorded["0"]) == 2
 
 
-def test_processes_a_module_of_the_script_starts_are_recorded_too(tmp_path: Path) -> None:
+def test_processes_a_module_of_the_script_starts_are_recorded_too(run_original_printing: Callable,
+                                                                  tmp_path: Path) -> None:
     (tmp_path / "helper.py").write_text(
         "import torch.multiprocessing as mp\n\n\ndef launch(fn, n):\n    mp.spawn(fn, args=(n,), nprocs=n)\n")
     script = tmp_path / "main.py"
@@ -102,7 +89,7 @@ def test_processes_a_module_of_the_script_starts_are_recorded_too(tmp_path: Path
         if __name__ == "__main__":
             launch(work, 2)
     """))
-    summary, _ = run_original(script, cwd=tmp_path)
+    summary, _ = run_original_printing(script, cwd=tmp_path)
     assert summary["ok"] and summary["spawned"]["processes"] == 2
     for rank, series in summary["losses"].items():
         start = 3.0 * (int(rank) + 1) ** 2
@@ -153,20 +140,21 @@ if __name__ == "__main__":
 """
 
 
-def test_a_process_that_dies_on_exit_after_training_does_not_fail_the_run(tmp_path: Path) -> None:
+def test_a_process_that_dies_on_exit_after_training_does_not_fail_the_run(run_original_printing: Callable,
+                                                                          tmp_path: Path) -> None:
     script = tmp_path / "aborts.py"
     script.write_text(ABORTS)
-    summary, output = run_original(script, "--", "exit", cwd=tmp_path)
+    summary, output = run_original_printing(script, "--", "exit", cwd=tmp_path)
     assert summary["ok"], summary["error"]
     assert "AFTER SPAWN" in output  # the script went on, as after a clean join
     assert {rank: len(series) for rank, series in summary["losses"].items()} == {"0": 3, "1": 3}
     assert any("died with SIGABRT as it exited" in w for w in summary["warnings"]), summary["warnings"]
 
 
-def test_a_process_that_dies_while_training_fails_the_run(tmp_path: Path) -> None:
+def test_a_process_that_dies_while_training_fails_the_run(run_original_printing: Callable, tmp_path: Path) -> None:
     script = tmp_path / "aborts.py"
     script.write_text(ABORTS)
-    summary, output = run_original(script, "--", "training", cwd=tmp_path)
+    summary, output = run_original_printing(script, "--", "training", cwd=tmp_path)
     assert not summary["ok"] and "SIGABRT" in summary["error"]
     assert "AFTER SPAWN" not in output
     assert not any("died with" in w for w in summary["warnings"])

@@ -4,6 +4,7 @@ runs are recorded and answered, the rest of the validation is real)."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,28 @@ def test_a_script_that_uses_torch_distributed_is_compared_on_one_ray_worker(reco
     validate.run_validation(settings)
     launches = [flags for module, flags in recorded_runs if module == "migrator.runtime.launch"]
     assert [flags[flags.index("--num-workers") + 1] for flags in launches] == ["1", "2"]
+
+
+class _Torch:
+    """A stand-in for torch in ``sys.modules``: says whether it was asked."""
+
+    def __init__(self, available: bool) -> None:
+        self.asked = False
+        self.cuda = self
+        self._available = available
+
+    def is_available(self) -> bool:
+        self.asked = True
+        return self._available
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the device files are Linux's")
+def test_without_gpu_device_files_no_torch_is_imported_to_ask(tmp_path: Path, monkeypatch) -> None:
+    torch = _Torch(available=True)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr(validate, "GPU_DEVICE_FILES", (str(tmp_path / "nvidiactl"),))
+    assert validate._gpu_available() is False and not torch.asked
+    (tmp_path / "nvidiactl").touch()  # a driver's device file: only torch can tell
+    assert validate._gpu_available() is True and torch.asked
+    monkeypatch.setitem(sys.modules, "torch", _Torch(available=False))  # a CPU build on a GPU machine
+    assert validate._gpu_available() is False

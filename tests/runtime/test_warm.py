@@ -194,3 +194,14 @@ def test_the_server_module_stays_light() -> None:
 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_tests_runs_fork_from_their_warm_interpreter(warm_driver, tmp_path: Path) -> None:
+    """``tests/drivers.py``: what the runtime and end-to-end tests start is forked, not refused
+    (each refusal is a fresh interpreter importing torch, transformers and Lightning again)."""
+    if warm_driver.interpreter is None:
+        pytest.skip(f"{warm.OFF}=1: every run starts afresh")
+    (tmp_path / "probe_env.py").write_text("import os, sys\nprint(os.environ['HOME'], 'torch' in sys.modules)\n")
+    done = warm_driver.run("probe_env", [], cwd=tmp_path, extra_env={"RAY_ADDRESS": "127.0.0.1:1"})
+    assert done.returncode == 0 and done.forked, (done, warm_driver.interpreter.refusals)
+    assert done.output.split() == [str(warm_driver.home), "True"]
