@@ -24,9 +24,11 @@ def _own_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 @pytest.fixture(scope="session")
 def warm_driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[drivers.Drivers]:
     """What starts this test process's ``migrator.runtime`` runs (``tests/drivers.py``): one warm
-    interpreter for the end-to-end drivers and the runtime tests' runs alike, and the home they share."""
-    started = drivers.start(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("warm-driver"))
+    interpreter for the end-to-end drivers, ``migrate validate`` against the session's cluster and
+    the runtime tests' runs alike, and the home they share."""
+    started = drivers.CURRENT = drivers.start(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("warm-driver"))
     yield started
+    drivers.CURRENT = None
     started.close()
 
 

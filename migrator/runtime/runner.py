@@ -165,7 +165,8 @@ def _outcome(box: dict[str, Any], code: int, tail: list[str], env: dict[str, str
 
 class WarmInterpreter:
     """``migrator.runtime.warm``, started now so that its imports run while other things happen
-    (``migrate validate`` starts it beside its cluster); ``run`` forks a run from it."""
+    (``migrate validate`` starts it beside its cluster), or one already serving on a Unix socket
+    (``attach``); ``run`` forks a run from it."""
 
     def __init__(self, scripts: list[str], *, env: dict[str, str], cwd: str, standins: bool = False) -> None:
         command = [sys.executable, "-m", "migrator.runtime.warm", *scripts, *(["--offline-standins"] if standins else [])]
@@ -173,13 +174,36 @@ class WarmInterpreter:
         self.runs = 0
         self.refusals: list[str] = []
         self._broken = False
-        self._process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+        self.shared: str | None = None  # the socket attached to
+        self._socket: Any = None
+        self._process: subprocess.Popen | None = subprocess.Popen(
+            command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, errors="replace", bufsize=1)
+        self._requests, self._answers = self._process.stdin, self._process.stdout
+
+    @classmethod
+    def attach(cls, path: str, timeout_s: float = 5) -> "WarmInterpreter | None":
+        """The warm interpreter serving on the Unix socket ``path`` (``warm --listen``), or None."""
+        import socket
+
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.settimeout(timeout_s)
+            connection.connect(path)
+            connection.settimeout(None)
+        except OSError:
+            connection.close()
+            return None
+        self = cls.__new__(cls)
+        self.imported, self.runs, self.refusals, self._broken = None, 0, [], False
+        self._process, self._socket, self.shared = None, connection, path
+        self._requests = connection.makefile("w", encoding="utf-8")
+        self._answers = connection.makefile("r", encoding="utf-8", errors="replace")
+        return self
 
     def _next_event(self) -> dict[str, Any] | None:
         """The server's next ``warm`` event, skipping anything else; None once it has gone."""
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
+        for line in self._answers:
             event = ev.parse(line)
             if event is not None and event.get("kind") == "warm":
                 return event
@@ -193,20 +217,30 @@ class WarmInterpreter:
                 self.imported = list(event.get("imported") or [])
         return self.imported is not None and not self._broken
 
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            self._requests.write(json.dumps(request) + "\n")
+            self._requests.flush()
+        except OSError:
+            self._broken = True
+            return None
+        return self._next_event()
+
+    def accepts(self, env: dict[str, str], cwd: str, standins: bool = False) -> bool:
+        """Whether it would take a run with this environment and working directory."""
+        if not self._ready():
+            return False
+        answer = self._ask({"probe": True, "env": env, "cwd": cwd, "standins": standins})
+        if answer is not None and answer.get("state") == "refused":
+            self.refusals.append(str(answer.get("why")))
+        return answer is not None and answer.get("state") == "accepted"
+
     def run(self, module: str, argv: list[str], *, cwd: str | None, env: dict[str, str], on_event: Handler,
             on_line: LineHandler, timeout_s: float | None = None) -> Outcome | None:
         """The run's outcome, or None when the server cannot take it (then run it afresh)."""
         if not self._ready():
             return None
-        assert self._process.stdin is not None and self._process.stdout is not None
-        request = {"module": module, "argv": argv, "env": env, "cwd": cwd or os.getcwd()}
-        try:
-            self._process.stdin.write(json.dumps(request) + "\n")
-            self._process.stdin.flush()
-        except OSError:
-            self._broken = True
-            return None
-        answer = self._next_event()
+        answer = self._ask({"module": module, "argv": argv, "env": env, "cwd": cwd or os.getcwd()})
         if answer is None or answer.get("state") != "started":
             if answer is not None:
                 self.refusals.append(str(answer.get("why")))
@@ -218,7 +252,7 @@ class WarmInterpreter:
         stopped = _stop_after(timeout_s, pid)
         code = None
         try:
-            for line in self._process.stdout:
+            for line in self._answers:
                 event = ev.parse(line)
                 if event is not None and event.get("kind") == "warm":
                     code = int(event.get("code", 1))
@@ -232,21 +266,26 @@ class WarmInterpreter:
             stopped.cancel()
         if code is None:  # the server went away mid-run
             self._broken = True
-            code = self._process.wait(timeout=60)
+            code = self._process.wait(timeout=60) if self._process is not None else 1
         return _outcome(box, code, tail, env, stopped, timeout_s)
 
     def close(self) -> None:
+        if self._socket is not None:  # the server's process for this connection ends with it
+            for stream in (self._requests, self._answers, self._socket):
+                with contextlib.suppress(OSError):
+                    stream.close()
+            return
+        assert self._process is not None
         if self._process.poll() is None:
             with contextlib.suppress(OSError):
-                assert self._process.stdin is not None
-                self._process.stdin.close()
+                self._requests.close()
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        if self._answers is not None:
+            self._answers.close()
 
 
 def _signal(pid: int, sig: int) -> None:

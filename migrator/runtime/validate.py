@@ -438,7 +438,8 @@ def run_validation(settings: Settings) -> Report:
     finally:
         if warm is not None:
             warm.close()
-            report.figures["warm"] = {"imported": warm.imported, "runs": warm.runs, "refused": warm.refusals}
+            report.figures["warm"] = {"imported": warm.imported, "runs": warm.runs, "refused": warm.refusals,
+                                      "shared": warm.shared}
         if outputs.note():
             report.notes.append(outputs.note())
         if cluster is not None:
@@ -453,12 +454,26 @@ def warm_interpreter(settings: Settings, scripts: list[Path], use_gpu: bool,
                      pythonpath: list[str]) -> runner.WarmInterpreter | None:
     """One interpreter that imports the scripts' libraries once, for the runs to fork from
     (``migrator.runtime.warm``): a fresh interpreter per run imports them again, ~5 CPU-seconds
-    each for a Transformers script. Not with GPUs: a library may initialise CUDA when imported,
-    and CUDA does not survive a fork; nor when ``MIGRATE_FRESH_PROCESSES=1`` asks for fresh ones."""
+    each for a Transformers script. ``MIGRATE_WARM_SERVER``: the socket of one already serving
+    (``python -m migrator.runtime.warm --listen SOCKET``), used if it takes runs like these. Not
+    with GPUs: a library may initialise CUDA when imported, and CUDA does not survive a fork; nor
+    when ``MIGRATE_FRESH_PROCESSES=1`` asks for fresh ones."""
     if not _may_fork(use_gpu):
         return None
-    warm = runner.WarmInterpreter([str(s) for s in scripts], env=runner.child_env(None, pythonpath=pythonpath),
-                                  cwd=os.getcwd(), standins=settings.standins)
+    from migrator.runtime.warm import SHARED
+
+    env = runner.child_env(None, pythonpath=pythonpath)
+    shared = os.environ.get(SHARED)
+    if shared:  # one that has imported them already, if it takes these runs
+        attached = runner.WarmInterpreter.attach(shared)
+        if attached is not None and attached.accepts(env, os.getcwd(), settings.standins):
+            _say(settings, f"every run starts from the warm interpreter at {shared}")
+            return attached
+        why = (attached.refusals or ["it took no run"])[0] if attached is not None else "nothing answers there"
+        _say(settings, f"not using the warm interpreter at {shared}: {why}")
+        if attached is not None:
+            attached.close()
+    warm = runner.WarmInterpreter([str(s) for s in scripts], env=env, cwd=os.getcwd(), standins=settings.standins)
     _say(settings, "importing the scripts' libraries once, for every run to start from")
     return warm
 

@@ -18,7 +18,9 @@ What may differ from a fresh interpreter, and how it is kept the same:
   variables that the stand-ins set in a run before it imports anything (``standins.OFFLINE_ENV``).
 * **Working directory.** A run in another folder changes to it and puts it first on ``sys.path``,
   as ``python -m`` would; one whose folder holds a module named like one the server imported
-  (a script's own ``datasets.py``) is refused: a fresh interpreter would import that one.
+  (a script's own ``datasets.py``) is refused: a fresh interpreter would import that one. Folders
+  a run adds to ``PYTHONPATH`` go on its ``sys.path`` as they would on a fresh interpreter's, on
+  the same condition; a run without one of the server's is refused.
 * **Random state.** Each run seeds ``random``, numpy and torch itself (``--seed``) after the fork.
 * **Threads and devices.** Ray is never imported (its import reads variables each run sets, and
   its gRPC threads do not survive a fork); nor is anything the scripts import from their own
@@ -31,14 +33,20 @@ stderr on it, as a fresh process's output would be): after its imports the serve
 ``warm`` event (``ready``, with what it imported); the caller writes one JSON request per line
 (``module``, ``argv``, ``env``, ``cwd``); the server answers with a ``warm`` event ``started``
 (the child's pid) or ``refused`` (why), and when the child ends, ``exited`` with its exit code.
-Everything between the two is the child's output.
+Everything between the two is the child's output. A ``probe`` request is only answered,
+``accepted`` or ``refused``.
 
-    python -m migrator.runtime.warm SCRIPT... [--offline-standins]
+With ``--listen SOCKET`` the server binds the Unix socket before its imports and serves each
+connection in a process forked from it, the connection standing for stdin and stdout: the same
+protocol, for a series of ``migrate validate`` runs (``SHARED``; ``runner.WarmInterpreter.attach``).
+
+    python -m migrator.runtime.warm SCRIPT... [--offline-standins] [--listen SOCKET]
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import sys
@@ -56,6 +64,9 @@ PRELOADABLE = frozenset({
 #: Variables a run may set differently from the server's: Ray reads them (never imported here), or migrate.
 PER_RUN_PREFIXES = ("RAY_", "MIGRATE_")
 OFF = "MIGRATE_FRESH_PROCESSES"  # "1": no warm interpreter, every run a fresh one
+#: The Unix socket of a warm interpreter already serving (``--listen``), which ``migrate validate``
+#: asks first: one that has imported the libraries for a whole series of validations.
+SHARED = "MIGRATE_WARM_SERVER"
 
 
 def preload_statements(sources: Iterable[str]) -> list[str]:
@@ -143,18 +154,33 @@ def preload(statements: list[str]) -> list[str]:
     return done
 
 
-def _refusal(request: dict[str, Any], base_env: dict[str, str], base_cwd: str) -> str | None:
+def _pythonpath(env: dict[str, str]) -> list[str]:
+    return [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+
+
+def _refusal(request: dict[str, Any], base_env: dict[str, str], base_cwd: str, standins: bool = False) -> str | None:
     why = unforkable()
     if why:
         return why
+    if "standins" in request and bool(request["standins"]) != standins:
+        return "stand-ins on here and not there, or the other way round"
     cwd = request.get("cwd") or base_cwd
     if os.path.realpath(cwd) != os.path.realpath(base_cwd):
         found = shadowed([cwd], [base_cwd])  # ``python -m`` puts the working directory first
         if found:
             return f"its working directory holds {found[0]}, named like a module imported here"
-    changed = differing(request.get("env") or {}, base_env)
+    env = request.get("env") or {}
+    changed = differing(env, base_env, names=frozenset({"PYTHONPATH"}))
     if changed:
         return "another environment: " + ", ".join(changed[:5])
+    # Folders added to PYTHONPATH (a script's own, which ``migrate validate`` adds) go on the
+    # child's path as a fresh interpreter's would have them, unless one shadows an imported module.
+    entries, base = _pythonpath(env), _pythonpath(base_env)
+    if not set(base) <= set(entries):
+        return "another environment: PYTHONPATH without " + next(e for e in base if e not in entries)
+    found = shadowed(entries, base)
+    if found:
+        return f"its PYTHONPATH holds {found[0]}, named like a module imported here"
     return None
 
 
@@ -172,6 +198,9 @@ def _child(request: dict[str, Any], base_cwd: str) -> int:
     os.dup2(devnull, 0)  # the request pipe is the server's
     os.close(devnull)
     sys.stdin = open(0, closefd=False)
+    entries, base = _pythonpath(request["env"]), _pythonpath(dict(os.environ))
+    if entries != base:  # as a fresh interpreter: the working directory, PYTHONPATH, then the rest
+        sys.path[1:] = entries + [p for p in sys.path[1:] if p not in base]
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = [request["module"], *request["argv"]]
@@ -199,31 +228,20 @@ def exit_code(main: Callable[[], object]) -> int:
     return 0
 
 
-def serve(scripts: list[str], standins: bool) -> int:
-    # What the runs are started with; what their stand-ins set in-process is set here before the imports.
-    base_env, base_cwd = dict(os.environ), os.getcwd()
-    if standins:
-        from migrator.runtime.standins import OFFLINE_ENV
-
-        for key, value in OFFLINE_ENV.items():
-            os.environ.setdefault(key, value)
-    sources = []
-    for script in scripts:
-        try:
-            with open(script, encoding="utf-8") as f:
-                sources.append(f.read())
-        except (OSError, UnicodeDecodeError):
-            pass
-    imported = preload(preload_statements(sources))
-    ev.write({"kind": "warm", "state": "ready", "imported": imported})
-    for line in sys.stdin:
+def _answer(requests: Iterable[str], base_env: dict[str, str], base_cwd: str, standins: bool) -> int | None:
+    """Take the run requests one by one, each forked, waited for and its exit code written. In a
+    forked run: the run's exit code; here: None once the requests end."""
+    for line in requests:
         try:
             request = json.loads(line)
         except ValueError:
             continue
-        why = _refusal(request, base_env, base_cwd)
+        why = _refusal(request, base_env, base_cwd, standins)
         if why:
             ev.write({"kind": "warm", "state": "refused", "why": why})
+            continue
+        if request.get("probe"):  # would it be taken? (``runner.WarmInterpreter.accepts``)
+            ev.write({"kind": "warm", "state": "accepted"})
             continue
         sys.stdout.flush()
         sys.stderr.flush()
@@ -241,13 +259,89 @@ def serve(scripts: list[str], standins: bool) -> int:
         os.close(gate)
         _, status = os.waitpid(pid, 0)
         ev.write({"kind": "warm", "state": "exited", "code": os.waitstatus_to_exitcode(status)})
-    return 0
+    return None
+
+
+def serve(scripts: list[str], standins: bool, listen: str | None = None) -> int:
+    # What the runs are started with; what their stand-ins set in-process is set here before the imports.
+    base_env, base_cwd = dict(os.environ), os.getcwd()
+    listener = _bound(listen) if listen is not None else None  # connections wait for the imports
+    if standins:
+        from migrator.runtime.standins import OFFLINE_ENV
+
+        for key, value in OFFLINE_ENV.items():
+            os.environ.setdefault(key, value)
+    sources = []
+    for script in scripts:
+        try:
+            with open(script, encoding="utf-8") as f:
+                sources.append(f.read())
+        except (OSError, UnicodeDecodeError):
+            pass
+    imported = preload(preload_statements(sources))
+    ready = {"kind": "warm", "state": "ready", "imported": imported}
+    if listener is not None:
+        return _listen(listener, ready, base_env, base_cwd, standins)
+    ev.write(ready)
+    code = _answer(sys.stdin, base_env, base_cwd, standins)
+    return 0 if code is None else code
+
+
+def _bound(path: str) -> Any:
+    import socket
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    return listener
+
+
+def _listen(listener: Any, ready: dict[str, Any], base_env: dict[str, str], base_cwd: str, standins: bool) -> int:
+    """Serve whoever connects to the Unix socket ``listener`` is bound to (``SHARED``), each
+    connection in a process forked from this one, with the connection for its standard streams:
+    the same protocol as on stdin and stdout, the runs' output on the connection. Until SIGTERM."""
+    import signal
+
+    path = listener.getsockname()
+    owner = os.getpid()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    ev.write({**ready, "listening": path})
+    try:
+        while True:
+            with contextlib.suppress(ChildProcessError):  # connections served: no zombies
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            connection, _ = listener.accept()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if os.fork() == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                listener.close()
+                for fd in (0, 1, 2):
+                    os.dup2(connection.fileno(), fd)
+                connection.close()
+                ev.write(ready)
+                code = _answer(open(0, encoding="utf-8", errors="replace", closefd=False), base_env, base_cwd,
+                               standins)
+                return 0 if code is None else code  # a run's exit code, or the connection's end
+            connection.close()
+    finally:
+        if os.getpid() == owner:
+            listener.close()
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     standins = "--offline-standins" in argv
-    return serve([a for a in argv if a != "--offline-standins"], standins)
+    argv = [a for a in argv if a != "--offline-standins"]
+    listen = None
+    if "--listen" in argv:
+        at = argv.index("--listen")
+        listen = argv[at + 1]
+        del argv[at:at + 2]
+    return serve(argv, standins, listen)
 
 
 if __name__ == "__main__":

@@ -98,7 +98,9 @@ class LocalRayCluster(LocalCluster):
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> LocalRayCluster:
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory, warm_driver: Drivers) -> LocalRayCluster:
+    # warm_driver: what runs against it (``migrate validate`` too) forks from the test process's
+    # warm interpreter (tests/drivers.py), which starts importing now.
     # Under xdist each worker's base temp is a folder of the run's own: that one is shared.
     base = tmp_path_factory.getbasetemp()
     cluster = LocalRayCluster(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)

@@ -24,6 +24,7 @@ import pytest
 from migrator.engine import convert_source
 from migrator.options import ConvertOptions
 from migrator.registry import all_codemods
+from tests import drivers
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data" / "runtime"
@@ -34,12 +35,19 @@ pytestmark = pytest.mark.e2e
 
 
 def migrate(*args: str, cwd: Path, timeout: int = TIMEOUT_S, auth: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        **(auth or {}),  # a cluster of the test's own: its token (token authentication stays on)
-        "HOME": str(cwd),  # ~/ray_results, caches: the test's own
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
+    """``migrate ARGS``. ``auth``: the variables a cluster's drivers need (its token: token
+    authentication stays on); against the session's cluster, with the environment and home of the
+    test process's runs, so that ``migrate validate`` forks its runs from the test process's warm
+    interpreter (``tests/drivers.py``)."""
+    if auth is not None and drivers.CURRENT is not None:
+        env = drivers.CURRENT.env(auth, standins="--offline-standins" in args)
+    else:
+        env = {
+            **os.environ,
+            **(auth or {}),
+            "HOME": str(cwd),  # ~/ray_results, caches: the test's own
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
     env.pop("RAY_ADDRESS", None)
     try:
         return subprocess.run([sys.executable, "-m", "migrator.cli", *args], cwd=cwd, env=env,
@@ -165,9 +173,13 @@ def assert_all_pass(report: dict, done: subprocess.CompletedProcess) -> None:
 
 
 def assert_runs_forked(report: dict, runs: int = 3) -> None:
-    """Every run started from the warm interpreter (``migrator.runtime.warm``), none refused."""
+    """Every run started from the warm interpreter (``migrator.runtime.warm``), none refused; a
+    validation against the session's cluster, from the test process's (``tests/drivers.py``)."""
     warm = report["figures"]["warm"]
     assert warm["runs"] == runs and warm["refused"] == [] and warm["imported"], warm
+    if drivers.CURRENT is not None and drivers.CURRENT.socket:  # the test process's, against the session's cluster
+        assert warm["shared"] in (drivers.CURRENT.socket, drivers.CURRENT.standins_socket), warm
+        assert warm["shared"] is not None, warm
 
 
 def assert_compared_in_one_process(report: dict) -> None:

@@ -56,6 +56,22 @@ class FakeWarm:
 
     def __init__(self, scripts, *, env, cwd, standins=False) -> None:
         self.scripts, self.imported, self.runs, self.refusals, self.closed = scripts, [], 0, [], False
+        self.shared = None
+
+    @classmethod
+    def attach(cls, path: str) -> "FakeWarm | None":
+        """One serving at ``path`` (``MIGRATE_WARM_SERVER``): takes runs unless ``path`` ends in "refuses"."""
+        if not path.startswith("/serving"):
+            return None
+        attached = cls([], env={}, cwd="")
+        attached.shared = path
+        return attached
+
+    def accepts(self, env, cwd, standins=False) -> bool:
+        if self.shared.endswith("refuses"):
+            self.refusals.append("another environment: HOME")
+            return False
+        return True
 
     def close(self) -> None:
         self.closed = True
@@ -127,7 +143,7 @@ def test_on_cpu_every_run_starts_from_one_warm_interpreter(recorded_runs, tmp_pa
     assert len(warms) == 3 and isinstance(warms[0], FakeWarm) and warms.count(warms[0]) == 3
     # It imports from both scripts, and is closed at the end.
     assert [Path(s).name for s in warms[0].scripts] == ["accelerate_regression.py", "accelerate_regression_converted.py"]
-    assert warms[0].closed and report.figures["warm"] == {"imported": [], "runs": 0, "refused": []}
+    assert warms[0].closed and report.figures["warm"] == {"imported": [], "runs": 0, "refused": [], "shared": None}
     # MIGRATE_FRESH_PROCESSES=1: none.
     recorded_runs.clear()
     warms.clear()
@@ -174,3 +190,18 @@ def test_without_gpu_device_files_no_torch_is_imported_to_ask(tmp_path: Path, mo
     assert validate._gpu_available() is True and torch.asked
     monkeypatch.setitem(sys.modules, "torch", _Torch(available=False))  # a CPU build on a GPU machine
     assert validate._gpu_available() is False
+
+
+@pytest.mark.parametrize(("server", "shared"), [("/serving/warm.sock", True), ("/serving/refuses", False),
+                                                ("/nothing/there", False)])
+def test_a_warm_interpreter_already_serving_is_used_if_it_takes_the_runs(recorded_runs, tmp_path: Path, monkeypatch,
+                                                                         capsys, server: str, shared: bool) -> None:
+    monkeypatch.setenv("MIGRATE_WARM_SERVER", server)
+    report = _validate(tmp_path, 2)
+    assert len(warms) == 3 and warms.count(warms[0]) == 3 and warms[0].closed
+    assert (warms[0].shared == server) is shared and (warms[0].scripts == []) is shared
+    assert report.figures["warm"]["shared"] == (server if shared else None)
+    said = capsys.readouterr().err
+    if not shared:  # it says why, then imports the scripts' libraries itself
+        assert f"not using the warm interpreter at {server}: " in said and ("HOME" in said or "nothing answers" in said)
+        assert "importing the scripts' libraries once" in said

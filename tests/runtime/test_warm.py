@@ -196,12 +196,80 @@ def test_the_server_module_stays_light() -> None:
     assert done.stdout.strip() == "[]"
 
 
+@pytest.fixture
+def listening(server):
+    """A server for ``job.py`` listening on a socket (``--listen``): (socket path, env, folder)."""
+    import subprocess
+    import time
+
+    _, env, folder = server
+    socket = folder / "warm.sock"
+    process = subprocess.Popen([sys.executable, "-m", "migrator.runtime.warm", "--listen", str(socket),
+                                str(folder / "job.py")], cwd=folder, env=env)
+    while not socket.exists():
+        assert process.poll() is None, process.returncode
+        time.sleep(0.02)
+    yield str(socket), env, folder
+    process.terminate()
+    assert process.wait(timeout=20) == 0 and not socket.exists()  # SIGTERM: it ends and removes its socket
+
+
+def test_a_listening_server_takes_connections_one_beside_another(listening) -> None:
+    socket, env, folder = listening
+    module = write_module(folder, "echo", "import sys\nprint('got', *sys.argv[1:])\nsys.exit(int(sys.argv[1]))\n")
+    first, second = runner.WarmInterpreter.attach(socket), runner.WarmInterpreter.attach(socket)
+    try:
+        assert first is not None and second is not None and first.shared == socket
+        for interpreter, code in ((first, 0), (second, 3), (first, 5)):  # the first holds its connection open
+            outcome, lines = run(interpreter, module, env, folder, str(code))
+            assert outcome is not None and outcome.returncode == code and lines == [f"got {code}"]
+        assert first.imported == ["import numpy"] and first.runs == 2 and second.runs == 1
+    finally:
+        first.close()
+        second.close()
+    assert runner.WarmInterpreter.attach(str(folder / "nothing.sock")) is None
+
+
+def test_a_listening_server_says_whether_it_would_take_a_run(listening, tmp_path_factory) -> None:
+    socket, env, folder = listening
+    interpreter = runner.WarmInterpreter.attach(socket)
+    try:
+        assert interpreter.accepts(env, str(folder))
+        assert not interpreter.accepts({**env, "HOME": "/elsewhere"}, str(folder))
+        assert not interpreter.accepts(env, str(folder), standins=True)
+        assert interpreter.refusals[0] == "another environment: HOME" and "stand-ins" in interpreter.refusals[1]
+        assert interpreter.runs == 0
+    finally:
+        interpreter.close()
+
+
+def test_a_folder_added_to_pythonpath_comes_first_unless_it_shadows_an_import(listening, tmp_path_factory) -> None:
+    """``migrate validate`` puts the script's folder on its runs' PYTHONPATH: a run forked from a
+    server started without it sees it where a fresh interpreter would."""
+    socket, env, folder = listening
+    extra = tmp_path_factory.mktemp("scripts")
+    module = write_module(extra, "where", "import sys\nprint(sys.path.index(sys.argv[1]))\n")
+    added = {**env, "PYTHONPATH": os.pathsep.join([str(extra), env["PYTHONPATH"]])}
+    interpreter = runner.WarmInterpreter.attach(socket)
+    try:
+        outcome, lines = run(interpreter, module, added, folder, str(extra))
+        assert outcome is not None and outcome.returncode == 0 and lines == ["1"]  # after the working directory
+        (extra / "numpy.py").write_text("")  # a fresh interpreter would import this one
+        assert run(interpreter, module, added, folder, str(extra))[0] is None
+        assert interpreter.refusals[-1].startswith(f"its PYTHONPATH holds {extra / 'numpy'}, named like")
+        dropped = {**env, "PYTHONPATH": str(extra)}  # without the server's own entries
+        assert run(interpreter, module, dropped, folder, str(extra))[0] is None
+        assert "PYTHONPATH without" in interpreter.refusals[-1]
+    finally:
+        interpreter.close()
+
+
 def test_the_tests_runs_fork_from_their_warm_interpreter(warm_driver, tmp_path: Path) -> None:
     """``tests/drivers.py``: what the runtime and end-to-end tests start is forked, not refused
     (each refusal is a fresh interpreter importing torch, transformers and Lightning again)."""
-    if warm_driver.interpreter is None:
+    if warm_driver.socket is None:
         pytest.skip(f"{warm.OFF}=1: every run starts afresh")
     (tmp_path / "probe_env.py").write_text("import os, sys\nprint(os.environ['HOME'], 'torch' in sys.modules)\n")
     done = warm_driver.run("probe_env", [], cwd=tmp_path, extra_env={"RAY_ADDRESS": "127.0.0.1:1"})
-    assert done.returncode == 0 and done.forked, (done, warm_driver.interpreter.refusals)
+    assert done.returncode == 0 and done.forked, (done, warm_driver.refusals)
     assert done.output.split() == [str(warm_driver.home), "True"]
