@@ -178,6 +178,21 @@ def test_stand_ins_set_the_offline_variables_before_the_imports(server) -> None:
     assert outcome is not None and outcome.returncode == 0 and lines == ["None"]
 
 
+def test_what_the_server_imported_is_frozen_out_of_a_runs_collections(server) -> None:
+    """A child's collections (the full one at its exit) skip the server's objects: going through
+    them would copy every page they are on (``warm.preload``)."""
+    start, env, folder = server
+    module = write_module(folder, "frozen", """\
+        import gc, sys
+        frozen = gc.get_freeze_count()
+        print(frozen > 1000, "numpy" in sys.modules)
+        gc.collect()
+        print(gc.get_freeze_count() == frozen)
+    """)
+    outcome, lines = run(start(), module, env, folder)
+    assert outcome is not None and outcome.returncode == 0 and lines == ["True True", "True"], lines
+
+
 def test_a_server_that_cannot_start_takes_no_run(tmp_path: Path) -> None:
     interpreter = runner.WarmInterpreter([], env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": "/nowhere"},
                                          cwd=str(tmp_path))
