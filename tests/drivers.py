@@ -72,14 +72,15 @@ class Drivers:
     fresh: int = 0
     refusals: list[str] = field(default_factory=list)
 
-    def env(self, extra: dict[str, str] | None = None, *, standins: bool = False) -> dict[str, str]:
+    def env(self, extra: dict[str, str | None] | None = None, *, standins: bool = False) -> dict[str, str]:
         """``driver_env``, the ``RAY_*`` and ``MIGRATE_*`` variables of this process (a test's
-        ``MIGRATE_CACHE_DIR``), then ``extra``; with the socket in ``MIGRATE_WARM_SERVER`` for
+        ``MIGRATE_CACHE_DIR``), then ``extra`` (a None there unsets the variable); with the socket in ``MIGRATE_WARM_SERVER`` for
         the ``migrate validate`` runs among them (``standins``: ``--offline-standins`` ones)."""
         own = {k: v for k, v in os.environ.items() if k.startswith(warm.PER_RUN_PREFIXES)}
         socket = self._standins() if standins else self.socket
         shared = {warm.SHARED: socket} if socket else {}
-        return {**driver_env(self.home), **own, **shared, **(extra or {})}
+        env = {**driver_env(self.home), **own, **shared, **(extra or {})}
+        return {k: v for k, v in env.items() if v is not None}  # None in ``extra``: unset
 
     def _standins(self) -> str | None:
         if self.standins_socket is None and self.socket is not None:
@@ -104,7 +105,7 @@ class Drivers:
             time.sleep(0.05)
         return str(socket)
 
-    def run(self, module: str, argv: list[str], *, cwd: Path, extra_env: dict[str, str] | None = None,
+    def run(self, module: str, argv: list[str], *, cwd: Path, extra_env: dict[str, str | None] | None = None,
             timeout: float = 300) -> Finished:
         env = self.env(extra_env)
         interpreter = WarmInterpreter.attach(self.socket) if self.socket else None

@@ -2,9 +2,9 @@
 
 Each sample in ``fixtures/samples/legacy/`` is written against an API that no longer imports
 (``TransformersTrainer``, ``AccelerateTrainer``, ``LightningTrainer``). The test converts it with
-every codemod, runs the converted script in a subprocess with a private ``HOME`` (so the default
-``~/ray_results`` storage is the test's own), and checks that it exited cleanly, left a
-checkpoint, and reported metrics with it.
+every codemod, runs the converted script as ``python -m`` would in its folder (forked from the test
+process's warm interpreter where it takes the run, ``tests/drivers.py``), and checks that it exited
+cleanly, left a checkpoint in the default ``~/ray_results`` storage, and reported metrics with it.
 
 The scripts connect to the session's cluster (``tests/e2e/conftest.py``), shared with every e2e
 module, with its token.
@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import pytest
 from migrator.engine import convert_source
 from migrator.options import ConvertOptions
 from migrator.registry import all_codemods
+from tests.drivers import Drivers
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "legacy"
 CASES = [
@@ -41,12 +39,6 @@ SCRIPT_TIMEOUT_S = 480
 pytestmark = pytest.mark.e2e
 
 
-def _base_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ, HOME=str(home), PYTHONUNBUFFERED="1")
-    env.pop("RAY_TRAIN_V2_ENABLED", None)  # what users get: the default, V2
-    return env
-
-
 @pytest.fixture(scope="module")
 def ray_address(ray_cluster) -> str:
     """The session's cluster (``tests/e2e/conftest.py``), shared with every e2e module."""
@@ -61,7 +53,8 @@ def ray_cluster_auth(ray_cluster) -> dict[str, str]:
 
 @pytest.mark.parametrize(("sample", "lightning_package", "framework"), CASES)
 def test_converted_legacy_sample_trains(sample: str, lightning_package: str | None, framework: str,
-                                        ray_address: str, ray_cluster_auth: dict[str, str], tmp_path: Path) -> None:
+                                        ray_address: str, ray_cluster_auth: dict[str, str], warm_driver: Drivers,
+                                        tmp_path: Path) -> None:
     for package in ("ray", "torch", framework):  # find_spec: importing torch here would cost seconds
         if importlib.util.find_spec(package) is None:
             pytest.skip(f"{package} is not installed")
@@ -71,25 +64,25 @@ def test_converted_legacy_sample_trains(sample: str, lightning_package: str | No
     assert not result.follow_ups, [e.message for e in result.follow_ups]
     script = tmp_path / sample
     script.write_bytes(result.output)
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {**_base_env(home), **ray_cluster_auth}
-    env["RAY_ADDRESS"] = ray_address
+    results = warm_driver.home / "ray_results"  # the default storage: ~/ray_results
+    before = set(results.iterdir()) if results.exists() else set()
+    env = {**ray_cluster_auth, "RAY_ADDRESS": ray_address,
+           "RAY_TRAIN_V2_ENABLED": None}  # what users get: the default, V2
 
+    # `python -m NAME` in its folder, as `python NAME.py` there: from the warm interpreter if it takes it
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=SCRIPT_TIMEOUT_S)
+    done = warm_driver.run(script.stem, [], cwd=tmp_path, extra_env=env, timeout=SCRIPT_TIMEOUT_S)
     wall = time.monotonic() - started
     print(f"{sample}: {wall:.1f} s wall")
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
+    assert done.returncode == 0 and not done.timed_out, f"exit {done.returncode}\n{done.output[-8000:]}"
 
-    runs = [p for p in (home / "ray_results").iterdir() if p.is_dir()]
+    runs = [p for p in results.iterdir() if p.is_dir() and p not in before]
     assert len(runs) == 1, runs
     checkpoints = sorted(runs[0].glob("checkpoint_*"))
     assert checkpoints and any(any(c.iterdir()) for c in checkpoints), f"no checkpoint under {runs[0]}"
     reported = _reported_metrics(runs[0])
     assert reported and all(reported), f"no metrics were reported with the checkpoints under {runs[0]}"
-    assert "final metrics: None" not in proc.stdout
+    assert "final metrics: None" not in done.output
 
 
 def _reported_metrics(run_dir: Path) -> list[dict]:
