@@ -68,14 +68,13 @@ class Drivers:
     socket: str | None = None
     servers: list[subprocess.Popen] = field(default_factory=list)
     standins_socket: str | None = None
-    forked: int = 0
-    fresh: int = 0
     refusals: list[str] = field(default_factory=list)
 
     def env(self, extra: dict[str, str | None] | None = None, *, standins: bool = False) -> dict[str, str]:
         """``driver_env``, the ``RAY_*`` and ``MIGRATE_*`` variables of this process (a test's
-        ``MIGRATE_CACHE_DIR``), then ``extra`` (a None there unsets the variable); with the socket in ``MIGRATE_WARM_SERVER`` for
-        the ``migrate validate`` runs among them (``standins``: ``--offline-standins`` ones)."""
+        ``MIGRATE_CACHE_DIR``), then ``extra`` (a None there unsets the variable); with the socket
+        in ``MIGRATE_WARM_SERVER`` for the ``migrate validate`` runs among them (``standins``:
+        ``--offline-standins`` ones)."""
         own = {k: v for k, v in os.environ.items() if k.startswith(warm.PER_RUN_PREFIXES)}
         socket = self._standins() if standins else self.socket
         shared = {warm.SHARED: socket} if socket else {}
@@ -118,10 +117,8 @@ class Drivers:
                 interpreter.close()
             self.refusals += interpreter.refusals
             if outcome is not None:
-                self.forked += 1
                 stopped = bool(outcome.output_tail) and outcome.output_tail[-1].startswith(STOPPED)
                 return Finished(outcome.returncode, "\n".join(lines), timed_out=stopped, forked=True)
-        self.fresh += 1
         try:
             done = subprocess.run([sys.executable, "-m", module, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, errors="replace", timeout=timeout)

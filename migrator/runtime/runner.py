@@ -170,16 +170,21 @@ class WarmInterpreter:
 
     def __init__(self, scripts: list[str], *, env: dict[str, str], cwd: str, standins: bool = False) -> None:
         command = [sys.executable, "-m", "migrator.runtime.warm", *scripts, *(["--offline-standins"] if standins else [])]
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+        self._begin(process.stdin, process.stdout, process=process)
+
+    def _begin(self, requests: Any, answers: Any, *, process: subprocess.Popen | None = None, connection: Any = None,
+               shared: str | None = None) -> None:
+        """Requests go to ``requests``, events and the runs' output come from ``answers``: the
+        pipes of ``process``, or the two sides of ``connection``."""
         self.imported: list[str] | None = None  # once ready
         self.runs = 0
         self.refusals: list[str] = []
+        self.shared = shared  # the socket attached to
         self._broken = False
-        self.shared: str | None = None  # the socket attached to
-        self._socket: Any = None
-        self._process: subprocess.Popen | None = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", bufsize=1)
-        self._requests, self._answers = self._process.stdin, self._process.stdout
+        self._process, self._socket = process, connection
+        self._requests, self._answers = requests, answers
 
     @classmethod
     def attach(cls, path: str, timeout_s: float = 5) -> "WarmInterpreter | None":
@@ -194,12 +199,10 @@ class WarmInterpreter:
         except OSError:
             connection.close()
             return None
-        self = cls.__new__(cls)
-        self.imported, self.runs, self.refusals, self._broken = None, 0, [], False
-        self._process, self._socket, self.shared = None, connection, path
-        self._requests = connection.makefile("w", encoding="utf-8")
-        self._answers = connection.makefile("r", encoding="utf-8", errors="replace")
-        return self
+        attached = cls.__new__(cls)
+        attached._begin(connection.makefile("w", encoding="utf-8"),
+                        connection.makefile("r", encoding="utf-8", errors="replace"), connection=connection, shared=path)
+        return attached
 
     def _next_event(self) -> dict[str, Any] | None:
         """The server's next ``warm`` event, skipping anything else; None once it has gone."""
