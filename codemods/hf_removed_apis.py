@@ -113,8 +113,9 @@ class HfRemovedApis(KeywordCodemod):
                    "tokenizer.encode_plus(...) -> tokenizer(...), pad_to_max_length= -> padding=.")
     # Literal (the registry reads it with ast); tests/test_rename_tables.py checks it covers the table.
     TRIGGERS = (
-        b"load_metric", b"use_auth_token", b"AdamW", b"encode_plus", b"batch_encode_plus", b"as_target_tokenizer",
-        b"prepare_seq2seq_batch", b"pad_to_max_length", b"AutoModelWithLMHead", b"max_len",
+        b"load_metric", b"use_auth_token", b"AdamW", b"pad_to_max_length", b"AutoModelWithLMHead",
+        # Tokenizer methods and attributes: only ever rewritten after a dot (``tokenizer.max_len``).
+        b".encode_plus", b".batch_encode_plus", b".as_target_tokenizer", b".prepare_seq2seq_batch", b".max_len",
         b"transformers.modeling_*", b"transformers.configuration_*", b"transformers.tokenization_*",
         b"transformers.generation_*", b"Accelerator",
         b"EvaluationStrategy", b"GlueDataset", b"GlueDataTrainingArguments",

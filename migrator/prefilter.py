@@ -7,7 +7,9 @@ Generated from what each codemod declares, never from a hand-kept list that coul
   A trigger that starts with ``*`` is the end of an identifier (``b"*Trainer"``: ``Trainer``,
   ``SFTTrainer``, a project's ``QuestionAnsweringTrainer``), for a codemod that acts on any name
   so ending: a library's files, which name ``transformers`` in every import, need not be parsed
-  for it. One that ends with ``*`` is the start of a name (``b"transformers.modeling_*"``).
+  for it. One that ends with ``*`` is the start of a name (``b"transformers.modeling_*"``). One
+  that starts with ``.`` is an attribute's name (``b".max_len"``: ``tokenizer.max_len``, not a
+  local ``max_len``), for a codemod that acts only where the name follows a dot.
 * ``MODULES`` (optional): top-level or dotted module names; when a codemod declares them, the
   file must also *import* one of them (``import ray``, ``from ray.air import x``,
   ``import os, ray``). Plain words in comments and docstrings rarely pass both checks.
@@ -26,19 +28,23 @@ from typing import Iterable, Sequence
 _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _ENDING = re.compile(rb"\*[A-Za-z0-9_]+\Z")
 _START = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*[.A-Za-z0-9_]?\*\Z")
+_ATTRIBUTE = re.compile(rb"\.[A-Za-z_][A-Za-z0-9_]*\Z")
 WILDCARD = b"*"
+DOT = b"."
 
 
 def _check_names(owner: str, kind: str, names: Iterable[bytes], wildcards: bool = False) -> None:
     for name in names:
-        if not isinstance(name, bytes) or not (_NAME.match(name) or (wildcards and (_ENDING.match(name) or _START.match(name)))):
-            allowed = "whole identifiers, dotted names, *endings or starts*" if wildcards else "whole identifiers or dotted names"
+        if not isinstance(name, bytes) or not (
+            _NAME.match(name) or (wildcards and (_ENDING.match(name) or _START.match(name) or _ATTRIBUTE.match(name)))
+        ):
+            allowed = "whole identifiers, dotted names, *endings, starts* or .attributes" if wildcards else "whole identifiers or dotted names"
             raise ValueError(f"{owner}: {kind} must be {allowed} as bytes, got {name!r}")
 
 
 def _literal(trigger: bytes) -> bytes:
-    """The bytes a file must hold for ``trigger`` to match: the trigger less its ``*``."""
-    return trigger.strip(WILDCARD)
+    """The bytes a file must hold for ``trigger`` to match: the trigger less its ``*`` or leading ``.``."""
+    return trigger.strip(WILDCARD).lstrip(DOT)
 
 
 def _alternation(names: Iterable[bytes]) -> bytes:
@@ -57,22 +63,33 @@ def _names_pattern(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
 
 
 @lru_cache(maxsize=256)
+def _attributes_pattern(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    # The dot first (a literal the engine skips ahead to), then what Python allows between it and
+    # the name inside brackets: blanks, line breaks, backslash continuations, comments.
+    return re.compile(rb"\.(?:[ \t\f\r\n]|\\\r?\n|#[^\r\n]*)*(?:" + _alternation(names) + rb")(?![A-Za-z0-9_])")
+
+
+@lru_cache(maxsize=256)
 def _starts_pattern(starts: tuple[bytes, ...]) -> re.Pattern[bytes]:
     return re.compile(_alternation(starts))
 
 
 def names_any(data: bytes, names: tuple[bytes, ...]) -> bool:
     """Whether one of ``names`` occurs as a whole name (not inside a longer identifier), or, for a
-    ``*ending``, at the end of one, for a ``start*`` at the start of one."""
+    ``*ending``, at the end of one, for a ``start*`` at the start of one, for an ``.attribute``
+    after a dot."""
     endings = tuple(n[1:] for n in names if n.startswith(WILDCARD))
     if endings and _names_pattern(endings).search(data):
+        return True
+    attributes = tuple(n[1:] for n in names if n.startswith(DOT))
+    if attributes and _attributes_pattern(attributes).search(data):
         return True
     starts = tuple(n[:-1] for n in names if n.endswith(WILDCARD))
     for match in _starts_pattern(starts).finditer(data) if starts else ():
         start = match.start()
         if start == 0 or data[start - 1] not in _IDENTIFIER_BYTES:
             return True
-    whole = tuple(n for n in names if not n.startswith(WILDCARD) and not n.endswith(WILDCARD))
+    whole = tuple(n for n in names if not n.startswith((WILDCARD, DOT)) and not n.endswith(WILDCARD))
     for match in _names_pattern(whole).finditer(data) if whole else ():
         start = match.start()
         if start == 0 or data[start - 1] not in _IDENTIFIER_BYTES:

@@ -118,6 +118,25 @@ def test_names_pass_only_as_whole_names_with_their_module_imported() -> None:
     assert "ray_train_v1_arguments" not in ids(b"import numpy as np\nx = np.array([1])\n")
 
 
+@pytest.mark.parametrize(("text", "passes"), [
+    (b"enc = tokenizer.encode_plus(text)\n", True),
+    (b"n = tok . max_len\n", True),
+    (b"n = (tok.\n     max_len)\n", True),  # inside brackets, a line break may come after the dot
+    (b"n = (tok.  # the old name\n     max_len)\n", True),  # and a comment before it
+    (b"n = tok.\\\n    max_len\n", True),  # a backslash continuation
+    (b"max_len = 0\nmax_len = max(max_len, 3)\n", False),  # optparse's local: no dot before it
+    (b"def encode_plus(text):\n    return text\n", False),
+    (b"n = tok.max_length\n", False),  # a longer name
+])
+def test_attribute_triggers_pass_only_after_a_dot(text: bytes, passes: bool) -> None:
+    assert ("hf_removed_apis" in [info.id for info in applicable(index(), text)]) is passes
+    class Attribute:
+        TRIGGERS = (b".max_len", b".encode_plus")
+        ORDER = 1
+
+    assert bool(Prefilter((Attribute,)).applicable(text)) is passes
+
+
 def test_a_fragment_trigger_is_refused() -> None:
     class Bad:
         TRIGGERS = (b"air,",)
