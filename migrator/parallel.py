@@ -1,18 +1,24 @@
-"""Converting many files: the pre-filter in this process, the parsing in a pool, results in order.
+"""Converting many files: the pre-filter in this process, the parsing in other processes, results in order.
 
 ``convert_paths`` reads every file and runs the byte pre-filter here (it is fast, and most files
-of a repository stop at it), then hands only the files some codemod concerns to a pool of
-``jobs`` processes. Results come back to the caller in the order of ``paths`` whatever finishes
-first, so output and reports do not depend on ``-j``. All writing stays in this process (the
-caller's ``on_result``), with ``write_atomic``: on Ctrl-C the pool is terminated, no file is left
-half-written, and ``convert_paths`` returns ``False`` so the caller can exit with 130.
+of a repository stop at it). With ``jobs`` above 1 on Linux, the second file the pre-filter lets
+through forks a converting process (``_Converter``): it imports LibCST and the codemods while
+this process goes on through the rest of the files, then forks ``jobs`` workers from itself,
+which start on the files sent so far, largest first. Elsewhere (no fork) a pool of ``jobs``
+processes takes the files once all are read. Results come back to the caller in the order of
+``paths`` whatever finishes first, so output and reports do not depend on ``-j``. All writing
+stays in this process (the caller's ``on_result``), with ``write_atomic``: on Ctrl-C the other
+processes are killed, no file is left half-written, and ``convert_paths`` returns ``False`` so
+the caller can exit with 130.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.queues
 import os
+import queue
 import signal
 import sys
 import time
@@ -53,6 +59,11 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+#: Whether workers can be forked from a process that has imported LibCST and the codemods.
+FORKS = sys.platform == "linux"
+#: An item of ``convert_paths`` whose job went to the converting process.
+SENT = object()
+
 #: The cyclic collector's first threshold while converting (Python's default is 700).
 GC_THRESHOLD = 5000
 
@@ -74,18 +85,22 @@ def _collect_less() -> None:
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _import_before_forking(items: Sequence[FileResult | tuple]) -> None:
-    """Import LibCST and the codemods the jobs need here, once, so that the forked workers start
-    with them (about half a CPU-second per process, most of it LibCST's matcher classes; each
-    worker importing them itself took most of what a second core saves on a repository's few
-    training scripts)."""
+def _import_before_forking(codemods: Sequence, formatter: bool = False) -> None:
+    """Import LibCST and ``codemods`` here, once, so that the workers forked from this process
+    start with them (about 0.6 CPU-s, most of it LibCST's matcher classes; each worker importing
+    them itself took most of what a second core saves on a repository's few training scripts).
+    ``formatter``: black too (0.1 s), which formats the code a structural conversion generates:
+    each worker would import it at its first such file."""
+    import libcst.codemod  # noqa: F401
+
+    import migrator.codemod  # noqa: F401
     from migrator.engine import loaded
 
+    if formatter:
+        import black  # noqa: F401
+    for codemod in codemods:
+        loaded(codemod)
     _collect_less()
-    for item in items:
-        if not isinstance(item, FileResult):
-            for codemod in item[1]:
-                loaded(codemod)
 
 
 def _convert(job: tuple[bytes, tuple, ConvertOptions, str]) -> FileResult:
@@ -96,6 +111,134 @@ def _convert(job: tuple[bytes, tuple, ConvertOptions, str]) -> FileResult:
 
         return notebooks.convert(data, todo, options, path=path)
     return convert_source(data, todo, options, path=path)
+
+
+#: What ``_Converter``'s queue carries after the last job.
+_END = None
+
+
+class _Jobs(multiprocessing.queues.Queue):
+    @staticmethod
+    def _on_queue_feeder_error(e, obj) -> None:
+        """The converting process went away before it read every job: ``_Converter.result``
+        converts them here. (The default prints a traceback.)"""
+
+
+class _Converter:
+    """The process that converts, forked when the pre-filter finds a second file to convert (a
+    file alone is converted in the caller's process: nothing to share, no process to start).
+
+    While this process reads and pre-filters the rest of the files, it imports LibCST and the
+    codemods (about 0.6 CPU-s, that the pre-filter of a large tree no longer waits for), then
+    forks the workers from itself, so they start with the imports done. The jobs sent before
+    then go to the workers largest first (a large file started last is the run's tail), later
+    ones as they come. Results come back in the order the jobs were sent.
+
+    The jobs go through a ``multiprocessing.Queue``, whose thread here writes them to the pipe:
+    ``submit`` never waits for the other process to read. The process and its workers have a
+    process group of their own, so ``kill`` ends all of them with one signal, and Ctrl-C at a
+    terminal reaches this process alone.
+    """
+
+    def __init__(self, workers: int, codemods: tuple) -> None:
+        context = multiprocessing.get_context("fork")
+        self._jobs = _Jobs(ctx=context)
+        self._results, results_end = context.Pipe(duplex=False)
+        self._process = context.Process(target=_serve, args=(self._jobs, results_end, self._results, workers, codemods),
+                                        name="migrate-convert", daemon=False)
+        self._process.start()
+        results_end.close()
+        self._sent: list[tuple] = []  # kept to convert here should the process die
+        self._returned = 0
+
+    def submit(self, job: tuple) -> None:
+        self._sent.append(job)
+        self._jobs.put(job)
+
+    def finish(self) -> None:
+        """No more jobs."""
+        self._jobs.put(_END)
+        self._jobs.close()
+
+    def result(self) -> FileResult:
+        """The result of the next job sent; converted here if the process went away before it."""
+        job = self._sent[self._returned]
+        self._returned += 1
+        if self._results is not None:
+            try:
+                return self._results.recv()
+            except (EOFError, OSError):  # killed (out of memory?): the rest is converted here
+                self._results.close()
+                self._results = None
+        return _convert(job)
+
+    def kill(self) -> None:
+        self._jobs.cancel_join_thread()  # exit without waiting to hand over jobs nobody will read
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._process.join()
+
+    def close(self) -> None:
+        self._process.join()
+        if self._results is not None:
+            self._results.close()
+
+
+def _serve(jobs: multiprocessing.Queue, results, parent_end, workers: int, codemods: tuple) -> None:
+    """``_Converter``'s process: import, fork the workers, convert every job, send the results in
+    order. On any error it stops quietly: the parent converts what it did not send back, and
+    reports the error there as it would have without this process."""
+    parent_end.close()  # so that this process's sends fail, not block, should the parent go away
+    os.setpgid(0, 0)
+    _ignore_sigint()
+    try:
+        _convert_sent(jobs, results, workers, codemods)
+    except Exception:
+        pass
+
+
+def _convert_sent(jobs: multiprocessing.Queue, results, workers: int, codemods: tuple) -> None:
+    import libcst.codemod  # noqa: F401  (the bulk of the imports, whatever the jobs)
+
+    first, ended = _arrived(jobs)
+    if ended:  # every job is known: only their codemods
+        _import_before_forking(dict.fromkeys(c for job in first for c in job[1]), formatter=True)
+    else:  # the parent is still pre-filtering: what any job may need costs no waiting now
+        _import_before_forking(codemods, formatter=True)
+        more, ended = _arrived(jobs)
+        first += more
+    pool = multiprocessing.get_context("fork").Pool(min(workers, len(first)) if ended else workers,
+                                                    initializer=_ignore_sigint)
+    try:
+        pending: list = [None] * len(first)
+        for index in sorted(range(len(first)), key=lambda i: -len(first[i][0])):  # largest first
+            pending[index] = pool.apply_async(_convert, (first[index],))
+        while not ended:
+            job = jobs.get()
+            if job is _END:
+                break
+            pending.append(pool.apply_async(_convert, (job,)))
+        for handle in pending:
+            results.send(handle.get())
+        pool.close()
+        pool.join()
+    finally:
+        pool.terminate()
+
+
+def _arrived(jobs: multiprocessing.Queue) -> tuple[list[tuple], bool]:
+    """The jobs in the queue now, and whether the last one is among them."""
+    found = []
+    try:
+        while True:
+            job = jobs.get_nowait()
+            if job is _END:
+                return found, True
+            found.append(job)
+    except queue.Empty:
+        return found, False
 
 
 class Progress:
@@ -152,33 +295,14 @@ def convert_paths(
     stored for next time.
     """
     codemods = tuple(codemods)
-    # First pass, here: read, look up, pre-filter. Each item is a finished result or a job to run.
-    items: list[FileResult | tuple] = []
+    # Read, look up, pre-filter, here. Each item is a finished result, a job, or a job sent to the
+    # converting process (``SENT``), which is forked at the first job where it may be.
+    items: list[FileResult | tuple | object] = []
     keys: dict[str, str] = {}  # path -> cache key, for the jobs whose results are to be stored
     context = cache.context(codemods, options) if cache is not None else ""
-    for path in paths:
-        data = _read(path)
-        if isinstance(data, FileResult):
-            items.append(data)
-            continue
-        key = None
-        if cache is not None:  # looked up first: a hit costs less than the pre-filter's scan
-            key = cache.key(context, data, str(path))
-            stored = cache.get(key, str(path), data)
-            if stored is not None:
-                items.append(stored)
-                continue
-        # A notebook's bytes are JSON: its code is pre-filtered once taken out of the cells.
-        todo = codemods if _is_notebook(str(path)) else tuple(applicable(codemods, data))
-        if not todo:
-            settled = FileResult(str(path), "unchanged", data)
-            if key is not None and len(data) >= cache.SCANNED_BYTES_WORTH_STORING:
-                cache.put(key, settled)
-            items.append(settled)
-            continue
-        if key is not None:
-            keys[str(path)] = key
-        items.append((data, todo, options, str(path)))
+    converter: _Converter | None = None
+    held: int | None = None  # the first job: a file alone is converted here, with no process to start
+    pool = None
 
     def emit(result: FileResult) -> None:
         if progress is not None:
@@ -189,27 +313,68 @@ def convert_paths(
         if progress is not None:
             progress.advance()
 
-    jobs_left = sum(1 for item in items if not isinstance(item, FileResult))
-    pool = None
     try:
-        if jobs <= 1 or jobs_left <= 1:
-            for item in items:
-                emit(item if isinstance(item, FileResult) else _convert(item))
-        else:
-            method = "fork" if sys.platform == "linux" else None
-            if method == "fork":
-                _import_before_forking(items)
-            context = multiprocessing.get_context(method)
-            pool = context.Pool(min(jobs, jobs_left), initializer=_ignore_sigint)
-            pending = [item if isinstance(item, FileResult) else pool.apply_async(_convert, (item,)) for item in items]
-            for entry in pending:
-                emit(entry if isinstance(entry, FileResult) else entry.get())
+        for path in paths:
+            data = _read(path)
+            if isinstance(data, FileResult):
+                items.append(data)
+                continue
+            key = None
+            if cache is not None:  # looked up first: a hit costs less than the pre-filter's scan
+                key = cache.key(context, data, str(path))
+                stored = cache.get(key, str(path), data)
+                if stored is not None:
+                    items.append(stored)
+                    continue
+            # A notebook's bytes are JSON: its code is pre-filtered once taken out of the cells.
+            todo = codemods if _is_notebook(str(path)) else tuple(applicable(codemods, data))
+            if not todo:
+                settled = FileResult(str(path), "unchanged", data)
+                if key is not None and len(data) >= cache.SCANNED_BYTES_WORTH_STORING:
+                    cache.put(key, settled)
+                items.append(settled)
+                continue
+            if key is not None:
+                keys[str(path)] = key
+            job = (data, todo, options, str(path))
+            if converter is None and jobs > 1 and FORKS and held is not None:  # the second job
+                converter = _Converter(jobs, codemods)
+                converter.submit(items[held])
+                items[held] = SENT
+            if converter is not None:
+                converter.submit(job)
+                items.append(SENT)
+            else:
+                held = len(items) if held is None else held
+                items.append(job)
+        if converter is not None:
+            converter.finish()
+
+        jobs_left = sum(1 for item in items if isinstance(item, tuple))
+        if jobs > 1 and jobs_left > 1:  # no fork here: a pool of fresh interpreters
+            pool = multiprocessing.get_context(None).Pool(min(jobs, jobs_left), initializer=_ignore_sigint)
+            items = [pool.apply_async(_convert, (item,)) if isinstance(item, tuple) else item for item in items]
+        for item in items:
+            if isinstance(item, FileResult):
+                emit(item)
+            elif item is SENT:
+                emit(converter.result())
+            elif isinstance(item, tuple):
+                emit(_convert(item))
+            else:
+                emit(item.get())
+        if pool is not None:
             pool.close()
             pool.join()
             pool = None
+        if converter is not None:
+            converter.close()
+            converter = None
     except KeyboardInterrupt:
         return False
     finally:
+        if converter is not None:
+            converter.kill()
         if pool is not None:
             pool.terminate()
             pool.join()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from migrator import parallel
 from migrator.cli import main
 from migrator.options import ConvertOptions
 from migrator.parallel import EXIT_INTERRUPTED, Progress, convert_paths
@@ -116,12 +117,21 @@ def test_ctrl_c_stops_cleanly_with_no_half_written_file(tmp_path: Path) -> None:
     assert 1 <= converted < 36
     assert not list(tmp_path.rglob("*.migrate-tmp"))
     time.sleep(0.5)
-    try:  # no pool worker outlives the run
-        os.killpg(process.pid, 0)
-        alive = True
-    except ProcessLookupError:
-        alive = False
-    assert not alive
+    # No process the run started outlives it: its workers, and the converting process and its
+    # workers, which have a process group of their own (in the run's session all the same).
+    assert _in_session(process.pid) == []
+
+
+def _in_session(sid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # the session, after the name and the state
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_a_converting_process_freezes_its_imports_out_of_the_collector_and_collects_less(tmp_path: Path) -> None:
@@ -150,3 +160,50 @@ def test_a_converting_process_freezes_its_imports_out_of_the_collector_and_colle
         "True True True True",
         "True True True True",
     ]
+
+
+def test_several_files_convert_in_a_process_of_their_own_and_one_here(tmp_path: Path) -> None:
+    """With -j above 1, a second file to convert forks the converting process, which imports
+    LibCST while this one pre-filters the rest: the caller's process never imports it. A file
+    alone is converted in the caller's process."""
+    files = _tree(tmp_path, copies=1)
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from migrator.options import ConvertOptions\n"
+        "from migrator.parallel import convert_paths\n"
+        "from migrator.registry import select\n"
+        "seen = []\n"
+        "convert_paths([Path(n) for n in sys.argv[1:]], select(), ConvertOptions(use_gpu=False), seen.append, jobs=2)\n"
+        "print(' '.join(r.status for r in seen), 'libcst' in sys.modules)\n"
+    )
+    several = subprocess.run([sys.executable, "-c", probe, *map(str, files)], capture_output=True, text=True, cwd=ROOT,
+                             timeout=300)
+    assert several.returncode == 0, several.stderr
+    statuses = " ".join(r.status for r in _results(files, 1))
+    assert several.stdout.split("\n")[0] == f"{statuses} False"
+    one = subprocess.run([sys.executable, "-c", probe, str(files[0]), str(files[1])], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert one.stdout.split("\n")[0] == "converted unchanged True", one.stderr
+
+
+def test_files_left_when_the_converting_process_dies_are_converted_here(tmp_path: Path, monkeypatch) -> None:
+    files = _tree(tmp_path)
+    started = []
+
+    class Recorded(parallel._Converter):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    monkeypatch.setattr(parallel, "_Converter", Recorded)
+    seen = []
+
+    def on_result(result) -> None:
+        if not seen:  # killed (as by the kernel, out of memory) after its first result
+            os.killpg(started[0]._process.pid, signal.SIGKILL)
+        seen.append(result)
+
+    assert convert_paths(files, select(), ConvertOptions(use_gpu=False), on_result, jobs=2)
+    assert len(started) == 1 and started[0]._results is None  # it did die, and the rest came from here
+    assert seen == _results(files, 1)
