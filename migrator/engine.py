@@ -116,6 +116,9 @@ def convert_source(
 
 def _convert(data: bytes, todo: Sequence, options: ConvertOptions, path: str) -> FileResult:
     """Parse, run ``todo`` over the one tree, check the result. Lets ``RecursionError`` through."""
+    from migrator.libcst_imports import import_codemod_framework
+
+    import_codemod_framework()
     from libcst.codemod import CodemodContext, SkipFile
     from libcst.metadata import MetadataWrapper
 

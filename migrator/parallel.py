@@ -27,6 +27,7 @@ from typing import Callable, Sequence, TextIO
 
 from migrator.cache import ResultCache
 from migrator.engine import applicable, convert_source
+from migrator.libcst_imports import import_codemod_framework
 from migrator.options import ConvertOptions
 from migrator.results import FileResult
 
@@ -77,7 +78,7 @@ def _collect_less() -> None:
     ``convert --check -j1`` over the benchmark's tree (``benchmarks/convert_throughput.py``)."""
     if gc.get_freeze_count():
         return
-    import libcst.codemod  # noqa: F401  (what the engine and every codemod import first)
+    import_codemod_framework()  # what the engine and every codemod import first
 
     import migrator.codemod  # noqa: F401
 
@@ -91,7 +92,7 @@ def _import_before_forking(codemods: Sequence, formatter: bool = False) -> None:
     them itself took most of what a second core saves on a repository's few training scripts).
     ``formatter``: black too (0.1 s), which formats the code a structural conversion generates:
     each worker would import it at its first such file."""
-    import libcst.codemod  # noqa: F401
+    import_codemod_framework()
 
     import migrator.codemod  # noqa: F401
     from migrator.engine import loaded
@@ -200,7 +201,7 @@ def _serve(jobs: multiprocessing.Queue, results, parent_end, workers: int, codem
 
 
 def _convert_sent(jobs: multiprocessing.Queue, results, workers: int, codemods: tuple) -> None:
-    import libcst.codemod  # noqa: F401  (the bulk of the imports, whatever the jobs)
+    import_codemod_framework()  # the bulk of the imports, whatever the jobs
 
     first, ended = _arrived(jobs)
     if ended:  # every job is known: only their codemods

@@ -105,6 +105,9 @@ def index() -> tuple[CodemodInfo, ...]:
 
 @lru_cache(maxsize=None)
 def _load_class(module_name: str):
+    from migrator.libcst_imports import import_codemod_framework
+
+    import_codemod_framework()  # before any codemod's module imports it
     from migrator.codemod import MigrationCodemod
 
     module = importlib.import_module(f"codemods.{module_name}")
