@@ -23,7 +23,25 @@ from migrator.results import FileResult
 from migrator.vcs import UnstagedGuard
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The commands, ``run`` and ``validate`` imported only when asked for (or listed by
+    ``--help``): they live with the runtime (``migrator.runtime.commands``), which ``convert``, the
+    command a pre-commit hook runs on every commit, has no use for."""
+
+    RUNTIME = ("run", "validate")
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.RUNTIME})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.RUNTIME and name not in self.commands:
+            from migrator.runtime import commands
+
+            self.add_command(getattr(commands, name))
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="migrate")
 def main() -> None:
     """Move training scripts onto Ray Train's TorchTrainer."""
@@ -192,18 +210,6 @@ def _emit_or_raise(result: FileResult, *, output: Path | None, show_diff: bool, 
     if not quiet:
         click.echo(f"converted {result.path}", err=True)
 
-
-def _register_runtime_commands() -> None:
-    """``migrate run`` / ``migrate validate`` live with the runtime; their module imports ray lazily."""
-    try:
-        from migrator.runtime.commands import run, validate
-    except ImportError:
-        return
-    main.add_command(run)
-    main.add_command(validate)
-
-
-_register_runtime_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -273,10 +273,18 @@ def test_files_with_nothing_to_migrate_never_import_libcst(tmp_path: Path) -> No
         f"    main(['convert', '--check', {str(tmp_path / 'plain.py')!r}])\n"
         "except SystemExit as exc:\n"
         "    assert exc.code == 0, exc.code\n"
-        "print('libcst' in sys.modules)\n"
+        "print('libcst' in sys.modules, 'migrator.runtime.commands' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"  # nor the runtime's commands, loaded when asked for
+
+
+def test_the_runtime_commands_are_listed_and_run_when_asked_for() -> None:
+    runner = CliRunner()
+    listed = runner.invoke(main, ["--help"])
+    assert listed.exit_code == 0 and "run " in listed.output and "validate " in listed.output
+    assert runner.invoke(main, ["validate", "--help"]).output.startswith("Usage: main validate [OPTIONS] ORIGINAL")
+    assert runner.invoke(main, ["run", "--help"]).exit_code == 0
 
 
 def test_light_index_agrees_with_the_imported_classes() -> None:
