@@ -40,6 +40,7 @@ from libcst.metadata import (
 )
 
 from migrator import walks
+from migrator.positions import positions
 from migrator.options import ConvertOptions
 from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for codemods)
 
@@ -110,7 +111,8 @@ class _Positions(Mapping):
 
     Every codemod declares positions (its report's line numbers), but most of the codemods that
     run on a tree record nothing there; generating the code with every node's position costs about
-    four times a plain ``module.code``, a tenth of a conversion when done for every tree.
+    four times a plain ``module.code``, a tenth of a conversion when done for every tree. Generated
+    by ``migrator.positions``, the same ranges in less time.
     """
 
     def __init__(self, wrapper: MetadataWrapper) -> None:
@@ -119,7 +121,7 @@ class _Positions(Mapping):
 
     def _positions(self) -> Mapping:
         if self._wrapper is not None:
-            self._computed, self._wrapper = PositionProvider()._gen(self._wrapper), None
+            self._computed, self._wrapper = positions(self._wrapper.module), None
         return self._computed
 
     def __getitem__(self, node):

@@ -63,6 +63,7 @@ def test_fast_metadata_matches_libcsts(path: Path, monkeypatch: pytest.MonkeyPat
         slow = theirs.resolve_many(PROVIDERS)
         for provider in PROVIDERS:  # LibCST hands out qualified names lazily: computed here, with its visit
             slow[provider] = {node: _value(value) for node, value in slow[provider].items()}
+    assert len(fast[PositionProvider]) == len(slow[PositionProvider])  # migrator.positions: the same nodes
     checked = 0
     scopes = set()
     for node in walks.nodes(module, ()):
