@@ -207,3 +207,11 @@ def test_files_left_when_the_converting_process_dies_are_converted_here(tmp_path
     assert convert_paths(files, select(), ConvertOptions(use_gpu=False), on_result, jobs=2)
     assert len(started) == 1 and started[0]._results is None  # it did die, and the rest came from here
     assert seen == _results(files, 1)
+
+
+def test_where_workers_cannot_fork_a_pool_takes_the_files_once_read(tmp_path: Path, monkeypatch) -> None:
+    """macOS and Windows start fresh interpreters: no converting process, a pool after the pre-filter."""
+    files = _tree(tmp_path)
+    monkeypatch.setattr(parallel, "FORKS", False)
+    monkeypatch.setattr(parallel, "_Converter", None)  # would fail if it were started
+    assert _results(files, 2) == _results(files, 1)
