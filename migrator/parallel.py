@@ -60,8 +60,28 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel kill this process when ``parent`` exits: a run killed outright
+    (SIGKILL, a CI job's timeout) must leave no converting process or worker behind, blocked
+    forever on a queue whose other end no one will write to again."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux's C library
+        return
+    if os.getppid() != parent:  # it exited before the request was made
+        os._exit(1)
+
+
+def _worker_start(parent: int) -> None:
+    _ignore_sigint()
+    _die_with_parent(parent)
+
+
 #: Whether workers can be forked from a process that has imported LibCST and the codemods.
 FORKS = sys.platform == "linux"
+PR_SET_PDEATHSIG = 1  # prctl(2)
 #: An item of ``convert_paths`` whose job went to the converting process.
 SENT = object()
 
@@ -145,8 +165,8 @@ class _Converter:
         context = multiprocessing.get_context("fork")
         self._jobs = _Jobs(ctx=context)
         self._results, results_end = context.Pipe(duplex=False)
-        self._process = context.Process(target=_serve, args=(self._jobs, results_end, self._results, workers, codemods),
-                                        name="migrate-convert", daemon=False)
+        self._process = context.Process(target=_serve, name="migrate-convert", daemon=False,
+                                        args=(self._jobs, results_end, self._results, workers, codemods, os.getpid()))
         self._process.start()
         results_end.close()
         self._sent: list[tuple] = []  # kept to convert here should the process die
@@ -187,13 +207,14 @@ class _Converter:
             self._results.close()
 
 
-def _serve(jobs: multiprocessing.Queue, results, parent_end, workers: int, codemods: tuple) -> None:
+def _serve(jobs: multiprocessing.Queue, results, parent_end, workers: int, codemods: tuple, parent: int) -> None:
     """``_Converter``'s process: import, fork the workers, convert every job, send the results in
     order. On any error it stops quietly: the parent converts what it did not send back, and
     reports the error there as it would have without this process."""
     parent_end.close()  # so that this process's sends fail, not block, should the parent go away
     os.setpgid(0, 0)
     _ignore_sigint()
+    _die_with_parent(parent)
     try:
         _convert_sent(jobs, results, workers, codemods)
     except Exception:
@@ -211,7 +232,7 @@ def _convert_sent(jobs: multiprocessing.Queue, results, workers: int, codemods: 
         more, ended = _arrived(jobs)
         first += more
     pool = multiprocessing.get_context("fork").Pool(min(workers, len(first)) if ended else workers,
-                                                    initializer=_ignore_sigint)
+                                                    initializer=_worker_start, initargs=(os.getpid(),))
     try:
         pending: list = [None] * len(first)
         for index in sorted(range(len(first)), key=lambda i: -len(first[i][0])):  # largest first

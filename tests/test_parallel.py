@@ -122,6 +122,36 @@ def test_ctrl_c_stops_cleanly_with_no_half_written_file(tmp_path: Path) -> None:
     assert _in_session(process.pid) == []
 
 
+def test_a_run_killed_outright_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGKILL (a CI job's timeout) gives the run no chance to end its converting process and
+    workers: they die with it (the kernel's parent-death signal). Killed here while it reads a
+    file that never comes (a FIFO), the converting process would otherwise wait for more files
+    forever, and its workers with it."""
+    files = _tree(tmp_path)[:3]  # two training scripts first: the converting process is started
+    fifo = tmp_path / "zz_never_written.py"
+    os.mkfifo(fifo)
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from migrator.options import ConvertOptions\n"
+        "from migrator.parallel import convert_paths\n"
+        "from migrator.registry import select\n"
+        "convert_paths([Path(n) for n in sys.argv[1:]], select(), ConvertOptions(use_gpu=False), print, jobs=2)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", probe, *map(str, files), str(fifo)], cwd=ROOT,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(_in_session(process.pid)) < 4 and time.monotonic() < deadline:  # the run, the converting
+        time.sleep(0.1)  # process and its two workers
+    assert len(_in_session(process.pid)) == 4
+    process.kill()
+    process.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while _in_session(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _in_session(process.pid) == []
+
+
 def _in_session(sid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
