@@ -169,6 +169,10 @@ class _Converter:
                                         args=(self._jobs, results_end, self._results, workers, codemods, os.getpid()))
         self._process.start()
         results_end.close()
+        try:  # its own process group, set from both sides: ``kill`` may come before the child's own call
+            os.setpgid(self._process.pid, self._process.pid)
+        except OSError:  # it did so already, or it is gone
+            pass
         self._sent: list[tuple] = []  # kept to convert here should the process die
         self._returned = 0
 
@@ -197,8 +201,8 @@ class _Converter:
         self._jobs.cancel_join_thread()  # exit without waiting to hand over jobs nobody will read
         try:
             os.killpg(self._process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        except OSError:
+            self._process.kill()
         self._process.join()
 
     def close(self) -> None:
@@ -324,6 +328,7 @@ def convert_paths(
     context = cache.context(codemods, options) if cache is not None else ""
     converter: _Converter | None = None
     held: int | None = None  # the first job: a file alone is converted here, with no process to start
+    forks = jobs > 1 and FORKS
     pool = None
 
     def emit(result: FileResult) -> None:
@@ -359,10 +364,14 @@ def convert_paths(
             if key is not None:
                 keys[str(path)] = key
             job = (data, todo, options, str(path))
-            if converter is None and jobs > 1 and FORKS and held is not None:  # the second job
-                converter = _Converter(jobs, codemods)
-                converter.submit(items[held])
-                items[held] = SENT
+            if converter is None and forks and held is not None:  # the second job
+                try:
+                    converter = _Converter(jobs, codemods)
+                except OSError:  # no process to be had (a limit on processes, memory): all of it here
+                    forks = False
+                else:
+                    converter.submit(items[held])
+                    items[held] = SENT
             if converter is not None:
                 converter.submit(job)
                 items.append(SENT)
@@ -373,7 +382,7 @@ def convert_paths(
             converter.finish()
 
         jobs_left = sum(1 for item in items if isinstance(item, tuple))
-        if jobs > 1 and jobs_left > 1:  # no fork here: a pool of fresh interpreters
+        if jobs > 1 and jobs_left > 1 and not FORKS:  # no fork here: a pool of fresh interpreters
             pool = multiprocessing.get_context(None).Pool(min(jobs, jobs_left), initializer=_ignore_sigint)
             items = [pool.apply_async(_convert, (item,)) if isinstance(item, tuple) else item for item in items]
         for item in items:

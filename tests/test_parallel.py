@@ -245,3 +245,13 @@ def test_where_workers_cannot_fork_a_pool_takes_the_files_once_read(tmp_path: Pa
     monkeypatch.setattr(parallel, "FORKS", False)
     monkeypatch.setattr(parallel, "_Converter", None)  # would fail if it were started
     assert _results(files, 2) == _results(files, 1)
+
+
+def test_with_no_process_to_be_had_every_file_converts_here(tmp_path: Path, monkeypatch) -> None:
+    files = _tree(tmp_path)
+
+    def refused(*args):
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # fork under a process limit
+
+    monkeypatch.setattr(parallel, "_Converter", refused)
+    assert _results(files, 2) == _results(files, 1)
