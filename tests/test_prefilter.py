@@ -116,6 +116,10 @@ def test_names_pass_only_as_whole_names_with_their_module_imported() -> None:
     assert "transformers_trainer" in ids(b"from transformers.trainer import Trainer\n")
     assert "accelerate_script" not in ids(b"import os\n# accelerate launch train.py\n")
     assert "ray_train_v1_arguments" not in ids(b"import numpy as np\nx = np.array([1])\n")
+    # torch.save however torch is spelled, only in a file that imports torch
+    assert "torch_load_weights_only" in ids(b"import torch as T\nT.save(model, 'm.pt')\n")
+    assert "torch_load_weights_only" in ids(b"from torch import load, save\nsave(model, 'm.pt')\n")
+    assert "torch_load_weights_only" not in ids(b"import pickle\n\ndef save(obj):\n    pickle.dump(obj)\n")
 
 
 @pytest.mark.parametrize(("text", "passes"), [
