@@ -22,6 +22,14 @@ from migrator.registry import select
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "fixtures" / "samples"
 ORDINARY = b"import os\n\n\ndef cwd():\n    return os.getcwd()\n"
+#: What the scripts run in a process of their own start with.
+PROBE_IMPORTS = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from migrator.options import ConvertOptions\n"
+    "from migrator.parallel import convert_paths\n"
+    "from migrator.registry import select\n"
+)
 
 
 def _tree(tmp_path: Path, copies: int = 2) -> list[Path]:
@@ -131,11 +139,7 @@ def test_a_run_killed_outright_leaves_no_process_behind(tmp_path: Path) -> None:
     fifo = tmp_path / "zz_never_written.py"
     os.mkfifo(fifo)
     probe = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from migrator.options import ConvertOptions\n"
-        "from migrator.parallel import convert_paths\n"
-        "from migrator.registry import select\n"
+        PROBE_IMPORTS +
         "convert_paths([Path(n) for n in sys.argv[1:]], select(), ConvertOptions(use_gpu=False), print, jobs=2)\n"
     )
     process = subprocess.Popen([sys.executable, "-c", probe, *map(str, files), str(fifo)], cwd=ROOT,
@@ -198,11 +202,7 @@ def test_several_files_convert_in_a_process_of_their_own_and_one_here(tmp_path: 
     alone is converted in the caller's process."""
     files = _tree(tmp_path, copies=1)
     probe = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from migrator.options import ConvertOptions\n"
-        "from migrator.parallel import convert_paths\n"
-        "from migrator.registry import select\n"
+        PROBE_IMPORTS +
         "seen = []\n"
         "convert_paths([Path(n) for n in sys.argv[1:]], select(), ConvertOptions(use_gpu=False), seen.append, jobs=2)\n"
         "print(' '.join(r.status for r in seen), 'libcst' in sys.modules)\n"
