@@ -65,8 +65,12 @@ def _names_pattern(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
 @lru_cache(maxsize=256)
 def _attributes_pattern(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
     # The dot first (a literal the engine skips ahead to), then what Python allows between it and
-    # the name inside brackets: blanks, line breaks, backslash continuations, comments.
-    return re.compile(rb"\.(?:[ \t\f\r\n]|\\\r?\n|#[^\r\n]*)*(?:" + _alternation(names) + rb")(?![A-Za-z0-9_])")
+    # the name inside brackets: blanks, line breaks, backslash continuations, comments. Each byte
+    # there can be matched one way only (a comment runs to its line's end, line breaks are the
+    # blanks' alone): with a comment that could end anywhere, ``.`` before a run of ``#`` took
+    # time exponential in the run's length, and would with two ways to read each CRLF.
+    return re.compile(rb"\.(?:[ \t\f\r\n]|\\(?=[\r\n])|#[^\r\n]*(?=[\r\n]))*(?:" + _alternation(names)
+                      + rb")(?![A-Za-z0-9_])")
 
 
 @lru_cache(maxsize=256)

@@ -7,6 +7,8 @@ the codemods' declarations (``migrator.prefilter``), and whole names cannot be f
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,6 +141,30 @@ def test_attribute_triggers_pass_only_after_a_dot(text: bytes, passes: bool) -> 
         ORDER = 1
 
     assert bool(Prefilter((Attribute,)).applicable(text)) is passes
+
+
+LINEAR_PROBE = r"""
+from migrator.prefilter import Prefilter
+
+class Attribute:
+    TRIGGERS = (b".max_len",)
+    ORDER = 1
+
+runs = (b"#" * 200 + b"\n", b"# c\r\n" * 200, b"\\\r\n" * 200, b" # a ## b\r\n \\\r\n" * 200)
+for run in runs:
+    assert not Prefilter((Attribute,)).applicable(b"x." + run + b"y = 1\n")  # no name after them
+    assert Prefilter((Attribute,)).applicable(b"x." + run + b"max_len\n")  # the name after them
+print("done")
+"""
+
+
+def test_attribute_triggers_scan_in_linear_time() -> None:
+    """``.`` before a long run of ``#`` (a ruler comment), or before many CRLF comment lines or
+    continuations: a pattern with two ways to read such bytes took time exponential in their
+    number (a valid stdlib test module held the scan for minutes). In a process of its own, so
+    that a regression fails here instead of holding the test run."""
+    done = subprocess.run([sys.executable, "-c", LINEAR_PROBE], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.stdout.strip() == "done", done.stderr
 
 
 def test_a_fragment_trigger_is_refused() -> None:
