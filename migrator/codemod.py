@@ -40,7 +40,6 @@ from libcst.metadata import (
 )
 
 from migrator import walks
-from migrator.positions import positions
 from migrator.options import ConvertOptions
 from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for codemods)
 
@@ -121,6 +120,8 @@ class _Positions(Mapping):
 
     def _positions(self) -> Mapping:
         if self._wrapper is not None:
+            from migrator.positions import positions  # LibCST internals: the fast path's only
+
             self._computed, self._wrapper = positions(self._wrapper.module), None
         return self._computed
 
