@@ -35,8 +35,10 @@ class _Commands(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.RUNTIME and name not in self.commands:
-            from migrator.runtime import commands
-
+            try:
+                from migrator.runtime import commands
+            except ImportError:  # an install without the runtime: the command does not exist
+                return None
             self.add_command(getattr(commands, name))
         return super().get_command(ctx, name)
 

@@ -111,10 +111,8 @@ def _import_before_forking(codemods: Sequence, formatter: bool = False) -> None:
     start with them (about 0.6 CPU-s, most of it LibCST's matcher classes; each worker importing
     them itself took most of what a second core saves on a repository's few training scripts).
     ``formatter``: black too (0.1 s), which formats the code a structural conversion generates:
-    each worker would import it at its first such file."""
-    import_codemod_framework()
-
-    import migrator.codemod  # noqa: F401
+    each worker would import it at its first such file. (LibCST and ``migrator.codemod`` come
+    with the first codemod loaded, and with ``_collect_less``.)"""
     from migrator.engine import loaded
 
     if formatter:

@@ -17,15 +17,13 @@ fast path is used with (``migrator.codemod.CHECKED_LIBCST``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Iterator
 
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 from libcst._position import CodePosition, CodeRange
-
-_NEWLINE = re.compile(r"\r\n?|\n")
+from libcst.metadata.position_provider import NEWLINE_RE  # the line breaks LibCST's own state counts
 
 
 class _State(CodegenState):
@@ -51,7 +49,7 @@ class _State(CodegenState):
 
     def _advance(self, value: str) -> None:
         if "\n" in value or "\r" in value:
-            segments = _NEWLINE.split(value)
+            segments = NEWLINE_RE.split(value)
             self.line += len(segments) - 1
             self.column = len(segments[-1])
         else:
