@@ -39,7 +39,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from migrator import walks
+from migrator import node_classes, walks
 from migrator.options import ConvertOptions
 from migrator.results import Entry, EntryKind  # noqa: F401  (re-exported for codemods)
 
@@ -306,6 +306,7 @@ if LIBCST_FAST:
     MatcherDecoratableVisitor.__init__ = _visitor_init  # type: ignore[method-assign]
     MatcherDecoratableTransformer.__init__ = _transformer_init  # type: ignore[method-assign]
     cst.CSTNode.visit = _visit  # type: ignore[method-assign]
+    node_classes.plain_instance_checks(cst.CSTNode)
 
 
 def undecorated(cls: type) -> bool:
