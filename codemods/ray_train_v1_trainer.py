@@ -50,8 +50,11 @@ from codemods._return_value import returns
 from codemods._names import TableCodemod, spelled_names
 
 TRAINERS = frozenset({"ray.train.Trainer", "ray.train.trainer.Trainer"})
-TORCH_CONFIGS = frozenset({"ray.train.TorchConfig", "ray.train.torch.TorchConfig", "ray.train.torch.config.TorchConfig",
-                           "ray.train.backends.torch.TorchConfig"})
+#: Where TorchConfig is imported from today (Ray 2: ``ray/train/torch/config.py``, re-exported).
+CURRENT_TORCH_CONFIGS = frozenset({"ray.train.torch.TorchConfig", "ray.train.torch.config.TorchConfig"})
+#: Its Ray 1.x paths, which no longer import.
+RETIRED_TORCH_CONFIGS = frozenset({"ray.train.TorchConfig", "ray.train.backends.torch.TorchConfig"})
+TORCH_CONFIGS = CURRENT_TORCH_CONFIGS | RETIRED_TORCH_CONFIGS
 #: Trainer(...) keywords that are ScalingConfig fields of the same name.
 SCALING = ("num_workers", "use_gpu", "resources_per_worker")
 #: ray.train.<function>() of Ray 1.x -> the method of ray.train.get_context() that replaced it.
@@ -66,7 +69,7 @@ TUNE = ("Trainer.to_tune_trainable() is gone: Train V2 runs Tune over a function
         "TorchTrainer(train_func, scaling_config=ScalingConfig(...)).fit() and reports its result with "
         "ray.tune.report (ray.tune.integration.ray_train.TuneReportCallback), see the Ray Train + Tune guide")
 #: The names visit_Module plans from: a Ray 1.x Trainer, a TorchConfig by an old path, a Ray 1.x module function.
-PLANNED_FROM = TRAINERS | (TORCH_CONFIGS - {"ray.train.torch.TorchConfig"}) | {
+PLANNED_FROM = TRAINERS | RETIRED_TORCH_CONFIGS | {
     f"ray.train.{function}" for function in (*CONTEXT, *CHECKPOINT_FUNCTIONS, "report")}
 RESULT = ("`{name}` held each worker's return value (a list); TorchTrainer.fit() returns a ray.train.Result: "
           "rank 0's return value is result.return_value, the last metrics result.metrics")
@@ -132,9 +135,11 @@ class RayTrainV1Trainer(TableCodemod):
                     self._plan_trainer(call)
                 except Refused as why:
                     self.follow_up(call, f"ray.train.Trainer (Ray 1.x, gone since Ray 2.0) left as it is: {why}")
-            elif names & TORCH_CONFIGS and not names & {"ray.train.torch.TorchConfig"}:
+            elif names & RETIRED_TORCH_CONFIGS and not names & CURRENT_TORCH_CONFIGS:
                 AddImportsVisitor.add_needed_import(self.context, "ray.train.torch")
-                self._replace.setdefault(call.func, _dotted("ray.train.torch.TorchConfig"))
+                if call.func not in self._replace:
+                    self._replace[call.func] = _dotted("ray.train.torch.TorchConfig")
+                    self.change(call, f"{self.source(call.func)} (Ray 1.x path, gone since Ray 2.0) -> ray.train.torch.TorchConfig")
             else:
                 self._plan_function(call, names)
         if self._replace or self._remove:
