@@ -23,7 +23,9 @@ With ``--library PACKAGE`` (an installed package's name, or a folder) it times i
 repository made of a framework's library code (vendored, or the repository of a model library),
 where hardly a file trains and most import torch or transformers.
 
-It measures and asserts nothing (speed is not a timed test). Note the load average it prints:
+It byte-compiles ``migrator/`` and ``codemods/`` first, as installing the tool does: where
+``PYTHONDONTWRITEBYTECODE`` is set, a checkout's modules would otherwise be compiled from source
+in every process. It measures and asserts nothing (speed is not a timed test). Note the load average it prints:
 on a shared machine the figures move with it.
 """
 
@@ -78,6 +80,21 @@ def wall(command: list[str], repeat: int, cwd: Path = ROOT) -> tuple[float, subp
     return statistics.median(times), done
 
 
+def compile_checkout() -> str:
+    """Byte-compile this checkout's packages, as ``pip install`` does for an installed tool.
+
+    Where ``PYTHONDONTWRITEBYTECODE`` is set (some sandboxes set it) an editable checkout's
+    modules are otherwise compiled from source in every process that imports them: about 0.2 s
+    of each cold run here, which no installed ``migrate`` pays."""
+    import compileall
+
+    for package in ("migrator", "codemods"):
+        if not compileall.compile_dir(ROOT / package, quiet=1):
+            sys.exit(f"{package}: does not compile")
+    setting = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    return f"bytecode of migrator/ and codemods/ compiled first (PYTHONDONTWRITEBYTECODE={setting or 'unset'})"
+
+
 def last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -130,6 +147,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build the tree here and keep it")
     parser.add_argument("--library", help="time an installed package's (or a folder's) own files instead")
     args = parser.parse_args()
+    print(compile_checkout())
     if args.library:
         library(args.library)
         return
