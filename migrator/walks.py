@@ -432,7 +432,7 @@ def replay(tree: cst.CSTNode, visitor: cst.CSTVisitor, libcst_visit) -> bool:
     walk, i = _walk_of(tree)
     order, end = walk.order, walk.end
     stop = end[i]
-    on_visit, on_leave = visitor.on_visit, visitor.on_leave
+    on_visit, on_leave = _dispatching(visitor, "on_visit"), _dispatching(visitor, "on_leave")
     open_nodes: list[tuple[int, cst.CSTNode]] = []  # (end of subtree, node): the nodes not yet left
     while i < stop:
         while open_nodes and open_nodes[-1][0] <= i:
@@ -448,6 +448,38 @@ def replay(tree: cst.CSTNode, visitor: cst.CSTVisitor, libcst_visit) -> bool:
     while open_nodes:
         on_leave(open_nodes.pop()[1])
     return True
+
+
+def _dispatching(visitor: cst.CSTVisitor, hook: str):
+    """``visitor.on_visit`` or ``on_leave``; where that is ``CSTVisitor``'s, the same calls with the
+    method for each node type looked up once per walk rather than by name at every node, and
+    LibCST's empty ``visit_``/``leave_`` stubs not called at all."""
+    bound = getattr(visitor, hook)
+    if getattr(bound, "__func__", None) is not getattr(cst.CSTVisitor, hook):
+        return bound
+    prefix = "visit_" if hook == "on_visit" else "leave_"
+    methods: dict[type, object] = {}
+
+    def method(kind: type):
+        name = prefix + kind.__name__
+        found = getattr(visitor, name, None)
+        if found is not None and getattr(found, "__func__", None) is getattr(cst.CSTVisitor, name, False):
+            found = None  # the typed stub: returns None (visit the children), does nothing
+        methods[kind] = found
+        return found
+
+    if hook == "on_visit":
+        def dispatch(node):
+            kind = type(node)
+            found = methods[kind] if kind in methods else method(kind)
+            return found is None or found(node) is not False
+    else:
+        def dispatch(node):
+            kind = type(node)
+            found = methods[kind] if kind in methods else method(kind)
+            if found is not None:
+                found(node)
+    return dispatch
 
 
 def places(module: cst.Module) -> tuple[dict[cst.CSTNode, int], list[int]]:
