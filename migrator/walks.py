@@ -452,11 +452,16 @@ def replay(tree: cst.CSTNode, visitor: cst.CSTVisitor, libcst_visit) -> bool:
 
 def _dispatching(visitor: cst.CSTVisitor, hook: str):
     """``visitor.on_visit`` or ``on_leave``; where that is ``CSTVisitor``'s, the same calls with the
-    method for each node type looked up once per walk rather than by name at every node, and
-    LibCST's empty ``visit_``/``leave_`` stubs not called at all."""
+    method for each node type looked up once per visitor rather than by name at every node (a
+    visitor such as LibCST's scope visitor replays many subtrees), and LibCST's empty
+    ``visit_``/``leave_`` stubs not called at all."""
     bound = getattr(visitor, hook)
     if getattr(bound, "__func__", None) is not getattr(cst.CSTVisitor, hook):
         return bound
+    state = getattr(visitor, "__dict__", None)
+    key = "_migrate_" + hook
+    if state is not None and key in state:
+        return state[key]
     prefix = "visit_" if hook == "on_visit" else "leave_"
     methods: dict[type, object] = {}
 
@@ -479,6 +484,8 @@ def _dispatching(visitor: cst.CSTVisitor, hook: str):
             found = methods[kind] if kind in methods else method(kind)
             if found is not None:
                 found(node)
+    if state is not None:
+        state[key] = dispatch
     return dispatch
 
 
