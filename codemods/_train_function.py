@@ -23,6 +23,7 @@ stay on the driver and run after ``fit()``.
 from __future__ import annotations
 
 import builtins
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -68,6 +69,10 @@ class Plan:
     #: planned); index None for one at module level above a function or guard that trains: they
     #: run again in the train function (``seeding_left_behind``).
     seeding: list[tuple[int | None, cst.BaseStatement]] = field(default_factory=list)
+    #: Import lines of the owning function that the moved code needs (``from trl import
+    #: SFTTrainer`` inside ``main()``): run again first thing in the train function, rather than
+    #: their modules and classes handed over through the config.
+    imports: list[int] = field(default_factory=list)
 
 
 # -- finding the block -------------------------------------------------------------------------
@@ -236,10 +241,14 @@ def is_constant(stmt: cst.BaseStatement) -> bool:
     return False
 
 
+def is_import_line(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
+
+
 def is_structural(stmt: cst.BaseStatement, index: int) -> bool:
     """Imports, the docstring and the main guard never move."""
     if isinstance(stmt, cst.SimpleStatementLine):
-        if all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
+        if is_import_line(stmt):
             return True
         if index == 0 and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr):
             return isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
@@ -375,10 +384,17 @@ def plan(
     kept_before = [i for i in range(len(statements)) if i not in moved and i not in elsewhere and i < max(moved)]
     reads = set().union(*(facts[i].reads for i in moved))
     binds = set().union(*(facts[i].binds for i in moved))
-    if module_level:
+    imports: list[int] = []
+    if module_level:  # the train function reads the module's imports as globals, as before
         provided = set().union(*(facts[i].binds for i in driver))
     else:
         provided = set().union(*(facts[i].binds for i in kept_before)) | _params(owner)
+        # A function's own imports run again in the train function, where no other kept statement
+        # or parameter binds the same name: a module or class is no value to hand over.
+        rebound = set().union(*(facts[i].binds for i in kept_before if not is_import_line(statements[i]))) | _params(owner)
+        imports = [i for i in kept_before if is_import_line(statements[i]) and facts[i].binds & reads
+                   and not facts[i].binds & rebound]
+        provided -= set().union(*(facts[i].binds for i in imports))
     order = {name: k for k, name in enumerate(_param_list(owner))} if not module_level else {}
     for i in (sorted(driver) if module_level else kept_before):
         for name, at in sorted(facts[i].bound_at.items(), key=lambda item: item[1]):
@@ -394,7 +410,7 @@ def plan(
     returns_value = bool(rv.returns([statements[i] for i in moved]))
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
     return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided,
-                seeding=[*((None, st) for st, _ in above), *((i, statements[i]) for i in seeding)])
+                seeding=[*((None, st) for st, _ in above), *((i, statements[i]) for i in seeding)], imports=imports)
 
 
 @dataclass
@@ -677,6 +693,13 @@ def apply(
     )
 
     kept = [i for i in range(len(statements)) if i not in moved]
+    if the_plan.imports:
+        before = len(kept)
+        kept = _without_unused_imports(statements, kept, the_plan.imports, [*config_items, *extra_config])
+        where = f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "the function"
+        codemod.change(statements[the_plan.imports[0]], f"the imports in {where} that the training uses also run first thing "
+                       f"in the train function: no module or class is passed through train_loop_config"
+                       + (f"; {where} keeps only those it still uses" if len(kept) < before else ""))
     last = max(moved)
     new_block = [statements[i] for i in kept if i < last] + launch + [statements[i] for i in kept if i > last]
     if returns and not _ends_block(new_block[-1]):
@@ -708,6 +731,26 @@ def apply(
         else:
             new_body.append(stmt)
     return module.with_changes(body=new_body)
+
+
+def _without_unused_imports(statements, kept: list[int], imports: list[int], config: Sequence[tuple[str, str]]) -> list[int]:
+    """``kept`` less the import lines copied into the train function that nothing left on the
+    driver names (a name anywhere in the kept statements, or in a config value, keeps a line)."""
+    left = _all_names(*(statements[i] for i in kept if i not in imports))
+    left.update(re.findall(r"[A-Za-z_]\w*", " ".join(value for _, value in config)))
+
+    def bound(stmt: cst.SimpleStatementLine) -> set[str]:
+        names = set()
+        for small in stmt.body:
+            for alias in small.names if isinstance(small.names, (list, tuple)) else ():
+                target = alias.asname.name if alias.asname is not None else alias.name
+                while isinstance(target, cst.Attribute):  # `import a.b` binds `a`
+                    target = target.value
+                if isinstance(target, cst.Name):
+                    names.add(target.value)
+        return names
+
+    return [i for i in kept if i not in imports or bound(statements[i]) & left]
 
 
 def _calls_code(stmt: cst.SimpleStatementLine) -> str:
@@ -757,12 +800,18 @@ def build_function(
     """
     chdir = options.storage_path is None
     config_items = ([("launch_dir", "os.getcwd()")] if chdir else []) + [(n, n) for n in the_plan.config_names]
-    body: list[cst.BaseStatement] = []
+    # The function's own imports first, as they were grouped (no blank line above the first).
+    body: list[cst.BaseStatement] = [
+        statements[i].with_changes(leading_lines=_collapse_blank(
+            [line for line in statements[i].leading_lines if line.comment or k]))
+        for k, i in enumerate(the_plan.imports)
+    ]
     p = the_plan.param
     if chdir:
         body.append(
             cst.parse_statement(f'os.chdir({p}["launch_dir"])').with_changes(
                 leading_lines=[
+                    *_blank(1 if body else 0),
                     _comment("# Ray starts each worker in a directory of its own: go back to where the script"),
                     _comment("# was launched, so relative paths (output_dir, data files) resolve as before."),
                 ]
@@ -792,7 +841,7 @@ def build_function(
         if hasattr(stmt, "leading_lines"):
             stmt = stmt.with_changes(leading_lines=_collapse_blank(stmt.leading_lines))
         body.append(stmt)
-    body = _strip_leading_blank(body) if not the_plan.config_names and not chdir else body
+    body = _strip_leading_blank(body) if not the_plan.config_names and not chdir and not the_plan.imports else body
     params = f"{p}" if config_items or the_plan.needs_param else ""
     func_def = cst.parse_statement(f"def {func}({params}):\n    pass\n").with_changes(
         body=cst.IndentedBlock(body=body),

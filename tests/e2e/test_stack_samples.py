@@ -1,6 +1,7 @@
 """Samples in the shapes of today's most common training scripts, validated end to end.
 
-A trl SFT script (``SFTTrainer`` + ``SFTConfig``, a ``messages`` dataset), a PEFT LoRA script, a
+A trl SFT script (``SFTTrainer`` + ``SFTConfig``, a ``messages`` dataset), the same in the shape
+of trl's own ``scripts/sft.py`` (its imports inside ``main()``, ``TrlParser``), a PEFT LoRA script, a
 ``run_glue``-style ``HfArgumentParser`` script and accelerate's GLUE ``nlp_example.py`` each go
 through ``migrate validate --offline-standins --cpu --num-workers 2 --max-steps 4``: converted here,
 the original run in plain Python, the converted script on 1 worker (its losses must agree with the
@@ -49,12 +50,19 @@ def assert_validated(report: dict, done) -> None:
     assert_runs_forked(report)
 
 
+#: trl's own scripts are run with their dataclasses' options (SFTConfig has no output_dir default).
+SFT_SCRIPT_ARGS = ("--output_dir", "sft_out", "--max_length", "64", "--per_device_train_batch_size", "8",
+                   "--logging_steps", "1", "--report_to", "none")
+
+
 @pytest.mark.parametrize("sample, args", [
     ("trl/sft_messages.py", ()),
+    # Imports inside main(): they run again in the train function, not passed in train_loop_config.
+    ("trl/sft_script_main.py", SFT_SCRIPT_ARGS),
     ("peft/lora_causal_lm.py", ()),
     ("hub/run_glue.py", GLUE_ARGS),
     ("hub/accelerate_nlp_example_evaluate.py", ()),
-], ids=["trl-sft", "peft-lora", "run-glue", "accelerate-glue-evaluate"])
+], ids=["trl-sft", "trl-sft-script", "peft-lora", "run-glue", "accelerate-glue-evaluate"])
 def test_sample_validates(sample: str, args: tuple, ray_cluster, tmp_path: Path) -> None:
     report, done = validate(sample, ray_cluster, tmp_path, *args)
     assert_validated(report, done)
