@@ -277,6 +277,28 @@ def training_arguments_names(codemod, module: cst.Module, is_training_arguments)
     return found
 
 
+#: How a training reports to Ray Tune when it is itself a Tune trial: a function trainable's
+#: report, and the frameworks' Tune callbacks (TuneReportCallback, TuneReportCheckpointCallback).
+TUNE_REPORTS = frozenset({"ray.tune.report", "ray.air.session.report"})
+TUNE_INTEGRATION = "ray.tune.integration."
+TUNE_TRIAL = ("this training already runs as a Ray Tune trial (it reports to Tune with {what}), so it is left as "
+              "it is: to train each trial on several workers, have the trial function launch "
+              "TorchTrainer(train_func, scaling_config=ScalingConfig(...)).fit() and report through "
+              "ray.tune.integration.ray_train.TuneReportCallback (Train V2's Tune pattern, see the Ray Train + Tune guide)")
+
+
+def tune_trial_report(codemod, module: cst.Module) -> tuple[cst.Call, str] | None:
+    """The first call by which the file's training reports to Ray Tune as a trial, and its name.
+
+    Moving such a training into a train function would have Train workers report to Tune, which
+    Train V2 does not support: the trial function must launch the TorchTrainer instead."""
+    for node in nodes(module, (cst.Call,)):
+        for name in qualified_names(codemod, node.func):
+            if name in TUNE_REPORTS or (name.startswith(TUNE_INTEGRATION) and not name.startswith(TUNE_INTEGRATION + "ray_train")):
+                return node, ".".join(name.split(".")[-2:]) if name in TUNE_REPORTS else name.rsplit(".", 1)[-1]
+    return None
+
+
 def launches_ray_trainer(codemod, module: cst.Module) -> bool:
     """Whether the script already builds a Ray Train trainer (``TorchTrainer``...) anywhere.
 

@@ -55,7 +55,7 @@ from codemods import _train_function as tf
 from codemods._distributed import report_distributed_setup
 from codemods._lightning_edit import TrainerEdit, checkpoint_config, hand_made_trainers
 from codemods._module_code import defines, insert_functions
-from codemods._trainers import TrainerFinder, launches_ray_trainer
+from codemods._trainers import TUNE_TRIAL, TrainerFinder, launches_ray_trainer, tune_trial_report
 from migrator.codemod import MigrationCodemod
 
 RAY_MODULE = "ray.train.lightning"
@@ -86,6 +86,10 @@ class LightningTrainerToTorchTrainer(MigrationCodemod):
         instantiated = hydra.trainer_instantiations(self, tree)
         found = TrainerFinder(self, tree, is_library=lt.is_trainer, train_method="fit", built_elsewhere=instantiated)
         if found.already_on_ray or launches_ray_trainer(self, tree) or not (found.constructions or found.problems):
+            return None
+        tune = tune_trial_report(self, tree)
+        if tune is not None:
+            self.follow_up(tune[0], TUNE_TRIAL.format(what=tune[1]))
             return None
         report_distributed_setup(self, tree, local_rank=False)
         for node, message in found.problems:

@@ -66,7 +66,7 @@ from codemods import _train_function as tf
 from codemods._helper_metrics import METRIC
 from codemods._names import defines_any, spelled_names
 from codemods._statements import Metadata
-from codemods._trainers import is_library_trainer, launches_ray_trainer, qualified_names
+from codemods._trainers import TUNE_TRIAL, is_library_trainer, launches_ray_trainer, qualified_names, tune_trial_report
 from migrator import walks
 from migrator.codemod import MigrationCodemod
 
@@ -79,6 +79,7 @@ OTHER_FRAMEWORKS = ("lightning", "pytorch_lightning", "accelerate.Accelerator", 
 RANK_NAMES = {"rank", "local_rank", "gpu", "gpu_id", "device_id", "local_gpu", "world_rank"}
 RANK_GUARD = re.compile(r"rank|is_main|main_process|master")
 SAVE_COMMENT = "# Every worker reports; rank 0 wrote the file and hands it to Ray Train as a checkpoint."
+
 
 
 #: The first parts of the names nothing_to_do looks for (a def or class so named hides them).
@@ -114,6 +115,11 @@ class PytorchLoopToTorchTrainer(MigrationCodemod):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         if launches_ray_trainer(self, tree) or self._other_framework(tree):
             raise SkipFile("not a plain PyTorch script")
+        tune = tune_trial_report(self, tree)
+        if tune is not None:
+            if tl.has_backward(tree):
+                self.follow_up(tune[0], TUNE_TRIAL.format(what=tune[1]))
+            return tree
         self.parents = Metadata(self, ParentNodeProvider)
         self.edits = tl.Edits()
         self.saved = False
