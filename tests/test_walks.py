@@ -101,35 +101,9 @@ def test_small_modules(code: str) -> None:
 
 
 # -- read-only visits replayed from the walk (``walks.replay``, installed as ``CSTNode.visit``) --
-class _Log(cst.CSTVisitor):
-    """Logs every call a visit makes; skips what is inside classes and lambdas (``visit_`` False)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[str, int]] = []
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self.calls.append(("visit_ClassDef", id(node)))
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(("visit_Call", id(node)))
-        if isinstance(node.func, cst.Name):
-            node.args and node.args[0].visit(self)  # a handler that visits a subtree itself, as ScopeVisitor does
-
-    def leave_Name(self, node: cst.Name) -> None:
-        self.calls.append(("leave_Name", id(node)))
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:  # a hook of its own
-        self.calls.append(("on_leave", id(original_node)))
-        super().on_leave(original_node)
-
-
 class _LogPlain(cst.CSTVisitor):
-    """Only typed handlers, no hook of its own: the replay looks each handler up once per node type."""
+    """Only typed handlers, no hook of its own: the replay looks each handler up once per node type.
+    Skips what is inside classes (``visit_`` False)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -147,6 +121,22 @@ class _LogPlain(cst.CSTVisitor):
 
     def leave_Name(self, node: cst.Name) -> None:
         self.calls.append(("leave_Name", id(node)))
+
+
+class _Log(_LogPlain):
+    """Logs every call a visit makes, through a hook of its own; skips lambdas too."""
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
+        if isinstance(node.func, cst.Name):
+            node.args and node.args[0].visit(self)  # a handler that visits a subtree itself, as ScopeVisitor does
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:  # a hook of its own
+        self.calls.append(("on_leave", id(original_node)))
+        super().on_leave(original_node)
 
 
 class _LogFields(_Log):
