@@ -220,6 +220,7 @@ def _copies(p: Planned, k: int, planned: list[Planned], facts, seed_of: dict[int
                and not facts[i].binds & rebound and i < min(moved)]
     if imports:
         p.plan.imports = sorted(set(p.plan.imports) | set(imports))
+        p.plan.first_import = block[p.plan.imports[0]]  # the block as planned
         p.plan.provided = p.plan.provided - set().union(*(facts[i].binds for i in imports))
     # The copies may read what the driver parsed: hand that over too.
     extra = sorted((reads & p.plan.provided) - set(p.plan.config_names))
@@ -310,7 +311,8 @@ def apply_several(
         before = len(kept)
         kept = tf._without_unused_imports(block, kept, imports, config)
         where = f"{current.name.value}()" if isinstance(current, cst.FunctionDef) else "the function"
-        codemod.change(block[imports[0]], f"the imports in {where} that the trainings use also run first thing in "
+        first = min((p.plan for p in planned if p.plan.imports), key=lambda plan: plan.imports[0]).first_import
+        codemod.change(first, f"the imports in {where} that the trainings use also run first thing in "
                        f"their train functions: no module or class is passed through train_loop_config"
                        + (f"; {where} keeps only those it still uses" if len(kept) < before else ""))
     new_block: list[cst.BaseStatement] = []

@@ -73,6 +73,9 @@ class Plan:
     #: SFTTrainer`` inside ``main()``): run again first thing in the train function, rather than
     #: their modules and classes handed over through the config.
     imports: list[int] = field(default_factory=list)
+    #: The first of those lines as planned (the block may be edited before it is applied): the
+    #: report's entry points at it.
+    first_import: cst.BaseStatement | None = None
 
 
 # -- finding the block -------------------------------------------------------------------------
@@ -410,7 +413,8 @@ def plan(
     returns_value = bool(rv.returns([statements[i] for i in moved]))
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
     return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided,
-                seeding=[*((None, st) for st, _ in above), *((i, statements[i]) for i in seeding)], imports=imports)
+                seeding=[*((None, st) for st, _ in above), *((i, statements[i]) for i in seeding)], imports=imports,
+                first_import=statements[imports[0]] if imports else None)
 
 
 @dataclass
@@ -697,7 +701,7 @@ def apply(
         before = len(kept)
         kept = _without_unused_imports(statements, kept, the_plan.imports, [*config_items, *extra_config])
         where = f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "the function"
-        codemod.change(statements[the_plan.imports[0]], f"the imports in {where} that the training uses also run first thing "
+        codemod.change(the_plan.first_import, f"the imports in {where} that the training uses also run first thing "
                        f"in the train function: no module or class is passed through train_loop_config"
                        + (f"; {where} keeps only those it still uses" if len(kept) < before else ""))
     last = max(moved)
