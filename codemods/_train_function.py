@@ -914,7 +914,9 @@ def _launch_statements(
         lines.append(f"    run_config=RunConfig({', '.join(run_config)}),")
     lines.append(")")
     lines.append(f"{result} = {ray_trainer}.fit()")
-    code = _black("\n".join(lines) + "\n")
+    simple = options.storage_path is None and not run_config and all(_SIMPLE_VALUE.match(v) for _, v in config_items)
+    code = (_as_black_formats(lines, [f'"{k}": {v}' for k, v in config_items]) if simple else None) \
+        or _black("\n".join(lines) + "\n")
     statements = list(cst.parse_module(code).body)
     statements[0] = statements[0].with_changes(
         leading_lines=[*_blank(blank), _comment(f"# Launch {func} on Ray Train workers.")]
@@ -922,8 +924,33 @@ def _launch_statements(
     return statements
 
 
+#: Black's default line length, which the launch is formatted to.
+LINE_LENGTH = 88
+#: Config values black leaves as they are: names, dotted names, a call without arguments, argv.
+_SIMPLE_VALUE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\(\))?\Z|sys\.argv\[1:\]\Z")
+
+
+def _as_black_formats(lines: list[str], items: list[str]) -> str | None:
+    """The launch ``lines`` as black formats them, where that is known without black (whose
+    import is 0.1 s of every cold conversion): the call keeps one argument a line (it ends in a
+    comma), and a ``train_loop_config`` line too long for that becomes one item a line with a
+    trailing comma, as black splits a collection (a lone item keeps its line, without a comma). None for anything else (a line still too long),
+    which black formats. ``tests/codemods/test_launch_format.py`` compares the two."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) > LINE_LENGTH and line.startswith("    train_loop_config={"):
+            # A lone item has no comma to split at: black keeps it whole, without one.
+            body = [f"        {items[0]}"] if len(items) == 1 else [f"        {item}," for item in items]
+            out += ["    train_loop_config={", *body, "    },"]
+        else:
+            out.append(line)
+    if any(len(line) > LINE_LENGTH for line in out):
+        return None
+    return "\n".join(out) + "\n"
+
+
 def _black(code: str) -> str:
-    import black  # imported only when a file is actually converted
+    import black  # imported only when a launch needs it
 
     return black.format_str(code, mode=black.Mode())
 

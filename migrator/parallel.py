@@ -106,17 +106,15 @@ def _collect_less() -> None:
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _import_before_forking(codemods: Sequence, formatter: bool = False) -> None:
+def _import_before_forking(codemods: Sequence) -> None:
     """Import LibCST and ``codemods`` here, once, so that the workers forked from this process
-    start with them (about 0.6 CPU-s, most of it LibCST's matcher classes; each worker importing
-    them itself took most of what a second core saves on a repository's few training scripts).
-    ``formatter``: black too (0.1 s), which formats the code a structural conversion generates:
-    each worker would import it at its first such file. (LibCST and ``migrator.codemod`` come
-    with the first codemod loaded, and with ``_collect_less``.)"""
+    start with them (about 0.3 CPU-s, most of it LibCST; each worker importing them itself took
+    most of what a second core saves on a repository's few training scripts). Not black (0.1 s):
+    most launches are written as black would write them without it (``_train_function``), and
+    a worker imports it at the first that needs it. (LibCST and ``migrator.codemod`` come with
+    the first codemod loaded, and with ``_collect_less``.)"""
     from migrator.engine import loaded
 
-    if formatter:
-        import black  # noqa: F401
     for codemod in codemods:
         loaded(codemod)
     _collect_less()
@@ -228,9 +226,9 @@ def _convert_sent(jobs: multiprocessing.Queue, results, workers: int, codemods: 
 
     first, ended = _arrived(jobs)
     if ended:  # every job is known: only their codemods
-        _import_before_forking(dict.fromkeys(c for job in first for c in job[1]), formatter=True)
+        _import_before_forking(dict.fromkeys(c for job in first for c in job[1]))
     else:  # the parent is still pre-filtering: what any job may need costs no waiting now
-        _import_before_forking(codemods, formatter=True)
+        _import_before_forking(codemods)
         more, ended = _arrived(jobs)
         first += more
     pool = multiprocessing.get_context("fork").Pool(min(workers, len(first)) if ended else workers,
