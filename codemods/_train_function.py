@@ -914,7 +914,8 @@ def _launch_statements(
         lines.append(f"    run_config=RunConfig({', '.join(run_config)}),")
     lines.append(")")
     lines.append(f"{result} = {ray_trainer}.fit()")
-    simple = options.storage_path is None and not run_config and all(_SIMPLE_VALUE.match(v) for _, v in config_items)
+    simple = (options.storage_path is None and all(_SIMPLE_VALUE.match(v) for _, v in config_items)
+              and (not run_config or (len(run_config) == 1 and _CHECKPOINT_CONFIG.match(run_config[0]))))
     code = (_as_black_formats(lines, [f'"{k}": {v}' for k, v in config_items]) if simple else None) \
         or _black("\n".join(lines) + "\n")
     statements = list(cst.parse_module(code).body)
@@ -926,15 +927,39 @@ def _launch_statements(
 
 #: Black's default line length, which the launch is formatted to.
 LINE_LENGTH = 88
-#: Config values black leaves as they are: names, dotted names, a call without arguments, argv.
-_SIMPLE_VALUE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\(\))?\Z|sys\.argv\[1:\]\Z")
+#: Config values black leaves as they are: names, dotted names, argv, and calls of a dotted name
+#: whose arguments are such names or ``keyword=name``, written ", " apart (``os.getcwd()``,
+#: ``OmegaConf.to_container(cfg, resolve=True)``).
+_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_SIMPLE_VALUE = re.compile(rf"{_DOTTED}(?:\((?:(?:\w+=)?{_DOTTED}(?:, (?:\w+=)?{_DOTTED})*)?\))?\Z|sys\.argv\[1:\]\Z")
+
+
+#: The ``RunConfig`` argument the Lightning codemods write: literal numbers and plain strings.
+_CHECKPOINT_CONFIG = re.compile(r'checkpoint_config=CheckpointConfig\(((?:\w+=(?:\d+|"[^"\\,]*"))(?:, \w+=(?:\d+|"[^"\\,]*"))*)\)\Z')
+
+
+def _run_config_lines(line: str) -> list[str]:
+    """``run_config=RunConfig(checkpoint_config=CheckpointConfig(...)),`` as black splits it when
+    too long: each call's arguments on a line of their own, one a line (with a trailing comma)
+    only where they do not fit together."""
+    match = _CHECKPOINT_CONFIG.match(line[len("    run_config=RunConfig("):-len("),")])
+    if match is None:
+        return [line]
+    args = match.group(1).split(", ")
+    inner = f"        checkpoint_config=CheckpointConfig({', '.join(args)})"
+    if len(inner) <= LINE_LENGTH:
+        return ["    run_config=RunConfig(", inner, "    ),"]
+    together = "            " + ", ".join(args)
+    body = [together] if len(together) <= LINE_LENGTH else [f"            {arg}," for arg in args]
+    return ["    run_config=RunConfig(", "        checkpoint_config=CheckpointConfig(", *body, "        )", "    ),"]
 
 
 def _as_black_formats(lines: list[str], items: list[str]) -> str | None:
     """The launch ``lines`` as black formats them, where that is known without black (whose
     import is 0.1 s of every cold conversion): the call keeps one argument a line (it ends in a
     comma), and a ``train_loop_config`` line too long for that becomes one item a line with a
-    trailing comma, as black splits a collection (a lone item keeps its line, without a comma). None for anything else (a line still too long),
+    trailing comma, as black splits a collection (a lone item keeps its line, without a comma);
+    the Lightning codemods' ``RunConfig(checkpoint_config=...)`` splits as black splits calls. None for anything else (a line still too long),
     which black formats. ``tests/codemods/test_launch_format.py`` compares the two."""
     out: list[str] = []
     for line in lines:
@@ -942,6 +967,8 @@ def _as_black_formats(lines: list[str], items: list[str]) -> str | None:
             # A lone item has no comma to split at: black keeps it whole, without one.
             body = [f"        {items[0]}"] if len(items) == 1 else [f"        {item}," for item in items]
             out += ["    train_loop_config={", *body, "    },"]
+        elif len(line) > LINE_LENGTH and line.startswith("    run_config=RunConfig("):
+            out += _run_config_lines(line)
         else:
             out.append(line)
     if any(len(line) > LINE_LENGTH for line in out):

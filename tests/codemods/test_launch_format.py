@@ -16,7 +16,8 @@ import pytest
 from codemods import _train_function as tf
 from migrator.options import ConvertOptions
 
-VALUES = ["args", "os.getcwd()", "sys.argv[1:]", "result_1.checkpoint", "cfg.model", "training_args"]
+VALUES = ["args", "os.getcwd()", "sys.argv[1:]", "result_1.checkpoint", "cfg.model", "training_args",
+          "OmegaConf.to_container(cfg, resolve=True)", "vars(args)", "dict(a=b, c=d)"]
 
 
 def _launch(config_items, options=ConvertOptions(), run_config=(), func="train_func") -> str:
@@ -56,12 +57,27 @@ def test_launches_come_out_as_black_writes_them(seed: int) -> None:
     assert fast > 5  # the comparison exercised the fast path, not only black
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_checkpoint_configs_come_out_as_black_writes_them(seed: int) -> None:
+    """The Lightning codemods' RunConfig(checkpoint_config=CheckpointConfig(...)): short, split once, split twice."""
+    rng = random.Random(seed)
+    for _ in range(20):
+        keep = f"num_to_keep={rng.randint(1, 300)}, " if rng.random() < 0.6 else ""
+        monitor = "".join(rng.choice("abcdefgh_/") for _ in range(rng.randint(1, 60)))
+        run_config = [f'checkpoint_config=CheckpointConfig({keep}checkpoint_score_attribute="{monitor}", '
+                      f'checkpoint_score_order="{rng.choice(["min", "max"])}")']
+        items = _names(rng, rng.randint(0, 4))
+        assert _launch(items, run_config=run_config) == _black_of(items, run_config=run_config), run_config
+
+
 def test_what_it_does_not_know_goes_to_black() -> None:
     storage = ConvertOptions(storage_path="s3://bucket/runs")
     checkpoint = ['checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_acc", '
                   'checkpoint_score_order="max")']
     for items, options, run_config in [([("a", "a")], storage, ()), ([("a", "a")], ConvertOptions(), checkpoint),
-                                       ([("args", "( vars(args), )")], ConvertOptions(), ())]:
+                                       ([("args", "( vars(args), )")], ConvertOptions(), ()),
+                                       ([("cfg", "to_container(cfg,resolve = True)")], ConvertOptions(), ())]:
         assert _launch(items, options, run_config) == _black_of(items, options, run_config)
     # A value black would rewrite (its spaces) is not taken as written.
     assert "(vars(args),)" in _launch([("args", "( vars(args), )")])
+    assert "to_container(cfg, resolve=True)" in _launch([("cfg", "to_container(cfg,resolve = True)")])
