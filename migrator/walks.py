@@ -18,6 +18,7 @@ import json
 from bisect import bisect_left
 from collections import Counter
 from pathlib import Path
+from types import FunctionType
 from typing import Iterator
 
 import libcst as cst
@@ -450,11 +451,20 @@ def replay(tree: cst.CSTNode, visitor: cst.CSTVisitor, libcst_visit) -> bool:
     return True
 
 
+def _defined(cls: type, name: str):
+    """The attribute as the class that defines it holds it (a ``staticmethod`` object, not its function)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
+
+
 def _dispatching(visitor: cst.CSTVisitor, hook: str):
     """``visitor.on_visit`` or ``on_leave``; where that is ``CSTVisitor``'s, the same calls with the
-    method for each node type looked up once per visitor rather than by name at every node (a
-    visitor such as LibCST's scope visitor replays many subtrees), and LibCST's empty
-    ``visit_``/``leave_`` stubs not called at all."""
+    method for each node type looked up once per visitor class rather than by name at every node
+    (codemods make many short-lived visitors; LibCST's scope visitor replays many subtrees), and
+    LibCST's empty ``visit_``/``leave_`` stubs not called at all. A visitor with handlers of its
+    own instance (set as attributes) has them looked up on the instance."""
     bound = getattr(visitor, hook)
     if getattr(bound, "__func__", None) is not getattr(cst.CSTVisitor, hook):
         return bound
@@ -463,17 +473,41 @@ def _dispatching(visitor: cst.CSTVisitor, hook: str):
     if state is not None and key in state:
         return state[key]
     prefix = "visit_" if hook == "on_visit" else "leave_"
-    methods: dict[type, object] = {}
+    cls = type(visitor)
+    if state is None or any(name.startswith(prefix) for name in state):
+        owner, methods = visitor, {}  # looked up on this instance, for this instance
+    else:
+        table_key = "_migrate_handlers_" + hook
+        owner, methods = cls, cls.__dict__.get(table_key)
+        if methods is None:
+            methods = {}
+            type.__setattr__(cls, table_key, methods)
 
     def method(kind: type):
         name = prefix + kind.__name__
-        found = getattr(visitor, name, None)
-        if found is not None and getattr(found, "__func__", None) is getattr(cst.CSTVisitor, name, False):
+        found = getattr(owner, name, None)
+        stub = getattr(cst.CSTVisitor, name, False)
+        if found is stub or getattr(found, "__func__", None) is stub:
             found = None  # the typed stub: returns None (visit the children), does nothing
+        elif found is not None and owner is cls and not isinstance(_defined(cls, name), FunctionType):
+            # A static or class method, or stranger: as the instance sees it, at each call.
+            found = lambda handler_self, node, _name=name: getattr(handler_self, _name)(node)  # noqa: E731
         methods[kind] = found
         return found
 
-    if hook == "on_visit":
+    if owner is cls:
+        if hook == "on_visit":
+            def dispatch(node):
+                kind = type(node)
+                found = methods[kind] if kind in methods else method(kind)
+                return found is None or found(visitor, node) is not False
+        else:
+            def dispatch(node):
+                kind = type(node)
+                found = methods[kind] if kind in methods else method(kind)
+                if found is not None:
+                    found(visitor, node)
+    elif hook == "on_visit":
         def dispatch(node):
             kind = type(node)
             found = methods[kind] if kind in methods else method(kind)

@@ -43,6 +43,20 @@ def test_every_node_class_has_plain_checks_with_the_abc_answers():
     assert asked > 10_000
 
 
+@pytest.mark.skipif(not codemod.LIBCST_FAST, reason="the swap is made on the checked LibCST release only")
+def test_visitor_classes_have_plain_checks_with_the_abc_answers():
+    from libcst.codemod.visitors import AddImportsVisitor
+    from libcst.metadata import ScopeProvider
+
+    classes = node_classes._hierarchy(cst.CSTVisitor) + node_classes._hierarchy(cst.CSTTransformer)
+    assert {type(cls) for cls in classes} == {node_classes._NodeMeta}
+    objects = [cst.CSTVisitor(), cst.CSTTransformer(), ScopeProvider(), cst.Name("x"), 1]
+    objects.append(AddImportsVisitor(__import__("libcst.codemod").codemod.CodemodContext()))
+    for cls in classes:
+        for obj in objects:
+            assert isinstance(obj, cls) is abc.ABCMeta.__instancecheck__(cls, obj), (obj, cls)
+
+
 def _hierarchy_with(make_virtual: bool, hook: bool):
     class Base(abc.ABC):
         @abc.abstractmethod

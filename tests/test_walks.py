@@ -139,6 +139,21 @@ class _Log(_LogPlain):
         super().on_leave(original_node)
 
 
+class _LogOddHandlers(_LogPlain):
+    """Handlers a class table cannot hold as functions: a static method, one set on the instance."""
+
+    seen: list = []
+
+    @staticmethod
+    def visit_Name(node: cst.Name) -> None:
+        _LogOddHandlers.seen.append(("visit_Name", id(node)))
+
+    def __init__(self) -> None:
+        super().__init__()
+        _LogOddHandlers.seen = self.calls
+        self.leave_Attribute = lambda node: self.calls.append(("leave_Attribute", id(node)))
+
+
 class _LogFields(_Log):
     """A visitor with a per-field handler: LibCST calls it around one field, so such nodes go to LibCST."""
 
@@ -161,7 +176,7 @@ def _calls(tree, kind, libcst_only: bool = False) -> list[tuple[str, int]]:
     return visitor.calls
 
 
-@pytest.mark.parametrize("kind", [_Log, _LogFields, _LogPlain])
+@pytest.mark.parametrize("kind", [_Log, _LogFields, _LogPlain, _LogOddHandlers])
 def test_a_read_only_visit_makes_the_calls_libcst_makes(kind) -> None:
     checked = 0
     for path, tree in _parsed(FILES[::3]):
