@@ -216,12 +216,10 @@ def _copies(p: Planned, k: int, planned: list[Planned], facts, seed_of: dict[int
     # The copies may read what the function imports: those imports run again in the train function
     # as well (``tf.Plan.imports``), where no other statement binds the same names.
     rebound = set().union(*(facts[i].binds for i, st in enumerate(block) if not tf.is_import_line(st)))
-    imports = [i for i, st in enumerate(block) if tf.is_import_line(st) and facts[i].binds & reads & p.plan.provided
-               and not facts[i].binds & rebound and i < min(moved)]
+    imports = tf.imports_to_copy(block, facts, range(min(moved)), reads & p.plan.provided, rebound)
     if imports:
-        p.plan.imports = sorted(set(p.plan.imports) | set(imports))
-        p.plan.first_import = block[p.plan.imports[0]]  # the block as planned
-        p.plan.provided = p.plan.provided - set().union(*(facts[i].binds for i in imports))
+        p.plan.imports = sorted({line[0]: line for line in [*p.plan.imports, *imports]}.values(), key=lambda line: line[0])
+        p.plan.provided = p.plan.provided - set().union(*(names for _, _, names in imports))
     # The copies may read what the driver parsed: hand that over too.
     extra = sorted((reads & p.plan.provided) - set(p.plan.config_names))
     model = planned[p.continues_from].training.model if continued else None
@@ -304,17 +302,9 @@ def apply_several(
     tf.launch_imports(codemod, options, run_config)
 
     moved = set().union(*(p.plan.moved for p in planned))
-    kept = [i for i in range(len(block)) if i not in moved]
-    imports = sorted(set().union(*(p.plan.imports for p in planned)))
-    if imports:
-        config = [item for launch in launches.values() for item in _config_items(launch)]
-        before = len(kept)
-        kept = tf._without_unused_imports(block, kept, imports, config)
-        where = f"{current.name.value}()" if isinstance(current, cst.FunctionDef) else "the function"
-        first = min((p.plan for p in planned if p.plan.imports), key=lambda plan: plan.imports[0]).first_import
-        codemod.change(first, f"the imports in {where} that the trainings use also run first thing in "
-                       f"their train functions: no module or class is passed through train_loop_config"
-                       + (f"; {where} keeps only those it still uses" if len(kept) < before else ""))
+    imports = list({line[0]: line for p in planned for line in p.plan.imports}.values())
+    kept = tf.without_copied_imports(codemod, current, block, [i for i in range(len(block)) if i not in moved], imports,
+                                     [stmt for launch in launches.values() for stmt in launch], trainings=len(planned))
     new_block: list[cst.BaseStatement] = []
     for i, stmt in enumerate(block):
         if i in kept:
@@ -337,11 +327,6 @@ def apply_several(
         else:
             body.append(stmt)
     return module.with_changes(body=body)
-
-
-def _config_items(launch: Sequence[cst.BaseStatement]) -> list[tuple[str, str]]:
-    """Every name a launch's code mentions, as ``(name, name)`` items: what it hands over from the driver."""
-    return [(name, name) for name in sorted(tf._all_names(*launch))]
 
 
 def _binds(stmt: cst.BaseStatement) -> set[str]:

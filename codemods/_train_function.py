@@ -70,12 +70,10 @@ class Plan:
     #: run again in the train function (``seeding_left_behind``).
     seeding: list[tuple[int | None, cst.BaseStatement]] = field(default_factory=list)
     #: Import lines of the owning function that the moved code needs (``from trl import
-    #: SFTTrainer`` inside ``main()``): run again first thing in the train function, rather than
-    #: their modules and classes handed over through the config.
-    imports: list[int] = field(default_factory=list)
-    #: The first of those lines as planned (the block may be edited before it is applied): the
-    #: report's entry points at it.
-    first_import: cst.BaseStatement | None = None
+    #: SFTTrainer`` inside ``main()``), as (index in the block, line as planned, names it binds):
+    #: run again first thing in the train function, rather than their modules and classes
+    #: handed over through the config.
+    imports: list[tuple[int, cst.BaseStatement, frozenset[str]]] = field(default_factory=list)
 
 
 # -- finding the block -------------------------------------------------------------------------
@@ -248,6 +246,14 @@ def is_import_line(stmt: cst.BaseStatement) -> bool:
     return isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
 
 
+def imports_to_copy(statements, facts: list[StatementFacts], lines: Iterable[int], reads: set[str],
+                    rebound: set[str]) -> list[tuple[int, cst.BaseStatement, frozenset[str]]]:
+    """Of ``lines``, the import lines that bind a name in ``reads`` and none in ``rebound`` (names
+    another statement or a parameter binds too): what a train function imports again itself."""
+    return [(i, statements[i], frozenset(facts[i].binds)) for i in lines
+            if is_import_line(statements[i]) and facts[i].binds & reads and not facts[i].binds & rebound]
+
+
 def is_structural(stmt: cst.BaseStatement, index: int) -> bool:
     """Imports, the docstring and the main guard never move."""
     if isinstance(stmt, cst.SimpleStatementLine):
@@ -387,7 +393,7 @@ def plan(
     kept_before = [i for i in range(len(statements)) if i not in moved and i not in elsewhere and i < max(moved)]
     reads = set().union(*(facts[i].reads for i in moved))
     binds = set().union(*(facts[i].binds for i in moved))
-    imports: list[int] = []
+    imports: list[tuple[int, cst.BaseStatement, frozenset[str]]] = []
     if module_level:  # the train function reads the module's imports as globals, as before
         provided = set().union(*(facts[i].binds for i in driver))
     else:
@@ -395,9 +401,8 @@ def plan(
         # A function's own imports run again in the train function, where no other kept statement
         # or parameter binds the same name: a module or class is no value to hand over.
         rebound = set().union(*(facts[i].binds for i in kept_before if not is_import_line(statements[i]))) | _params(owner)
-        imports = [i for i in kept_before if is_import_line(statements[i]) and facts[i].binds & reads
-                   and not facts[i].binds & rebound]
-        provided -= set().union(*(facts[i].binds for i in imports))
+        imports = imports_to_copy(statements, facts, kept_before, reads, rebound)
+        provided -= set().union(*(names for _, _, names in imports))
     order = {name: k for k, name in enumerate(_param_list(owner))} if not module_level else {}
     for i in (sorted(driver) if module_level else kept_before):
         for name, at in sorted(facts[i].bound_at.items(), key=lambda item: item[1]):
@@ -413,8 +418,7 @@ def plan(
     returns_value = bool(rv.returns([statements[i] for i in moved]))
     owner_index = None if isinstance(owner, cst.Module) else list(module.body).index(owner)
     return Plan(owner_index, sorted(moved), config_names, param, returns_value, kept_reasons, provided,
-                seeding=[*((None, st) for st, _ in above), *((i, statements[i]) for i in seeding)], imports=imports,
-                first_import=statements[imports[0]] if imports else None)
+                seeding=[*((None, st) for st, _ in above), *((i, statements[i]) for i in seeding)], imports=imports)
 
 
 @dataclass
@@ -696,14 +700,8 @@ def apply(
         blank=1 if the_plan.owner_index is not None else 2,
     )
 
-    kept = [i for i in range(len(statements)) if i not in moved]
-    if the_plan.imports:
-        before = len(kept)
-        kept = _without_unused_imports(statements, kept, the_plan.imports, [*config_items, *extra_config])
-        where = f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "the function"
-        codemod.change(the_plan.first_import, f"the imports in {where} that the training uses also run first thing "
-                       f"in the train function: no module or class is passed through train_loop_config"
-                       + (f"; {where} keeps only those it still uses" if len(kept) < before else ""))
+    kept = without_copied_imports(codemod, owner, statements, [i for i in range(len(statements)) if i not in moved],
+                                  the_plan.imports, launch)
     last = max(moved)
     new_block = [statements[i] for i in kept if i < last] + launch + [statements[i] for i in kept if i > last]
     if returns and not _ends_block(new_block[-1]):
@@ -737,24 +735,24 @@ def apply(
     return module.with_changes(body=new_body)
 
 
-def _without_unused_imports(statements, kept: list[int], imports: list[int], config: Sequence[tuple[str, str]]) -> list[int]:
-    """``kept`` less the import lines copied into the train function that nothing left on the
-    driver names (a name anywhere in the kept statements, or in a config value, keeps a line)."""
-    left = _all_names(*(statements[i] for i in kept if i not in imports))
-    left.update(re.findall(r"[A-Za-z_]\w*", " ".join(value for _, value in config)))
-
-    def bound(stmt: cst.SimpleStatementLine) -> set[str]:
-        names = set()
-        for small in stmt.body:
-            for alias in small.names if isinstance(small.names, (list, tuple)) else ():
-                target = alias.asname.name if alias.asname is not None else alias.name
-                while isinstance(target, cst.Attribute):  # `import a.b` binds `a`
-                    target = target.value
-                if isinstance(target, cst.Name):
-                    names.add(target.value)
-        return names
-
-    return [i for i in kept if i not in imports or bound(statements[i]) & left]
+def without_copied_imports(codemod, owner: Owner, statements, kept: list[int],
+                           imports: Sequence[tuple[int, cst.BaseStatement, frozenset[str]]],
+                           launches: Sequence[cst.BaseStatement], trainings: int = 1) -> list[int]:
+    """``kept`` less the import lines copied into the train functions (``Plan.imports``) that
+    nothing left on the driver names (a name anywhere in the kept statements or the launches
+    keeps a line), and the change entry that says so."""
+    if not imports:
+        return kept
+    copied = {i: names for i, _, names in imports}
+    left = _all_names(*(statements[i] for i in kept if i not in copied), *launches)
+    trimmed = [i for i in kept if i not in copied or copied[i] & left]
+    where = f"{owner.name.value}()" if isinstance(owner, cst.FunctionDef) else "the function"
+    what = ("the training uses also run first thing in the train function" if trainings == 1
+            else "the trainings use also run first thing in their train functions")
+    codemod.change(min(imports, key=lambda line: line[0])[1],
+                   f"the imports in {where} that {what}: no module or class is passed through train_loop_config"
+                   + (f"; {where} keeps only those it still uses" if len(trimmed) < len(kept) else ""))
+    return trimmed
 
 
 def _calls_code(stmt: cst.SimpleStatementLine) -> str:
@@ -808,7 +806,7 @@ def build_function(
     body: list[cst.BaseStatement] = [
         statements[i].with_changes(leading_lines=_collapse_blank(
             [line for line in statements[i].leading_lines if line.comment or k]))
-        for k, i in enumerate(the_plan.imports)
+        for k, (i, _, _) in enumerate(the_plan.imports)
     ]
     p = the_plan.param
     if chdir:
@@ -959,8 +957,9 @@ def _as_black_formats(lines: list[str], items: list[str]) -> str | None:
     import is 0.1 s of every cold conversion): the call keeps one argument a line (it ends in a
     comma), and a ``train_loop_config`` line too long for that becomes one item a line with a
     trailing comma, as black splits a collection (a lone item keeps its line, without a comma);
-    the Lightning codemods' ``RunConfig(checkpoint_config=...)`` splits as black splits calls. None for anything else (a line still too long),
-    which black formats. ``tests/codemods/test_launch_format.py`` compares the two."""
+    the Lightning codemods' ``RunConfig(checkpoint_config=...)`` splits as black splits calls.
+    None for anything else (a line still too long), which black formats.
+    ``tests/codemods/test_launch_format.py`` compares the two."""
     out: list[str] = []
     for line in lines:
         if len(line) > LINE_LENGTH and line.startswith("    train_loop_config={"):
