@@ -26,7 +26,9 @@ where hardly a file trains and most import torch or transformers.
 It byte-compiles ``migrator/`` and ``codemods/`` first, as installing the tool does, and stores
 the methods ``dataclasses`` compiles for LibCST's classes (``migrator.libcst_imports``), as a
 first run does: where ``PYTHONDONTWRITEBYTECODE`` is set, neither is written by the runs
-themselves, and every process would compile both again. It measures and asserts nothing (speed is not a timed test). Note the load average it prints:
+themselves, and every process would compile both again.
+
+It measures and asserts nothing (speed is not a timed test). Note the load average it prints:
 on a shared machine the figures move with it.
 """
 

@@ -81,7 +81,6 @@ RANK_GUARD = re.compile(r"rank|is_main|main_process|master")
 SAVE_COMMENT = "# Every worker reports; rank 0 wrote the file and hands it to Ray Train as a checkpoint."
 
 
-
 #: The first parts of the names nothing_to_do looks for (a def or class so named hides them).
 _TOPS = frozenset({"torch", "accelerate"})
 

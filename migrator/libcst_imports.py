@@ -1,7 +1,7 @@
 """LibCST's codemod framework, imported without the part of its cost nobody reads or that was paid before.
 
 Importing ``libcst.codemod`` (LibCST's nodes and matchers, about 400 dataclasses) is 0.4 s, most
-of a cold conversion's imports, in every process that converts. Two parts of it are waste:
+of a cold conversion's imports, in every process that converts. Three parts of it are waste:
 
 * **Signatures rendered into docstrings.** For each of the ~200 matcher classes, which have no
   docstring, ``dataclasses`` writes one from ``str(inspect.signature(cls))``, rendering unions of

@@ -489,35 +489,23 @@ def _dispatching(visitor: cst.CSTVisitor, hook: str):
         stub = getattr(cst.CSTVisitor, name, False)
         if found is stub or getattr(found, "__func__", None) is stub:
             found = None  # the typed stub: returns None (visit the children), does nothing
-        elif found is not None and owner is cls and not isinstance(_defined(cls, name), FunctionType):
-            # A static or class method, or stranger: as the instance sees it, at each call.
+        elif found is not None and (owner is not cls or not isinstance(_defined(cls, name), FunctionType)):
+            # Set on the instance, a static or class method, or stranger: as the instance sees it.
             found = lambda handler_self, node, _name=name: getattr(handler_self, _name)(node)  # noqa: E731
         methods[kind] = found
         return found
 
-    if owner is cls:
-        if hook == "on_visit":
-            def dispatch(node):
-                kind = type(node)
-                found = methods[kind] if kind in methods else method(kind)
-                return found is None or found(visitor, node) is not False
-        else:
-            def dispatch(node):
-                kind = type(node)
-                found = methods[kind] if kind in methods else method(kind)
-                if found is not None:
-                    found(visitor, node)
-    elif hook == "on_visit":
+    if hook == "on_visit":
         def dispatch(node):
             kind = type(node)
             found = methods[kind] if kind in methods else method(kind)
-            return found is None or found(node) is not False
+            return found is None or found(visitor, node) is not False
     else:
         def dispatch(node):
             kind = type(node)
             found = methods[kind] if kind in methods else method(kind)
             if found is not None:
-                found(node)
+                found(visitor, node)
     if state is not None:
         state[key] = dispatch
     return dispatch

@@ -45,13 +45,13 @@ def test_every_node_class_has_plain_checks_with_the_abc_answers():
 
 @pytest.mark.skipif(not codemod.LIBCST_FAST, reason="the swap is made on the checked LibCST release only")
 def test_visitor_classes_have_plain_checks_with_the_abc_answers():
+    from libcst.codemod import CodemodContext
     from libcst.codemod.visitors import AddImportsVisitor
     from libcst.metadata import ScopeProvider
 
     classes = node_classes._hierarchy(cst.CSTVisitor) + node_classes._hierarchy(cst.CSTTransformer)
     assert {type(cls) for cls in classes} == {node_classes._NodeMeta}
-    objects = [cst.CSTVisitor(), cst.CSTTransformer(), ScopeProvider(), cst.Name("x"), 1]
-    objects.append(AddImportsVisitor(__import__("libcst.codemod").codemod.CodemodContext()))
+    objects = [cst.CSTVisitor(), cst.CSTTransformer(), ScopeProvider(), AddImportsVisitor(CodemodContext()), cst.Name("x"), 1]
     for cls in classes:
         for obj in objects:
             assert isinstance(obj, cls) is abc.ABCMeta.__instancecheck__(cls, obj), (obj, cls)
