@@ -214,3 +214,40 @@ def test_an_ending_trigger_matches_the_end_of_a_name_only() -> None:
 
         with pytest.raises(ValueError, match="endings"):
             Prefilter((Bad,))
+
+
+_LITERALS = Prefilter(index())._literals
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_LITERALS), st.binary(max_size=12),
+                          st.sampled_from([b"_", b".", b"\r\n", b"\x00", "é".encode(), b"Trainer"[:4]])), max_size=30))
+def test_one_scan_finds_exactly_the_literals_searching_each_finds(pieces) -> None:
+    """The automaton (``ahocorasick_rs``) and one substring search per literal agree on any bytes:
+    literals inside others (``train`` in ``trainer``), overlapping, cut in half, beside any byte."""
+    data = b"".join(pieces)
+    scanned = Prefilter(index())
+    assert scanned._automaton is not None  # installed with the project: what CI runs
+    searched = Prefilter(index())
+    searched._automaton = None
+    assert scanned.literals_in(data) == searched.literals_in(data) == {lit for lit in _LITERALS if lit in data}
+
+
+def test_without_the_automaton_every_file_gets_the_same_codemods(monkeypatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_automaton(name, *args, **kwargs):
+        if name == "ahocorasick_rs":
+            raise ImportError("no wheel for this platform")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_automaton)
+    searched = Prefilter(index())
+    monkeypatch.undo()
+    assert searched._automaton is None
+    scanned = Prefilter(index())
+    for path in [*SAMPLES, *sorted(Path(__file__).parent.glob("*.py"))]:
+        data = path.read_bytes()
+        assert [c.id for c in searched.applicable(data)] == [c.id for c in scanned.applicable(data)], path
