@@ -1,6 +1,7 @@
 """Helpers shared by the table-driven rename codemods.
 
-* ``load_table(name)`` reads ``codemods/data/<name>.toml`` once (the rename tables are data, not code).
+* ``load_table(name)`` reads ``codemods/data/<name>.toml`` once (the rename tables are data, not code;
+  ``migrator.stored`` keeps them parsed).
 * ``TableCodemod`` is the LibCST command they derive from: qualified-name matching through imports
   (``QualifiedNameProvider``), "is this name known to hold an instance of X" through scope analysis,
   and the import visitors run after the transform, as in any ``VisitorBasedCodemodCommand``.
@@ -17,7 +18,6 @@ from typing import Iterable, Sequence
 import libcst as cst
 import libcst.helpers
 from libcst.helpers import get_full_name_for_node
-import tomllib
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.matchers import MatcherDecoratableTransformer
 from libcst.metadata import (
@@ -31,6 +31,7 @@ from libcst.metadata import (
 
 from migrator.codemod import MigrationCodemod, plain_visits
 from migrator.options import ConvertOptions
+from migrator.stored import toml_table
 from migrator.walks import nodes
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -38,8 +39,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @functools.cache
 def load_table(name: str) -> dict:
-    with open(DATA / f"{name}.toml", "rb") as handle:
-        return tomllib.load(handle)
+    return toml_table(DATA / f"{name}.toml")
 
 
 def triggers(*names: Iterable[str]) -> tuple[bytes, ...]:
