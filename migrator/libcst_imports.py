@@ -20,20 +20,29 @@ of a cold conversion's imports, in every process that converts. Three parts of i
   source text, so a LibCST or Python that writes other text compiles it as before. The file is
   checked against the interpreter's bytecode magic number; one that cannot be read is compiled
   again and rewritten.
+* **Annotations evaluated for no one.** Each matcher field is annotated with a union of a dozen
+  matcher types, which ``typing`` builds, checks, flattens and caches when the class is
+  created: a third of the matchers' import, for annotations that nothing at run time reads
+  (matching walks ``dataclasses.fields`` by name; the decorators read the *visitor's* hints).
+  ``libcst.matchers`` is loaded compiled as if it began with ``from __future__ import
+  annotations``, its annotations kept as the strings they are written as. That code is kept
+  (``MATCHERS_FILE``) with a digest of the module's source, as the methods above are; where it is
+  not kept and may not be written, the module is imported as LibCST ships it.
 """
 
 from __future__ import annotations
 
+import __future__
 import dataclasses
 import hashlib
-import importlib.util
+import importlib.abc
+import importlib.machinery
 import inspect
-import marshal
-import os
 import sys
-import tempfile
 import typing
 from pathlib import Path
+
+from migrator import stored
 
 #: The compiled methods of LibCST's dataclasses, for this interpreter (bytecode is per version).
 CODE_FILE = Path(__file__).parent / "__pycache__" / f"libcst_dataclasses.{sys.implementation.cache_tag}.marshal"
@@ -101,33 +110,63 @@ class _HashesKept:
         self.kept.clear()
 
 
+#: ``libcst.matchers`` compiled with its annotations unevaluated, for this interpreter.
+MATCHERS_FILE = Path(__file__).parent / "__pycache__" / f"libcst_matchers.{sys.implementation.cache_tag}.marshal"
+MATCHERS = "libcst.matchers"
+
+
+class _MatchersUnannotated(importlib.abc.MetaPathFinder):
+    """Finds ``libcst.matchers`` where Python would, and loads it compiled with lazy annotations."""
+
+    def __init__(self, write: bool | None) -> None:
+        self.write = write
+        self.used = False
+
+    def find_spec(self, name: str, path=None, target=None):
+        if name != MATCHERS:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        loader = getattr(spec, "loader", None)
+        if type(loader) is not importlib.machinery.SourceFileLoader:  # a zip, a frozen module: as it is
+            return spec
+        code = self._code(Path(loader.path))
+        if code is not None:
+            spec.loader = _CompiledLoader(loader.name, loader.path, code)
+            self.used = True
+        return spec
+
+    def _code(self, source_path: Path):
+        try:
+            source = source_path.read_bytes()
+        except OSError:
+            return None
+        digest = hashlib.blake2b(source, digest_size=16).digest()
+        kept = stored.load(MATCHERS_FILE)
+        if isinstance(kept, tuple) and len(kept) == 3 and kept[:2] == (digest, str(source_path)):
+            return kept[2]
+        if not (not sys.dont_write_bytecode if self.write is None else self.write):
+            return None  # compiling it here would cost more than the annotations do
+        code = compile(source, str(source_path), "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
+        stored.store(MATCHERS_FILE, (digest, str(source_path), code), True)
+        return code
+
+
+class _CompiledLoader(importlib.machinery.SourceFileLoader):
+    def __init__(self, fullname: str, path: str, code) -> None:
+        super().__init__(fullname, path)
+        self.code = code
+
+    def get_code(self, fullname: str):
+        return self.code
+
+
 #: What the last ``import_codemod_framework`` that imported LibCST did: methods found compiled, compiled now.
-last_import = {"found": 0, "compiled": 0}
+last_import = {"found": 0, "compiled": 0, "matchers_unannotated": False}
 
 
 def _read(path: Path) -> dict[bytes, object]:
-    try:
-        magic, codes = marshal.loads(path.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):  # none yet, or unreadable: compile
-        return {}
-    return codes if magic == importlib.util.MAGIC_NUMBER and isinstance(codes, dict) else {}
-
-
-def _write(path: Path, codes: dict[bytes, object]) -> None:
-    """Atomically, as two runs side by side may both write it; a folder that refuses is no error."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            os.chmod(tmp, 0o644)  # readable by all, as Python's own bytecode files
-            with os.fdopen(fd, "wb") as out:
-                out.write(marshal.dumps((importlib.util.MAGIC_NUMBER, codes)))
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass
+    codes = stored.load(path)
+    return codes if isinstance(codes, dict) else {}  # none yet, or unreadable: compile
 
 
 def import_codemod_framework(write: bool | None = None) -> None:
@@ -140,22 +179,23 @@ def import_codemod_framework(write: bool | None = None) -> None:
 
         return
     compiled_once = _CompiledOnce(_read(CODE_FILE))
+    matchers = _MatchersUnannotated(write)
     dataclasses.inspect = _NoSignatures()  # type: ignore[attr-defined]
     dataclasses.exec = compiled_once  # type: ignore[attr-defined]
+    sys.meta_path.insert(0, matchers)
     try:
         with _HashesKept():
             import libcst.codemod  # noqa: F401
     finally:
+        sys.meta_path.remove(matchers)
         dataclasses.inspect = inspect  # type: ignore[attr-defined]
         del dataclasses.exec  # type: ignore[attr-defined]
-    last_import.update(found=len(compiled_once.used.keys() & compiled_once.known.keys()), compiled=compiled_once.compiled)
-    if write is None:
-        write = not sys.dont_write_bytecode
+    last_import.update(found=len(compiled_once.used.keys() & compiled_once.known.keys()), compiled=compiled_once.compiled,
+                       matchers_unannotated=matchers.used)
     # Kept: what this import used (methods of a LibCST no longer installed drop out).
-    if write and (compiled_once.compiled or len(compiled_once.used) != len(compiled_once.known)):
-        _write(CODE_FILE, compiled_once.used)
+    if compiled_once.compiled or len(compiled_once.used) != len(compiled_once.known):
+        stored.store(CODE_FILE, compiled_once.used, write)
 
 
-if __name__ == "__main__":  # python -m migrator.libcst_imports: store the compiled methods now (an install step)
-    import_codemod_framework(write=True)
-    print(f"{CODE_FILE}: {last_import['found']} methods found compiled, {last_import['compiled']} compiled now")
+if __name__ == "__main__":  # python -m migrator.libcst_imports: what ``python -m migrator.stored`` does
+    print("\n".join(stored.store_all()))

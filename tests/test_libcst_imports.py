@@ -1,5 +1,5 @@
-"""``migrator.libcst_imports``: LibCST's matchers imported without rendering their signatures,
-and nothing else changed."""
+"""``migrator.libcst_imports``: LibCST's matchers imported without rendering their signatures or
+evaluating their annotations, and nothing else changed."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from migrator import stored
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import dataclasses, inspect, sys
+from migrator import libcst_imports
 from migrator.libcst_imports import import_codemod_framework
 
 import_codemod_framework()
@@ -47,10 +50,10 @@ def test_without_it_the_matchers_carry_their_signatures() -> None:
 
 
 # What dataclasses generated for LibCST's classes: the code of every method it wrote, and the
-# annotations of __init__ (compiled under this module's `from __future__ import annotations`,
-# they would be strings).
+# annotations of __init__ as they resolve (the matchers' are kept unevaluated, as strings: they must
+# name the very same types).
 FINGERPRINT = """
-import dataclasses, hashlib, json, sys
+import dataclasses, hashlib, json, sys, typing
 from pathlib import Path
 from migrator import libcst_imports
 {setup}
@@ -69,7 +72,7 @@ for module in (libcst, libcst.matchers):
             code = getattr(function, "__code__", None)
             if code is not None:
                 digest.update(repr((name, method, code.co_code, code.co_consts, code.co_names, code.co_varnames,
-                                    sorted(map(repr, function.__annotations__.items())))).encode())
+                                    sorted(map(repr, typing.get_type_hints(function).items())))).encode())
 print(json.dumps({{"classes": classes, "digest": digest.hexdigest(), **libcst_imports.last_import}}))
 """
 
@@ -86,7 +89,9 @@ def _fingerprint(setup: str, *flags: str, write_bytecode: bool = False) -> dict:
 
 
 def _through_cache(path: Path, write: str = "None") -> str:
+    """Methods kept at ``path``, the matchers' code beside it."""
     return (f"libcst_imports.CODE_FILE = Path({str(path)!r})\n"
+            f"libcst_imports.MATCHERS_FILE = Path({str(path.with_suffix('.matchers'))!r})\n"
             f"libcst_imports.import_codemod_framework(write={write})")
 
 
@@ -96,9 +101,26 @@ def test_compiled_methods_are_kept_and_give_the_same_classes(tmp_path: Path) -> 
     cache = tmp_path / "codes.marshal"
     first = _fingerprint(_through_cache(cache, "True"))
     assert first["compiled"] > 1000 and first["found"] == 0 and cache.exists()
+    assert first["matchers_unannotated"] and cache.with_suffix(".matchers").exists()
     again = _fingerprint(_through_cache(cache))
-    assert again["compiled"] == 0 and again["found"] == first["compiled"]
+    assert again["compiled"] == 0 and again["found"] == first["compiled"] and again["matchers_unannotated"]
     assert plain["digest"] == first["digest"] == again["digest"]
+
+
+def test_the_matchers_annotations_are_kept_unevaluated_only_where_their_code_is_kept(tmp_path: Path) -> None:
+    cache = tmp_path / "codes.marshal"
+    probe = "import libcst.matchers as m\nprint(repr(m.Name.__annotations__['value']))"
+    unwritten = _fingerprint(_through_cache(cache), "-B")
+    assert not unwritten["matchers_unannotated"] and not cache.with_suffix(".matchers").exists()
+    done = subprocess.run([sys.executable, "-c", "from pathlib import Path\nfrom migrator import libcst_imports\n"
+                           + _through_cache(cache, "True") + "\n" + probe], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert done.stdout.strip().startswith("'Union["), done.stderr  # the annotation as written, a string
+    source = cache.with_suffix(".matchers")
+    digest, path, _ = stored.load(source)
+    assert path.endswith("libcst/matchers/__init__.py")
+    stored.store(source, (b"another source", path, compile("x = 1", path, "exec")), write=True)
+    assert _fingerprint(_through_cache(cache), "-B")["matchers_unannotated"] is False  # not this source's code
 
 
 def test_bytecode_setting_is_respected_and_a_damaged_file_is_compiled_again(tmp_path: Path) -> None:
