@@ -23,10 +23,12 @@ With ``--library PACKAGE`` (an installed package's name, or a folder) it times i
 repository made of a framework's library code (vendored, or the repository of a model library),
 where hardly a file trains and most import torch or transformers.
 
-It byte-compiles ``migrator/`` and ``codemods/`` first, as installing the tool does, and stores
-the methods ``dataclasses`` compiles for LibCST's classes (``migrator.libcst_imports``), as a
-first run does: where ``PYTHONDONTWRITEBYTECODE`` is set, neither is written by the runs
-themselves, and every process would compile both again.
+``migrate`` is run as ``python -m migrator``, the entry point of the installed ``migrate`` script
+(``migrator.launch``). It byte-compiles ``migrator/`` and ``codemods/`` first, as installing the
+tool does, and stores what ``migrator.stored`` keeps (the methods ``dataclasses`` compiles for
+LibCST's classes, LibCST's matchers compiled with their annotations unevaluated, the codemods'
+parsed tables), as a first run does: where ``PYTHONDONTWRITEBYTECODE`` is set, none of it is
+written by the runs themselves, and every process would compile and parse it all again.
 
 It measures and asserts nothing (speed is not a timed test). Note the load average it prints:
 on a shared machine the figures move with it.
@@ -94,11 +96,11 @@ def compile_checkout() -> str:
     for package in ("migrator", "codemods"):
         if not compileall.compile_dir(ROOT / package, quiet=1):
             sys.exit(f"{package}: does not compile")
-    # And the methods dataclasses writes for LibCST's classes (migrator.libcst_imports), which a
-    # first run stores the same way unless PYTHONDONTWRITEBYTECODE is set.
-    subprocess.run([sys.executable, "-m", "migrator.libcst_imports"], cwd=ROOT, check=True, capture_output=True)
+    # And what migrator.stored keeps (the methods dataclasses writes for LibCST's classes, the
+    # codemods' parsed tables), which a first run stores the same way unless PYTHONDONTWRITEBYTECODE is set.
+    subprocess.run([sys.executable, "-m", "migrator.stored"], cwd=ROOT, check=True, capture_output=True)
     setting = os.environ.get("PYTHONDONTWRITEBYTECODE")
-    return (f"bytecode of migrator/ and codemods/, and of LibCST's dataclass methods, compiled first "
+    return (f"bytecode of migrator/ and codemods/, LibCST's dataclass methods and the codemods' tables, stored first "
             f"(PYTHONDONTWRITEBYTECODE={setting or 'unset'})")
 
 
@@ -139,7 +141,7 @@ def library(package: str) -> None:
     print(f"library: {folder}, {len(files)} files, {passed} past the pre-filter; {cores} cores; "
           f"load average {os.getloadavg()[0]:.2f}")
     os.environ["MIGRATE_CACHE_DIR"] = tempfile.mkdtemp()
-    migrate = [sys.executable, "-m", "migrator.cli", "convert", "--check", "-q", "--no-cache", "-j", str(cores), str(folder)]
+    migrate = [sys.executable, "-m", "migrator", "convert", "--check", "-q", "--no-cache", "-j", str(cores), str(folder)]
     seconds, done = wall(migrate, 1)
     print(f"migrate convert --check -j{cores}, cold: {seconds:.1f} s (exit {done.returncode}: {last_line(done.stderr)})")
     parsed = parse_all(files)
@@ -170,7 +172,7 @@ def main() -> None:
     print(f"tree: {len(files)} files, {lines} lines ({tree}); {cores} cores; load average {os.getloadavg()[0]:.2f}")
     # The runs' cache lives and dies with the tree, never the user's ~/.cache/migrate.
     os.environ["MIGRATE_CACHE_DIR"] = str(tree / ".migrate-cache")
-    migrate = [sys.executable, "-m", "migrator.cli", "convert", "--check", "-q"]
+    migrate = [sys.executable, "-m", "migrator", "convert", "--check", "-q"]
 
     rows: list[tuple[str, float, str]] = []
     t1, done = wall([*migrate, "--no-cache", "-j", "1", str(tree)], args.repeat)

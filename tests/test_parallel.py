@@ -255,3 +255,64 @@ def test_with_no_process_to_be_had_every_file_converts_here(tmp_path: Path, monk
 
     monkeypatch.setattr(parallel, "_Converter", refused)
     assert _results(files, 2) == _results(files, 1)
+
+
+# -- the head start: the converting process forked before the command line is read ---------------
+
+def _head_start(monkeypatch) -> parallel._Converter:
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    parallel.head_start()
+    early = parallel._early
+    assert early is not None
+    return early
+
+
+def test_a_head_start_is_what_the_run_converts_with(tmp_path: Path, monkeypatch) -> None:
+    files = _tree(tmp_path)
+    serial = _results(files, 1)
+    early = _head_start(monkeypatch)
+    taken = []
+    monkeypatch.setattr(parallel, "_Converter", lambda *args: taken.append(args))  # none forked anew
+    assert _results(files, 2) == serial
+    assert taken == [] and parallel._early is None
+    assert early._process.exitcode == 0  # it converted, sent every result, and was joined
+
+
+def test_a_head_start_no_run_takes_is_killed(tmp_path: Path, monkeypatch) -> None:
+    plain = tmp_path / "plain.py"
+    plain.write_bytes(ORDINARY)
+    (tmp_path / "one_job").mkdir()
+    for jobs, files in ((2, [plain, plain]), (1, _tree(tmp_path / "one_job"))):
+        early = _head_start(monkeypatch)
+        assert {r.status for r in _results(files, jobs)} <= {"unchanged", "converted"}
+        assert parallel._early is None and early._process.exitcode == -signal.SIGKILL
+
+
+def test_a_command_that_ends_before_converting_leaves_no_head_start_waiting(tmp_path: Path) -> None:
+    """multiprocessing joins the processes it started at exit: an untaken head start, blocked on
+    its queue, must be killed first, or ``migrate`` would never exit."""
+    _tree(tmp_path, copies=1)
+    command = [sys.executable, "-m", "migrator", "convert", "--check", "-j", "2", str(tmp_path)]
+    usage = subprocess.run([*command, "--only", "no_such_codemod"], capture_output=True, text=True, cwd=ROOT,
+                           timeout=120)
+    assert usage.returncode == 2 and "unknown codemod id: no_such_codemod" in usage.stderr
+    ran = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert ran.returncode == 1 and "3 files would be converted, 3 unchanged, 0 failed" in ran.stderr, ran.stderr
+
+
+def test_only_a_run_over_a_folder_with_several_jobs_gets_a_head_start(tmp_path: Path) -> None:
+    from migrator.launch import converts_a_folder
+
+    folder, script = str(tmp_path), str(tmp_path / "train.py")
+    (tmp_path / "train.py").write_bytes(ORDINARY)
+    assert converts_a_folder(["convert", folder])
+    assert converts_a_folder(["convert", "--check", "-j", "2", script, folder])
+    assert converts_a_folder(["convert", "--jobs=4", "--exclude", "tests", folder])
+    assert not converts_a_folder(["convert", script])  # pre-commit passes files
+    assert not converts_a_folder(["convert", "-j1", folder])
+    assert not converts_a_folder(["convert", "-j", "1", folder])
+    assert not converts_a_folder(["convert", "--jobs=1", folder])
+    assert not converts_a_folder(["convert", "--help", folder])
+    assert not converts_a_folder(["convert", "-o", "-", script])
+    assert not converts_a_folder(["list"])
+    assert not converts_a_folder([])
