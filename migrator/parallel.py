@@ -2,9 +2,10 @@
 
 ``convert_paths`` reads every file and runs the byte pre-filter here (it is fast, and most files
 of a repository stop at it). With ``jobs`` above 1 on Linux, the second file the pre-filter lets
-through forks a converting process (``_Converter``): it imports LibCST and the codemods while
-this process goes on through the rest of the files, then forks ``jobs`` workers from itself,
-which start on the files sent so far, largest first. Elsewhere (no fork) a pool of ``jobs``
+through goes to a converting process (``_Converter``), forked then, or before the command line
+was even read where ``head_start`` was asked for (``migrator.launch``): it imports LibCST and
+the codemods while this process goes on through the rest of the files, then forks ``jobs``
+workers from itself, which start on the files sent so far, largest first. Elsewhere (no fork) a pool of ``jobs``
 processes takes the files once all are read. Results come back to the caller in the order of
 ``paths`` whatever finishes first, so output and reports do not depend on ``-j``. All writing
 stays in this process (the caller's ``on_result``), with ``write_atomic``: on Ctrl-C the other
