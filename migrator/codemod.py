@@ -20,6 +20,7 @@ a word reads them).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,6 +28,7 @@ from types import MappingProxyType, MethodType
 from typing import ClassVar, Iterator
 
 import libcst as cst
+from libcst._nodes.internal import visit_body_sequence, visit_optional, visit_required, visit_sentinel, visit_sequence
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.matchers import MatcherDecoratableTransformer, MatcherDecoratableVisitor
@@ -288,18 +290,79 @@ def _visit(self, visitor):
       (``walks.untouched``) is given back as it is: LibCST would call none of its methods there
       and rebuild every node into an equal copy. Codemods change a few calls in a file; this
       keeps the rest of the tree, and the engine then tells an unchanged tree by identity.
+    * For any transformer, a node whose children all come back as they were is itself given
+      back, not rebuilt (``_transform``).
     """
     if isinstance(visitor, cst.CSTVisitor):
         if walks.replay(self, visitor, _LIBCST_VISIT):
             return self
-    elif isinstance(visitor, cst.CSTTransformer):
-        handled = _prunable(visitor) if PRUNE else None
+    elif isinstance(visitor, cst.CSTTransformer) and PRUNE:
+        handled = _prunable(visitor)
         if handled is not None:
             if isinstance(self, cst.Module):
                 walks.record(self)
             if walks.untouched(self, handled):
                 return self
+        return _transform(self, visitor)
     return _LIBCST_VISIT(self, visitor)
+
+
+def _visit_either(parent: cst.CSTNode, field: str, value, visitor):
+    """A field LibCST visits one way or another by its value (``walks.EITHER``): a node alone
+    (``ImportFrom``'s star), a sequence, or None, which it does not visit."""
+    if value is None:
+        return None
+    if isinstance(value, cst.CSTNode):
+        return visit_required(parent, field, value, visitor)
+    return visit_sequence(parent, field, value, visitor)
+
+
+_VISIT_FUNCTIONS = {"visit_required": visit_required, "visit_optional": visit_optional,
+                    "visit_sentinel": visit_sentinel, "visit_sequence": visit_sequence,
+                    "visit_body_sequence": visit_body_sequence, walks.EITHER: _visit_either}
+_PLANS: dict[type, tuple | None] = {}
+
+
+def _plan(kind: type) -> tuple | None:
+    """``(field, LibCST's function that visits it)`` for each child field of ``kind``, in the order
+    its ``_visit_and_replace_children`` visits them; None where that method has a shape of its own."""
+    if kind not in _PLANS:
+        visits = walks.child_visits(kind)
+        _PLANS[kind] = None if visits is None else tuple((field, _VISIT_FUNCTIONS[how]) for field, how in visits)
+    return _PLANS[kind]
+
+
+def _transform(node: cst.CSTNode, visitor: cst.CSTTransformer):
+    """``node.visit(visitor)`` for a transformer, as LibCST makes it (the same hooks, in the same
+    order, with the same sentinels), except that a node whose children all come back as the very
+    same objects is given to ``on_leave`` as it is: LibCST's ``_visit_and_replace_children``
+    builds an equal copy of every node it passes, a dataclass constructed and validated, which
+    most transforms (that change a few calls of a file, or nothing) do for every node on the way
+    down to what they handle. A node that did change is rebuilt as LibCST rebuilds it: its
+    constructor, given every field (each class's method passes them all, which
+    ``tests/test_walks.py`` checks)."""
+    plan = _plan(type(node))
+    if plan is None:
+        return _LIBCST_VISIT(node, visitor)
+    updated = node
+    if visitor.on_visit(node):
+        changed = None
+        for field, visit in plan:
+            value = getattr(node, field)
+            result = visit(node, field, value, visitor)
+            if result is value or (type(result) is tuple and isinstance(value, (tuple, list)) and len(result) == len(value)
+                                   and all(map(operator.is_, result, value))):
+                continue
+            if changed is None:
+                changed = {}
+            changed[field] = result
+        if changed is not None:
+            updated = replace(node, **changed)
+    result = visitor.on_leave(node, updated)
+    if not isinstance(result, (cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel)):
+        raise cst.CSTValidationError(  # as LibCST's visit does
+            f"Expected a node of type CSTNode or a RemovalSentinel, but got a return value of {type(result).__name__}")
+    return result
 
 
 if LIBCST_FAST:

@@ -132,13 +132,16 @@ def _record(walk: _Walk, node: cst.CSTNode, parent: int, source: _Walk | None = 
 
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
 _VISITS = {"visit_required", "visit_optional", "visit_sentinel", "visit_sequence", "visit_body_sequence"}
+#: A field visited one way or another depending on its value (``ImportFrom.names``: a star, or a
+#: sequence of names; an f-string's ``format_spec``: a sequence, or None and not visited).
+EITHER = "either"
 
 
 #: ``_read_fields`` of every LibCST node class, stored for the release it was read from: reading
 #: the source of the hundred-odd classes a conversion meets costs a cold process about 0.1 s.
 #: ``tests/test_walks.py`` checks it against the source; ``write_fields_table()`` rewrites it.
 FIELDS_TABLE = Path(__file__).parent / "data" / "libcst_fields.json"
-_stored: dict[str, list[str] | None] | None = None
+_stored: dict | None = None
 
 
 def libcst_release() -> str:
@@ -149,26 +152,60 @@ def libcst_release() -> str:
     return __version__
 
 
-def _stored_fields() -> dict[str, list[str] | None]:
+def _stored_table() -> dict:
     global _stored
     if _stored is None:
         try:
             table = json.loads(FIELDS_TABLE.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             table = {}
-        _stored = table.get("fields", {}) if table.get("libcst") == libcst_release() else {}
+        _stored = table if table.get("libcst") == libcst_release() else {}
     return _stored
 
 
+def _stored_children(kind: type) -> tuple[tuple[str, str], ...] | None | bool:
+    """``_read_children(kind)`` from the stored table; False where the table does not hold ``kind``."""
+    if not kind.__module__.startswith("libcst._nodes."):
+        return False
+    table = _stored_table()
+    fields = table.get("fields", {}).get(kind.__name__, False)
+    visits = table.get("visits", {}).get(kind.__name__, False)
+    if fields is None or visits is None:
+        return None
+    if fields is False or visits is False or len(fields) != len(visits):
+        return False
+    return tuple(zip(fields, visits))
+
+
+_CHILDREN: dict[type, tuple[tuple[str, str], ...] | None] = {}
+
+
+def _children(kind: type) -> tuple[tuple[str, str], ...] | None:
+    """``(field, how it is visited)`` for each field ``kind._visit_and_replace_children`` visits,
+    in its order (``_read_children``), from the stored table where it holds ``kind``."""
+    if kind in _CHILDREN:
+        return _CHILDREN[kind]
+    stored = _stored_children(kind)
+    children = _read_children(kind) if stored is False else stored
+    _CHILDREN[kind] = children
+    return children
+
+
 def _child_fields(kind: type) -> tuple[str, ...] | None:
-    """The fields ``kind._visit_and_replace_children`` visits, in its order (``_read_fields``),
-    from the stored table where it holds ``kind``."""
+    """The fields ``kind._visit_and_replace_children`` visits, in its order."""
     if kind in _FIELDS:
         return _FIELDS[kind]
-    stored = _stored_fields().get(kind.__name__, False) if kind.__module__.startswith("libcst._nodes.") else False
-    fields = _read_fields(kind) if stored is False else None if stored is None else tuple(stored)
+    children = _children(kind)
+    fields = None if children is None else tuple(name for name, _ in children)
     _FIELDS[kind] = fields
     return fields
+
+
+def child_visits(kind: type) -> tuple[tuple[str, str], ...] | None:
+    """For each field ``kind._visit_and_replace_children`` visits, in its order: the field, and the
+    name of LibCST's function that visits it (``visit_required``...) or ``EITHER``. None where
+    LibCST visits the children in a way of its own."""
+    return _children(kind)
 
 
 def node_classes() -> list[type]:
@@ -179,20 +216,33 @@ def node_classes() -> list[type]:
 
 
 def fields_table() -> dict:
-    return {"libcst": libcst_release(), "fields": {kind.__name__: (None if (f := _read_fields(kind)) is None else list(f))
-                                                   for kind in node_classes()}}
+    read = {kind.__name__: _read_children(kind) for kind in node_classes()}
+    return {"libcst": libcst_release(),
+            "fields": {name: None if c is None else [field for field, _ in c] for name, c in read.items()},
+            "visits": {name: None if c is None else [visit for _, visit in c] for name, c in read.items()}}
 
 
 def write_fields_table() -> None:
     """After a LibCST upgrade: ``python -c "from migrator import walks; walks.write_fields_table()"``."""
     table = fields_table()
-    lines = [f"  {json.dumps(name)}: {json.dumps(fields)}" for name, fields in sorted(table["fields"].items())]
-    text = '{\n "libcst": %s,\n "fields": {\n%s\n }\n}\n' % (json.dumps(table["libcst"]), ",\n".join(lines))
+    parts = []
+    for key in ("fields", "visits"):
+        lines = [f"  {json.dumps(name)}: {json.dumps(value)}" for name, value in sorted(table[key].items())]
+        parts.append(' "%s": {\n%s\n }' % (key, ",\n".join(lines)))
+    text = '{\n "libcst": %s,\n%s\n}\n' % (json.dumps(table["libcst"]), ",\n".join(parts))
     FIELDS_TABLE.write_text(text, encoding="utf-8")
 
 
 def _read_fields(kind: type) -> tuple[str, ...] | None:
-    """The fields ``kind._visit_and_replace_children`` visits, in its order, read from its source.
+    """The fields ``kind._visit_and_replace_children`` visits, in its order, read from its source."""
+    children = _read_children(kind)
+    return None if children is None else tuple(name for name, _ in children)
+
+
+def _read_children(kind: type) -> tuple[tuple[str, str], ...] | None:
+    """``(field, visit)`` for each field ``kind._visit_and_replace_children`` visits, in its order,
+    read from its source: ``visit`` names LibCST's function that visits it (``visit_required``), or
+    is ``EITHER``.
 
     Nearly every node class's method is one ``return Kind(field=visit_x(self, "field", ...), ...)``:
     the keyword arguments are evaluated, so visited, in order. Any other shape (a branch, a helper)
@@ -203,7 +253,7 @@ def _read_fields(kind: type) -> tuple[str, ...] | None:
     import inspect
     import textwrap
 
-    fields: tuple[str, ...] | None = None
+    fields: tuple[tuple[str, str], ...] | None = None
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(kind._visit_and_replace_children)))
         *aliases, ret = [b for b in tree.body[0].body
@@ -220,8 +270,8 @@ def _read_fields(kind: type) -> tuple[str, ...] | None:
                 kind_of = _keyword_kind(keyword.value, keyword.arg, data)
                 if kind_of is None:
                     break
-                if kind_of == "child":
-                    names.append(keyword.arg)
+                if kind_of != "data":
+                    names.append((keyword.arg, kind_of))
             else:
                 fields = tuple(names)
     except (OSError, TypeError, SyntaxError, ValueError):
@@ -230,21 +280,23 @@ def _read_fields(kind: type) -> tuple[str, ...] | None:
 
 
 def _keyword_kind(value, field: str | None, data: set[str]) -> str | None:
-    """"child" for ``visit_x(self, "field", ...)`` (or a choice between two such calls), "data" for
-    a value copied over (``self.encoding``), None for anything else."""
+    """The name of the function for ``visit_x(self, "field", ...)``, ``EITHER`` for a choice between
+    two such calls (or between one and None), "data" for a value copied over (``self.encoding``),
+    None for anything else."""
     import ast
 
     if isinstance(value, ast.IfExp):
         # A choice between two visits of the field, or between a visit and None.
         body, orelse = _keyword_kind(value.body, field, data), _keyword_kind(value.orelse, field, data)
         none = lambda v: isinstance(v, ast.Constant) and v.value is None  # noqa: E731
-        if "child" in (body, orelse) and (body == orelse or none(value.body) or none(value.orelse)):
-            return "child"
+        visits = {body, orelse} - {None, "data"}
+        if visits and (body == orelse or none(value.body) or none(value.orelse) or (body in _VISITS and orelse in _VISITS)):
+            return EITHER
         return None
     if isinstance(value, ast.Call):
         ok = (isinstance(value.func, ast.Name) and value.func.id in _VISITS and len(value.args) >= 3
               and isinstance(value.args[1], ast.Constant) and value.args[1].value == field)
-        return "child" if ok else None
+        return value.func.id if ok else None
     if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self":
         return "data"
     return None

@@ -77,10 +77,34 @@ def test_the_stored_fields_are_what_libcsts_source_says() -> None:
     assert stored == walks.fields_table(), "stale: rewrite it with walks.write_fields_table()"
     assert len(stored["fields"]) > 150 and stored["fields"]["Module"] == ["header", "body", "footer"]
     # A cold process takes them from the table, for exactly the node classes it names.
-    code = ("import libcst as cst\nfrom migrator import walks\nwalks._read_fields = None\n"
-            "print((walks._child_fields(cst.Call), walks._child_fields(cst.Name)))")
+    code = ("import libcst as cst\nfrom migrator import walks\nwalks._read_fields = walks._read_children = None\n"
+            "print((walks._child_fields(cst.Call), walks._child_fields(cst.Name), walks.child_visits(cst.ImportFrom)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert done.stdout.split("\n")[0] == str((walks._read_fields(cst.Call), walks._read_fields(cst.Name)))
+    assert done.stdout.split("\n")[0] == str((walks._read_fields(cst.Call), walks._read_fields(cst.Name),
+                                              walks._read_children(cst.ImportFrom)))
+
+
+def test_a_node_rebuilt_from_its_visited_fields_is_what_libcst_builds() -> None:
+    """A transform rebuilds a changed node with ``dataclasses.replace`` of the fields that changed
+    (``codemod._transform``): the same as LibCST's constructor call only where that call passes
+    every field the class takes, each either visited (as ``child_visits`` says) or copied over."""
+    import ast
+    import dataclasses
+    import inspect
+    import textwrap
+
+    from libcst._nodes import internal
+
+    checked = 0
+    for kind in walks.node_classes():
+        visits = walks.child_visits(kind)
+        if not visits:
+            continue
+        call = ast.parse(textwrap.dedent(inspect.getsource(kind._visit_and_replace_children))).body[0].body[-1].value
+        assert {k.arg for k in call.keywords} == {f.name for f in dataclasses.fields(kind) if f.init}, kind
+        assert all(how == walks.EITHER or callable(getattr(internal, how)) for _, how in visits), kind
+        checked += 1
+    assert checked > 120
 
 
 def test_node_classes_are_read_from_libcst_not_walked_by_it() -> None:
