@@ -370,6 +370,7 @@ if LIBCST_FAST:
     MatcherDecoratableTransformer.__init__ = _transformer_init  # type: ignore[method-assign]
     cst.CSTNode.visit = _visit  # type: ignore[method-assign]
     node_classes.plain_instance_checks(cst.CSTNode)
+    node_classes.identity_hashes(cst.CSTNode)
     # Every node a visit passes asks whether its visitor is a CSTVisitor or a CSTTransformer.
     node_classes.plain_instance_checks(cst.CSTVisitor)
     node_classes.plain_instance_checks(cst.CSTTransformer)

@@ -38,12 +38,14 @@ def converts_a_folder(argv: Sequence[str]) -> bool:
 
 
 def main() -> None:
-    if converts_a_folder(sys.argv[1:]):
-        from migrator import parallel
+    try:
+        if converts_a_folder(sys.argv[1:]):
+            from migrator import parallel
 
-        parallel.head_start()
-    from migrator.cli import main as command_line
-
+            parallel.head_start()
+        from migrator.cli import main as command_line
+    except KeyboardInterrupt:  # Ctrl-C before the command line is read: quietly, as a shell reports it
+        sys.exit(130)
     command_line()
 
 

@@ -94,3 +94,51 @@ def test_plain_checks_keep_abstract_methods_and_pass_to_later_classes():
 
     assert type(Later) is node_classes._NodeMeta
     assert isinstance(Later(), base) and issubclass(Later, child)
+
+
+def _identity_hierarchy(own_hash: bool = False):
+    class Node:
+        def __hash__(self) -> int:
+            return id(self)
+
+        def __init_subclass__(cls, **kwargs) -> None:  # as CSTNode copies its hash into each class
+            super().__init_subclass__(**kwargs)
+            cls.__hash__ = Node.__hash__
+
+    class Leaf(Node):
+        pass
+
+    if own_hash:
+        class Odd(Node):
+            pass
+
+        Odd.__hash__ = lambda self: 7  # type: ignore[method-assign]
+    return Node, Leaf
+
+
+def test_node_classes_hash_by_identity_in_c():
+    if codemod.LIBCST_FAST:  # the engine's fast path made the change at import
+        assert all(vars(kind).get("__hash__", object.__hash__) is object.__hash__
+                   for kind in node_classes._hierarchy(cst.CSTNode))
+    node, leaf = _identity_hierarchy()
+    assert node_classes.identity_hashes(node) is True
+    assert leaf.__hash__ is object.__hash__ and node.__hash__ is object.__hash__
+    a, b = leaf(), leaf()
+    assert hash(a) == hash(a) and len({a: 1, b: 2}) == 2 and {a: 1}.get(b) is None
+
+    class Later(leaf):
+        pass
+
+    assert Later.__hash__ is object.__hash__
+
+
+def test_a_hierarchy_with_a_hash_of_its_own_is_left_alone():
+    node, leaf = _identity_hierarchy(own_hash=True)
+    assert node_classes.identity_hashes(node) is False
+    assert leaf.__hash__ is vars(node)["__hash__"]
+
+    class ByValue:
+        def __hash__(self) -> int:
+            return 1
+
+    assert node_classes.identity_hashes(ByValue) is False
