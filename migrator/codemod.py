@@ -32,6 +32,7 @@ from libcst._nodes.internal import visit_body_sequence, visit_optional, visit_re
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.matchers import MatcherDecoratableTransformer, MatcherDecoratableVisitor
+from libcst.metadata import scope_provider
 from libcst.metadata import (
     BatchableMetadataProvider,
     MetadataWrapper,
@@ -102,9 +103,64 @@ def _resolve_without_batched_walk(wrapper: MetadataWrapper, providers) -> None:
                 cache[provider_class] = _QualifiedNames(wrapper.module, cache[ScopeProvider])
                 continue
             provider = provider_class()
-            with provider.resolve(wrapper):
+            with provider.resolve(wrapper), _scope_visitor_leaving_faster(provider_class):
                 provider.visit_Module(wrapper.module)
             cache[provider_class] = MappingProxyType(dict(provider._computed))
+
+
+_LIBCST_SCOPE_VISITOR = scope_provider.ScopeVisitor
+
+
+class _ScopeVisitor(_LIBCST_SCOPE_VISITOR):
+    """LibCST's scope visitor, leaving each node with the same effects in fewer steps.
+
+    ``ScopeVisitor.on_leave`` runs on every node of a tree: it records the node's scope through
+    ``set_metadata``, tests the node against the assignment-like classes, then lets
+    ``CSTVisitor.on_leave`` format ``f"leave_{name}"`` and look that up, to call, for nearly every
+    node, one of the typed stubs that do nothing: 6% of a conversion. Here the same: the scope
+    stored as ``set_metadata`` stores it, and per node class, once, whether it is assignment-like
+    and which of the visitor's own ``leave_`` methods to call, if any.
+    """
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.provider._computed[original_node] = self.scope
+        kind = type(original_node)
+        assignment_like, leave = _SCOPE_LEAVING.get(kind) or _scope_leaving(kind)
+        if assignment_like:
+            self.scope._assignment_count += 1
+        if leave is not None:
+            leave(self, original_node)
+
+
+_SCOPE_LEAVING: dict[type, tuple] = {}
+
+
+def _scope_leaving(kind: type) -> tuple:
+    name = "leave_" + kind.__name__
+    leave = getattr(_LIBCST_SCOPE_VISITOR, name, None)
+    if leave is getattr(cst.CSTVisitor, name, None):
+        leave = None  # the typed stub: does nothing
+    _SCOPE_LEAVING[kind] = found = (issubclass(kind, scope_provider._ASSIGNMENT_LIKE_NODES), leave)
+    return found
+
+
+#: Whether ``_ScopeVisitor`` does what LibCST's does: checked against the release's own methods.
+_SCOPE_FAST = (getattr(_LIBCST_SCOPE_VISITOR.on_leave, "__qualname__", "") == "ScopeVisitor.on_leave"
+               and scope_provider.ScopeProvider.set_metadata is BatchableMetadataProvider.set_metadata
+               and hasattr(scope_provider, "_ASSIGNMENT_LIKE_NODES"))
+
+
+@contextmanager
+def _scope_visitor_leaving_faster(provider_class: type) -> Iterator[None]:
+    """For ``ScopeProvider.visit_Module``, which builds its visitor from the module's own name."""
+    if provider_class is not ScopeProvider or not _SCOPE_FAST:
+        yield
+        return
+    scope_provider.ScopeVisitor = _ScopeVisitor
+    try:
+        yield
+    finally:
+        scope_provider.ScopeVisitor = _LIBCST_SCOPE_VISITOR
 
 
 class _Positions(Mapping):

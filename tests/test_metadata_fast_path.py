@@ -44,9 +44,10 @@ def _scope_facts(scope):
     """What a scope found: each assignment (name, node) and each access (node, the nodes it refers to)."""
     if scope is None:
         return None
-    assignments = {(a.name, id(getattr(a, "node", None))) for a in scope.assignments}
-    accesses = {(id(a.node), frozenset(id(getattr(r, "node", None)) for r in a.referents)) for a in scope.accesses}
-    return assignments, accesses
+    assignments = {(a.name, id(getattr(a, "node", None)), getattr(a, "_index", None)) for a in scope.assignments}
+    accesses = {(id(a.node), frozenset(id(getattr(r, "node", None)) for r in a.referents), a._index)
+                for a in scope.accesses}
+    return assignments, accesses, scope._assignment_count
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT / "fixtures")))
@@ -54,8 +55,13 @@ def test_fast_metadata_matches_libcsts(path: Path, monkeypatch: pytest.MonkeyPat
     module = cst.parse_module(path.read_bytes())
     ours = MetadataWrapper(module, unsafe_skip_copy=True)
     theirs = MetadataWrapper(module, unsafe_skip_copy=True)
+    leaving = codemod._ScopeVisitor.on_leave
+    left = []
+    monkeypatch.setattr(codemod._ScopeVisitor, "on_leave", lambda self, node: (left.append(node), leaving(self, node)))
     codemod._resolve_without_batched_walk(ours, PROVIDERS)
+    monkeypatch.undo()
     assert {QualifiedNameProvider, ParentNodeProvider, ScopeProvider} <= set(ours._metadata)  # it did the work
+    assert left and codemod.scope_provider.ScopeVisitor is codemod._LIBCST_SCOPE_VISITOR  # its scope visitor, then LibCST's
     assert isinstance(ours._metadata[PositionProvider], codemod._Positions)  # generated when first read
     fast = ours.resolve_many(PROVIDERS)
     with monkeypatch.context() as patch:  # LibCST alone: its own visit too, not the replay of read-only visits
