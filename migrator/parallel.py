@@ -5,8 +5,8 @@ of a repository stop at it). With ``jobs`` above 1 on Linux, the second file the
 through goes to a converting process (``_Converter``), forked then, or before the command line
 was even read where ``head_start`` was asked for (``migrator.launch``): it imports LibCST and
 the codemods while this process goes on through the rest of the files, then forks ``jobs``
-workers from itself, which start on the files sent so far, largest first. Elsewhere (no fork) a pool of ``jobs``
-processes takes the files once all are read. Results come back to the caller in the order of
+workers from itself, which start on the files sent so far, largest first. Elsewhere (no fork)
+a pool of ``jobs`` processes takes the files once all are read. Results come back to the caller in the order of
 ``paths`` whatever finishes first, so output and reports do not depend on ``-j``. All writing
 stays in this process (the caller's ``on_result``), with ``write_atomic``: on Ctrl-C the other
 processes are killed, no file is left half-written, and ``convert_paths`` returns ``False`` so
@@ -145,7 +145,8 @@ class _Jobs(multiprocessing.queues.Queue):
 
 class _Converter:
     """The process that converts, forked when the pre-filter finds a second file to convert (a
-    file alone is converted in the caller's process: nothing to share, no process to start).
+    file alone is converted in the caller's process: nothing to share, no process to start), or
+    earlier, unconfigured, by ``head_start``: ``configure`` then tells it how many workers to fork.
 
     While this process reads and pre-filters the rest of the files, it imports LibCST and the
     codemods (about 0.6 CPU-s, that the pre-filter of a large tree no longer waits for), then

@@ -289,8 +289,11 @@ def _keyword_kind(value, field: str | None, data: set[str]) -> str | None:
         # A choice between two visits of the field, or between a visit and None.
         body, orelse = _keyword_kind(value.body, field, data), _keyword_kind(value.orelse, field, data)
         none = lambda v: isinstance(v, ast.Constant) and v.value is None  # noqa: E731
-        visits = {body, orelse} - {None, "data"}
-        if visits and (body == orelse or none(value.body) or none(value.orelse) or (body in _VISITS and orelse in _VISITS)):
+        if body == orelse and body in _VISITS:
+            return body
+        # What ``_visit_either`` tells apart by the value alone: None (not visited), a node, a sequence.
+        if {body, orelse} in ({"visit_sequence", "visit_required"}, {"visit_sequence", None}, {"visit_required", None}) \
+                and (none(value.body) or none(value.orelse) or None not in (body, orelse)):
             return EITHER
         return None
     if isinstance(value, ast.Call):
