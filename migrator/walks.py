@@ -137,7 +137,7 @@ _VISITS = {"visit_required", "visit_optional", "visit_sentinel", "visit_sequence
 EITHER = "either"
 
 
-#: ``_read_fields`` of every LibCST node class, stored for the release it was read from: reading
+#: ``_read_children`` of every LibCST node class, stored for the release it was read from: reading
 #: the source of the hundred-odd classes a conversion meets costs a cold process about 0.1 s.
 #: ``tests/test_walks.py`` checks it against the source; ``write_fields_table()`` rewrites it.
 FIELDS_TABLE = Path(__file__).parent / "data" / "libcst_fields.json"
@@ -180,9 +180,11 @@ def _stored_children(kind: type) -> tuple[tuple[str, str], ...] | None | bool:
 _CHILDREN: dict[type, tuple[tuple[str, str], ...] | None] = {}
 
 
-def _children(kind: type) -> tuple[tuple[str, str], ...] | None:
-    """``(field, how it is visited)`` for each field ``kind._visit_and_replace_children`` visits,
-    in its order (``_read_children``), from the stored table where it holds ``kind``."""
+def child_visits(kind: type) -> tuple[tuple[str, str], ...] | None:
+    """For each field ``kind._visit_and_replace_children`` visits, in its order: the field, and the
+    name of LibCST's function that visits it (``visit_required``...) or ``EITHER``. None where
+    LibCST visits the children in a way of its own. From the stored table where it holds ``kind``,
+    else read from the source (``_read_children``)."""
     if kind in _CHILDREN:
         return _CHILDREN[kind]
     stored = _stored_children(kind)
@@ -195,17 +197,10 @@ def _child_fields(kind: type) -> tuple[str, ...] | None:
     """The fields ``kind._visit_and_replace_children`` visits, in its order."""
     if kind in _FIELDS:
         return _FIELDS[kind]
-    children = _children(kind)
+    children = child_visits(kind)
     fields = None if children is None else tuple(name for name, _ in children)
     _FIELDS[kind] = fields
     return fields
-
-
-def child_visits(kind: type) -> tuple[tuple[str, str], ...] | None:
-    """For each field ``kind._visit_and_replace_children`` visits, in its order: the field, and the
-    name of LibCST's function that visits it (``visit_required``...) or ``EITHER``. None where
-    LibCST visits the children in a way of its own."""
-    return _children(kind)
 
 
 def node_classes() -> list[type]:
@@ -231,12 +226,6 @@ def write_fields_table() -> None:
         parts.append(' "%s": {\n%s\n }' % (key, ",\n".join(lines)))
     text = '{\n "libcst": %s,\n%s\n}\n' % (json.dumps(table["libcst"]), ",\n".join(parts))
     FIELDS_TABLE.write_text(text, encoding="utf-8")
-
-
-def _read_fields(kind: type) -> tuple[str, ...] | None:
-    """The fields ``kind._visit_and_replace_children`` visits, in its order, read from its source."""
-    children = _read_children(kind)
-    return None if children is None else tuple(name for name, _ in children)
 
 
 def _read_children(kind: type) -> tuple[tuple[str, str], ...] | None:
