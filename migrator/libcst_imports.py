@@ -144,7 +144,7 @@ class _MatchersUnannotated(importlib.abc.MetaPathFinder):
         kept = stored.load(MATCHERS_FILE)
         if isinstance(kept, tuple) and len(kept) == 3 and kept[:2] == (digest, str(source_path)):
             return kept[2]
-        if not (not sys.dont_write_bytecode if self.write is None else self.write):
+        if not stored.may_write(self.write):
             return None  # compiling it here would cost more than the annotations do
         code = compile(source, str(source_path), "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
         stored.store(MATCHERS_FILE, (digest, str(source_path), code), True)

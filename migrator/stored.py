@@ -23,9 +23,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-_MISSING = object()
-
-
 def load(path: Path):
     """The value ``store`` wrote at ``path`` for this interpreter; ``None`` if there is none to read."""
     try:
@@ -35,9 +32,14 @@ def load(path: Path):
     return value if magic == importlib.util.MAGIC_NUMBER else None
 
 
+def may_write(write: bool | None = None) -> bool:
+    """``write`` where given, else whether Python writes bytecode (not under ``PYTHONDONTWRITEBYTECODE``)."""
+    return not sys.dont_write_bytecode if write is None else write
+
+
 def store(path: Path, value, write: bool | None = None) -> None:
-    """Atomically; a folder that refuses is no error. ``write``: default, unless ``PYTHONDONTWRITEBYTECODE``."""
-    if not (not sys.dont_write_bytecode if write is None else write):
+    """Atomically, where ``may_write(write)``; a folder that refuses is no error."""
+    if not may_write(write):
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
