@@ -19,8 +19,9 @@ tokenizer: tokenizing costs about as much as parsing). The first step, which of 
 literals the file holds at all, is one pass of an Aho-Corasick automaton (``ahocorasick_rs``) over
 the bytes: one substring search per literal, about a hundred of them, cost 0.18 s over the
 benchmark's 5.5 MB tree (``benchmarks/convert_throughput.py``), the automaton 0.01 s. Without that
-package (a platform it has no wheel for) the searches run one by one, with the same result. ``tests/test_prefilter.py`` runs every golden
-fixture and the property-test corpus with and without this filter and requires the same result.
+package (a platform it has no wheel for) the searches run one by one, with the same result.
+``tests/test_prefilter.py`` runs every golden fixture and the property-test corpus with and without
+this filter and requires the same result.
 """
 
 from __future__ import annotations
@@ -149,8 +150,9 @@ class Prefilter:
     def applicable(self, data: bytes) -> list:
         """The codemods, in order, that ``data`` can concern.
 
-        Cheapest first: a substring search per trigger (most files stop here), then the imports
-        of the few files left, then whole-name matches of the triggers that occurred.
+        Cheapest first: the triggers' literals found anywhere (``literals_in``; most files stop
+        here), then the imports of the few files left, then whole-name matches of the triggers
+        that occurred.
         """
         present = self.literals_in(data)
         if not present:
