@@ -96,11 +96,13 @@ def compile_checkout() -> str:
     for package in ("migrator", "codemods"):
         if not compileall.compile_dir(ROOT / package, quiet=1):
             sys.exit(f"{package}: does not compile")
-    # And what migrator.stored keeps (the methods dataclasses writes for LibCST's classes, the
-    # codemods' parsed tables), which a first run stores the same way unless PYTHONDONTWRITEBYTECODE is set.
+    # And what migrator.stored keeps (the methods dataclasses writes for LibCST's classes, LibCST's
+    # matchers compiled with their annotations unevaluated, the codemods' parsed tables), which a
+    # first run stores the same way unless PYTHONDONTWRITEBYTECODE is set.
     subprocess.run([sys.executable, "-m", "migrator.stored"], cwd=ROOT, check=True, capture_output=True)
     setting = os.environ.get("PYTHONDONTWRITEBYTECODE")
-    return (f"bytecode of migrator/ and codemods/, LibCST's dataclass methods and the codemods' tables, stored first "
+    return (f"bytecode of migrator/ and codemods/, LibCST's dataclass methods and matchers, and the codemods' tables, "
+            f"stored first "
             f"(PYTHONDONTWRITEBYTECODE={setting or 'unset'})")
 
 
