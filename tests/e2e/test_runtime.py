@@ -25,6 +25,7 @@ from migrator.engine import convert_source
 from migrator.options import ConvertOptions
 from migrator.registry import all_codemods
 from tests import drivers
+from tests.e2e.listening import assert_private, started_with_home, watching
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data" / "runtime"
@@ -81,16 +82,19 @@ def converted_sample(name: str, tmp_path: Path) -> Path:
 
 # -- migrate run ----------------------------------------------------------------------------------
 def test_run_transformers_sample_on_its_own_local_cluster(tmp_path: Path) -> None:
-    """No address: an embedded cluster for the run; every override applied without editing the file.
+    """No address: an embedded cluster for the run, private (loopback only or token authentication
+    on, ``test_private_clusters.py``); every override applied without editing the file.
     This is the converted module_level.py sample's training on 2 workers (test_transformers_samples
     does not run it again): each worker trains on its half of the data, 100 examples, batch 8, 3
     epochs: 21 steps each (39 in one process; CPU workers need ACCELERATE_USE_CPU, which the
     conversion sets, or each trains alone on all the data)."""
     script = converted_sample("module_level.py", tmp_path)
     storage = tmp_path / "results"
-    data, done = run_json("run", str(script), "--cpu", "--num-workers", "2",
-                          "--storage-path", str(storage), cwd=tmp_path)
+    with watching(started_with_home(str(tmp_path))) as sockets:  # the embedded cluster's, while it trains
+        data, done = run_json("run", str(script), "--cpu", "--num-workers", "2",
+                              "--storage-path", str(storage), cwd=tmp_path)
     assert_ok(data, done)
+    assert_private(sockets)
     assert data["mode"] == "local"
     assert data["scaling"]["num_workers"] == 2 and data["scaling"]["use_gpu"] is False
     assert data["world_size"] == 2 and data["steps"] == 21 == data["total_steps"]
@@ -190,12 +194,16 @@ def assert_compared_in_one_process(report: dict) -> None:
 
 
 def test_validate_the_guide_example_offline(tmp_path: Path) -> None:
-    """The guide's first tab, verbatim: converted here, stand-ins for the hub, its own cluster."""
+    """The guide's first tab, verbatim: converted here, stand-ins for the hub, its own head node,
+    private (loopback only or token authentication on, ``test_private_clusters.py``)."""
     script = tmp_path / GUIDE.name
     script.write_bytes(GUIDE.read_bytes())
     plot = tmp_path / "loss.png"
-    report, done = validate_json(str(script), "--offline-standins", "--max-steps", "8", "--plot", str(plot), cwd=tmp_path)
+    with watching(started_with_home(str(tmp_path))) as sockets:  # the private head's, while it serves
+        report, done = validate_json(str(script), "--offline-standins", "--max-steps", "8", "--plot", str(plot),
+                                     cwd=tmp_path)
     assert_all_pass(report, done)
+    assert_private(sockets)
     assert set(verdicts(report).values()) == {"pass"}
     agreement = report["figures"]["loss_agreement"]
     assert agreement["original_steps"] == agreement["converted_steps"] == 8
@@ -232,11 +240,19 @@ def test_validate_converts_and_passes(sample: str, keys: set[str], ray_cluster, 
         assert checks["checkpoint loads"] == "pass" and (Path(run["checkpoint"]) / "checkpoint.ckpt").is_file()
 
 
-def test_validate_legacy_ray_script_runs_on_the_emulation(ray_cluster, tmp_path: Path) -> None:
-    report, done = validate_json(str(DATA / "legacy_accelerate_trainer.py"), "--converted",
-                                 str(DATA / "legacy_accelerate_trainer_converted.py"), "--address",
-                                 ray_cluster.ensure_started(), cwd=tmp_path, auth=ray_cluster.driver_env)
+def test_validate_legacy_ray_script_runs_on_the_emulation(ray_cluster, warm_driver: drivers.Drivers,
+                                                          tmp_path: Path) -> None:
+    """The original builds its dataset with Ray Data at module level, which starts a Ray of its own
+    in that process: as private as the others (``test_private_clusters.py``), measured while it runs.
+    The runs start from the test process's warm interpreter, with its ``HOME``."""
+    address = ray_cluster.ensure_started()
+    with watching(started_with_home(str(warm_driver.home))) as sockets:
+        report, done = validate_json(str(DATA / "legacy_accelerate_trainer.py"), "--converted",
+                                     str(DATA / "legacy_accelerate_trainer_converted.py"), "--address",
+                                     address, cwd=tmp_path, auth=ray_cluster.driver_env)
     assert_all_pass(report, done)
+    print(sorted(sockets))
+    assert_private(sockets)  # the original's own GCS and raylet: the session cluster's have another HOME
     checks = {c["name"]: c for c in report["checks"]}
     # AccelerateTrainer is gone from this Ray: the original runs on migrate's one-worker emulation,
     # Ray Data shard and ray.train.report included, and the losses agree step for step.
