@@ -27,8 +27,8 @@ What may differ from a fresh interpreter, and how it is kept the same:
   under the offline variables the stand-ins set on a worker before its task imports anything.
 * **Runtime environments that change the interpreter** (``py_executable``, containers, a
   command prefix, another entry point) and non-Python workers: refused.
-* **Exit.** A child exits as an interpreter does; the client exits with its code, or dies by the
-  same signal.
+* **Exit.** A child exits as an interpreter begins to (``warm.finish``); the client exits with its
+  code, or dies by the same signal.
 
     python -m migrator.runtime.warm_workers head SOCKET SHIM STATEMENT... [--offline-standins] -- RAY_START_ARGS...
 """
@@ -46,7 +46,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migrator.runtime.warm import OFF, differing, exit_code, preload, shadowed, unforkable  # noqa: F401  (OFF: for LocalCluster, as in warm.py's runs)
+from migrator.runtime.warm import OFF, differing, exit_code, finish, preload, shadowed, unforkable  # noqa: F401  (OFF: for LocalCluster, as in warm.py's runs)
 
 #: Variables a worker's environment may hold that the server's does not, or hold differently:
 #: what Ray sets for each worker it starts (``PL_DISABLE_FORK`` for Ray Tune's trainables: Lightning
@@ -274,7 +274,7 @@ def serve(socket_path: str, statements: list[str], standins: bool = False) -> in
                 listener.close()
                 for other in children.values():
                     other.close()
-                return _child(request, fds, conn, base_env.get("PYTHONPATH", ""))
+                finish(_child(request, fds, conn, base_env.get("PYTHONPATH", "")))
             for fd in fds:
                 os.close(fd)
             _send(conn, {"pid": pid})

@@ -98,6 +98,44 @@ def test_a_run_sees_its_argv_env_and_an_empty_stdin_and_exits_like_an_interprete
     assert interpreter.runs == 2
 
 
+def test_a_run_ends_as_an_interpreter_does_without_tearing_everything_down(server) -> None:
+    """``warm.finish``: what a normal exit does before its teardown still happens (a thread
+    finishes, atexit handlers run, files left open are flushed and closed, a gzip stream gets its
+    trailer, buffered stdout comes out), and the same in a fresh interpreter."""
+    start, env, folder = server
+    write_module(folder, "keeper", "files = []\n")  # a module of the user's holds them past the script's end
+    module = write_module(folder, "leaves_things_open", """\
+        import atexit, gzip, sys, threading, time
+        import keeper
+        log = open("log.txt", "w")
+        log.write("written, never flushed")
+        packed = gzip.open("data.gz", "wt")
+        packed.write("compressed")
+        keeper.files += [log, packed]
+        threading.Thread(target=lambda: (time.sleep(0.3), open("thread.txt", "w").write("done"))).start()
+        atexit.register(lambda: print("atexit ran"))
+        sys.stdout = open(sys.stdout.fileno(), "w", buffering=4096, closefd=False)  # a block-buffered stdout
+        print("buffered line")
+    """)
+    base_env = {**env, "PYTHONUNBUFFERED": ""}
+    fresh = folder / "fresh"
+    fresh.mkdir()
+    import gzip
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", module], cwd=fresh, env={**base_env, "PYTHONPATH": f"{folder}{os.pathsep}{base_env['PYTHONPATH']}"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    interpreter = start()
+    outcome, lines = run(interpreter, module, env, folder)
+    assert outcome is not None and outcome.returncode == 0
+    assert sorted(lines) == sorted(done.stdout.splitlines()) == ["atexit ran", "buffered line"]
+    for where in (folder, fresh):
+        assert (where / "log.txt").read_text() == "written, never flushed"
+        assert (where / "thread.txt").read_text() == "done"
+        assert gzip.decompress((where / "data.gz").read_bytes()) == b"compressed"
+
+
 def test_a_run_that_dies_leaves_the_server_serving(server) -> None:
     start, env, folder = server
     crash = write_module(folder, "crash", "import os\nprint('going', flush=True)\nos.kill(os.getpid(), 9)\n")
