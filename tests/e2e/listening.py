@@ -102,3 +102,16 @@ def in_session(sid: int) -> set[int]:
         except OSError:
             pass
     return found
+
+
+def alive(pids: set[int]) -> list[str]:
+    """The names of those of ``pids`` still running (a zombie waits only for its parent's wait)."""
+    names = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                names.append(f"{process.name()} ({pid})")
+        except psutil.Error:
+            continue
+    return names

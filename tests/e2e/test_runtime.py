@@ -25,7 +25,7 @@ from migrator.engine import convert_source
 from migrator.options import ConvertOptions
 from migrator.registry import all_codemods
 from tests import drivers
-from tests.e2e.listening import assert_private, started_with_home, watching
+from tests.e2e.listening import alive, assert_private, started_with_home, watching
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data" / "runtime"
@@ -199,11 +199,13 @@ def test_validate_the_guide_example_offline(tmp_path: Path) -> None:
     script = tmp_path / GUIDE.name
     script.write_bytes(GUIDE.read_bytes())
     plot = tmp_path / "loss.png"
-    with watching(started_with_home(str(tmp_path))) as sockets:  # the private head's, while it serves
+    started = started_with_home(str(tmp_path))
+    with watching(started) as sockets:  # the private head's, while it serves
         report, done = validate_json(str(script), "--offline-standins", "--max-steps", "8", "--plot", str(plot),
                                      cwd=tmp_path)
     assert_all_pass(report, done)
     assert_private(sockets)
+    assert not alive(started()), "validate left processes of its own running"  # its head was stopped
     assert set(verdicts(report).values()) == {"pass"}
     agreement = report["figures"]["loss_agreement"]
     assert agreement["original_steps"] == agreement["converted_steps"] == 8
