@@ -42,6 +42,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # skip there means something is missing. Only tests that need a GPU may skip.
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         config.stash[_STRICT] = True
+    items.sort(key=_order)
+
+
+def _order(item: pytest.Item) -> int:
+    """The end-to-end tests first (``pytest_xdist_make_scheduler`` hands tests out in this order),
+    and first among them those that start a cluster of their own: the longest runs, and they keep a
+    worker busy while another starts the session's cluster, which every other one waits for."""
+    if item.get_closest_marker("e2e") is None:
+        return 2
+    return 1 if "ray_cluster" in getattr(item, "fixturenames", ()) else 0
 
 
 _STRICT = pytest.StashKey[bool]()
@@ -71,7 +81,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """Under ``pytest -n auto`` (the README's test command) tests go out one at a time, in
-    collection order: the end-to-end Ray runs (``tests/e2e/``, collected first) start at once on
+    collection order: the end-to-end Ray runs (put first, ``_order``) start at once on
     every worker, against the run's one shared cluster (``tests/e2e/conftest.py``), and the quick
     unit tests fill the end, so no worker idles while another finishes a long module. pytest-xdist's
     own ``--dist load`` sends the first quarter of the tests to one worker in a block, which puts
