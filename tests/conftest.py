@@ -42,16 +42,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # skip there means something is missing. Only tests that need a GPU may skip.
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         config.stash[_STRICT] = True
-    items.sort(key=_order)
+    _order(items)
 
 
-def _order(item: pytest.Item) -> int:
+def _order(items: list[pytest.Item]) -> None:
     """The end-to-end tests first (``pytest_xdist_make_scheduler`` hands tests out in this order),
-    and first among them those that start a cluster of their own: the longest runs, and they keep a
-    worker busy while another starts the session's cluster, which every other one waits for."""
-    if item.get_closest_marker("e2e") is None:
-        return 2
-    return 1 if "ray_cluster" in getattr(item, "fixturenames", ()) else 0
+    and first among them one that starts a cluster of its own (the longest runs): it keeps a worker
+    busy while another starts the session's cluster, which every other one waits for. One, not all
+    of them: with three Ray clusters starting at once on 2 cores the session's missed Ray's 30 s
+    deadline for its raylet (``LocalCluster.OVERLOADED``)."""
+    e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
+    own = next((item for item in e2e if "ray_cluster" not in getattr(item, "fixturenames", ())), None)
+    first = [own] if own is not None else []
+    items[:] = first + [i for i in e2e if i is not own] + [i for i in items if i.get_closest_marker("e2e") is None]
 
 
 _STRICT = pytest.StashKey[bool]()
