@@ -261,8 +261,10 @@ def finish(code: int) -> NoReturn:
     # unflushed buffer, a gzip trailer). The server's own objects are frozen, not listed here.
     # Text layers first: each flushes into the buffer below it. The standard streams, and what
     # they write through, stay open to the end, flushed last.
-    opened = sorted((obj for obj in gc.get_objects() if isinstance(obj, io.IOBase)),
-                    key=lambda obj: not isinstance(obj, io.TextIOBase))
+    objects = gc.get_objects()
+    kinds = {kind for kind in set(map(type, objects)) if issubclass(kind, io.IOBase)}  # one check per type
+    opened = sorted((obj for obj in objects if type(obj) in kinds), key=lambda obj: not isinstance(obj, io.TextIOBase))
+    del objects
     standard = set()
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         while stream is not None and id(stream) not in standard:
