@@ -51,10 +51,14 @@ def _order(items: list[pytest.Item]) -> None:
     busy while another starts the session's cluster, which every other one waits for. One, not all
     of them: with three Ray clusters starting at once on 2 cores the session's missed Ray's 30 s
     deadline for its raylet (``LocalCluster.OVERLOADED``)."""
-    e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
+    e2e, rest = [], []
+    for item in items:
+        (e2e if item.get_closest_marker("e2e") is not None else rest).append(item)
     own = next((item for item in e2e if "ray_cluster" not in getattr(item, "fixturenames", ())), None)
-    first = [own] if own is not None else []
-    items[:] = first + [i for i in e2e if i is not own] + [i for i in items if i.get_closest_marker("e2e") is None]
+    if own is not None:
+        e2e.remove(own)
+        e2e.insert(0, own)
+    items[:] = e2e + rest
 
 
 _STRICT = pytest.StashKey[bool]()

@@ -18,6 +18,7 @@ from migrator.cli import main
 from migrator.options import ConvertOptions
 from migrator.parallel import EXIT_INTERRUPTED, Progress, convert_paths
 from migrator.registry import select
+from migrator.runtime.cluster import session_members
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "fixtures" / "samples"
@@ -127,7 +128,7 @@ def test_ctrl_c_stops_cleanly_with_no_half_written_file(tmp_path: Path) -> None:
     time.sleep(0.5)
     # No process the run started outlives it: its workers, and the converting process and its
     # workers, which have a process group of their own (in the run's session all the same).
-    assert _in_session(process.pid) == []
+    assert session_members(process.pid) == []
 
 
 def test_a_run_killed_outright_leaves_no_process_behind(tmp_path: Path) -> None:
@@ -145,27 +146,15 @@ def test_a_run_killed_outright_leaves_no_process_behind(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-c", probe, *map(str, files), str(fifo)], cwd=ROOT,
                                start_new_session=True)
     deadline = time.monotonic() + 60
-    while len(_in_session(process.pid)) < 4 and time.monotonic() < deadline:  # the run, the converting
+    while len(session_members(process.pid)) < 4 and time.monotonic() < deadline:  # the run, the converting
         time.sleep(0.1)  # process and its two workers
-    assert len(_in_session(process.pid)) == 4
+    assert len(session_members(process.pid)) == 4
     process.kill()
     process.wait(timeout=60)
     deadline = time.monotonic() + 10
-    while _in_session(process.pid) and time.monotonic() < deadline:
+    while session_members(process.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _in_session(process.pid) == []
-
-
-def _in_session(sid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":  # the session, after the name and the state
-            found.append(int(stat.parent.name))
-    return found
+    assert session_members(process.pid) == []
 
 
 def test_a_converting_process_freezes_its_imports_out_of_the_collector_and_collects_less(tmp_path: Path) -> None:

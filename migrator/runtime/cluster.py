@@ -191,18 +191,9 @@ def kill_session(sid: int, grace_s: float = 0.0, gone_s: float = 5.0) -> None:
     runtime started holds the user's work: checkpoints are written to storage before a fit returns,
     and the temp dir the daemons would tidy is removed anyway.
     """
-    import psutil  # comes with ray
 
     def members() -> list[int]:
-        found = []
-        for pid in psutil.pids():
-            try:
-                # a zombie is gone but for its parent's wait, which init may take a second to do
-                if pid != os.getpid() and os.getsid(pid) == sid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    found.append(pid)
-            except (OSError, psutil.Error):
-                pass
-        return found
+        return [pid for pid in session_members(sid) if pid != os.getpid()]
 
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, gone_s)):
         for pid in members():
@@ -213,3 +204,18 @@ def kill_session(sid: int, grace_s: float = 0.0, gone_s: float = 5.0) -> None:
         deadline = time.monotonic() + wait_s
         while members() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def session_members(sid: int) -> list[int]:
+    """The running processes of session ``sid``: a zombie is gone but for its parent's wait, which
+    init may take a second to do."""
+    import psutil  # comes with ray
+
+    found = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.append(pid)
+        except (OSError, psutil.Error):
+            pass
+    return found

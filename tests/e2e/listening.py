@@ -9,7 +9,6 @@ there inherits it, Ray's daemons included, whichever session or parent they end 
 from __future__ import annotations
 
 import ipaddress
-import os
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -90,18 +89,6 @@ def watching(pids: Callable[[], set[int]], every_s: float = 0.5) -> Iterator[set
     finally:
         done.set()
         thread.join()
-
-
-def in_session(sid: int) -> set[int]:
-    """The processes of one session (a head node ``ray start`` opened, ``migrator.runtime.cluster``)."""
-    found = set()
-    for pid in psutil.pids():
-        try:
-            if os.getsid(pid) == sid:
-                found.add(pid)
-        except OSError:
-            pass
-    return found
 
 
 def alive(pids: set[int]) -> list[str]:

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from tests.e2e.listening import assert_private, in_session, is_loopback, listening
+from migrator.runtime.cluster import session_members
+from tests.e2e.listening import assert_private, is_loopback, listening
 
 # Measured (Ray 2.60, this machine): with node address 127.0.0.1 alone, the GCS, the raylet, the
 # dashboard agent and the client server listened on every interface (``::``, ``0.0.0.0``) and the
@@ -30,7 +31,7 @@ def test_a_head_node_with_the_jobs_dashboard_stays_private(ray_cluster) -> None:
     port = int(ray_cluster.dashboard_url.rsplit(":", 1)[1])
     deadline = time.monotonic() + 20  # if it has only just started: its agents come up after `ray start`
     while True:
-        sockets = listening(in_session(ray_cluster._sid))
+        sockets = listening(set(session_members(ray_cluster._sid)))
         if any(is_loopback(ip) and p == port for _, ip, p, _ in sockets) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
